@@ -1,0 +1,215 @@
+"""`mri-denoise`: everything the GUI does, headless, for batch work.
+
+User errors (bad files, bad options, bad models) exit 2 with one line on stderr and no
+traceback; the model subcommands live in cli_ml.py so this module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mri_denoise_gui import __version__
+from mri_denoise_gui.core.metrics import METRIC_NAMES, foreground_mask, slice_metrics, volume_metrics
+from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma_from_variance
+from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.core.volume import VolumeError, count_volumes, load_volume, save_volume
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; printed as one line, exit code 2."""
+
+
+AXIS_CHOICES = {"0": 0, "1": 1, "2": 2}
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    vol = load_volume(args.file)
+    n_volumes = count_volumes(args.file)
+    data = vol.data
+    lines = [
+        f"file:         {vol.path}",
+        f"shape:        {' x '.join(str(s) for s in vol.shape)}"
+        + (f" (volume 0 of {n_volumes})" if n_volumes > 1 else ""),
+        f"volumes:      {n_volumes}",
+        f"voxel sizes:  {' x '.join(f'{z:g}' for z in vol.voxel_sizes)} mm",
+        f"dtype:        {vol.dtype}",
+        f"orientation:  {''.join(vol.orientation)}",
+        f"sform/qform:  codes {int(vol.header['sform_code'])} / {int(vol.header['qform_code'])}",
+        f"intensity:    min {data.min():g}, max {data.max():g}, mean {data.mean():g}",
+        f"percentiles:  0.5% {np.percentile(data, 0.5):g}, 99.5% {np.percentile(data, 99.5):g}",
+    ]
+    lines += [f"warning:      {w}" for w in vol.warnings]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_add_noise(args: argparse.Namespace) -> int:
+    if _same_path(args.input, args.output):
+        raise UserError(f"{args.output}: refusing to overwrite the input volume; choose another name")
+    vol = load_volume(args.input, volume_index=args.volume_index)
+    norm = Normalizer().fit(vol.data)
+    clean01 = norm.forward(vol.data, clip=False)  # keep the bright tail in the export
+    noisy01 = add_noise(clean01, args.kind, args.variance, seed=args.seed)
+    sidecar = {
+        "software": f"mri-denoise-gui {__version__}",
+        "source": str(vol.path),
+        "volume_index": args.volume_index,
+        "noise": {
+            "kind": args.kind,
+            "variance": args.variance,
+            "sigma": sigma_from_variance(args.variance),
+            "seed": args.seed,
+            "defined_on": "normalised [0, 1] intensities",
+        },
+        "normalizer": norm.to_dict(),
+        "metrics_vs_source": volume_metrics(clean01, noisy01),
+    }
+    save_volume(args.output, norm.inverse(noisy01), like=vol, sidecar=sidecar)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _fmt(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.4f}"
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    ref = load_volume(args.reference, volume_index=args.volume_index)
+    test = load_volume(args.test, volume_index=args.volume_index)
+    if ref.shape != test.shape:
+        raise UserError(f"shapes differ: {args.reference} is {ref.shape}, {args.test} is {test.shape}")
+    norm = Normalizer().fit(ref.data)
+    ref01, test01 = norm.forward(ref.data, clip=False), norm.forward(test.data, clip=False)
+    mask = foreground_mask(ref01) if args.mask else None
+    result: dict = volume_metrics(ref01, test01, mask)
+    if args.axis is not None:
+        result["per_slice"] = slice_metrics(ref01, test01, axis=args.axis, mask=mask)
+    if args.json:
+        print(json.dumps(_json_safe(result)))
+        return 0
+    where = " (inside the foreground mask)" if args.mask else ""
+    print(f"SSIM  {_fmt(result['ssim'])}{where}")
+    print(f"PSNR  {_fmt(result['psnr'])} dB")
+    print(f"NRMSE {_fmt(result['nrmse'])}")
+    if args.axis is not None:
+        print(f"\nslice  {'  '.join(f'{m.upper():>8}' for m in METRIC_NAMES)}")
+        per = result["per_slice"]
+        for i in range(len(per["ssim"])):
+            print(f"{i:5d}  " + "  ".join(f"{_fmt(per[m][i]):>8}" for m in METRIC_NAMES))
+    return 0
+
+
+def _json_safe(obj):
+    """JSON has no inf: write PSNR of identical images as null-free string 'inf'."""
+    if isinstance(obj, float) and math.isinf(obj):
+        return "inf" if obj > 0 else "-inf"
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 with usage on errors already; keep its one-line message last."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mri-denoise",
+        description="Add realistic noise to MRI volumes, denoise them with a CNN, and measure the result.",
+    )
+    parser.add_argument("--version", action="version", version=f"mri-denoise-gui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("info", help="shape, voxel sizes, dtype, orientation and intensities of a NIfTI file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("add-noise", help="add reproducible synthetic noise to a volume")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--kind", choices=NOISE_KINDS, default="rician")
+    p.add_argument(
+        "--variance", type=_nonneg_float, required=True,
+        help="noise variance on the normalised [0, 1] image (0.0025 = sigma 0.05 = 5%% of the range)",
+    )
+    p.add_argument("--seed", type=_nonneg_int, default=None)
+    p.add_argument("--volume-index", type=_nonneg_int, default=0, help="volume of a 4D file (default 0)")
+    p.set_defaults(func=cmd_add_noise)
+
+    p = sub.add_parser("metrics", help="SSIM, PSNR and NRMSE of TEST against the reference REF")
+    p.add_argument("reference", metavar="REF")
+    p.add_argument("test", metavar="TEST")
+    p.add_argument("--axis", type=int, choices=(0, 1, 2), default=None, help="also print per-slice scores")
+    p.add_argument("--mask", action="store_true", help="score only inside the Otsu foreground of REF")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--volume-index", type=_nonneg_int, default=0)
+    p.set_defaults(func=cmd_metrics)
+
+    try:
+        from mri_denoise_gui.cli_ml import add_ml_subcommands
+    except ImportError:
+        pass
+    else:
+        add_ml_subcommands(sub)
+    return parser
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [UserError, VolumeError, NoiseError, FileNotFoundError, ValueError]
+    try:
+        from mri_denoise_gui.ml.errors import ModelError
+
+        types.insert(0, ModelError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except _user_error_types() as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"mri-denoise {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mri-denoise: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
