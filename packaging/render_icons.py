@@ -1,0 +1,267 @@
+"""Write the app icon (SVG) and render its PNG sizes with Qt's own SVG renderer.
+
+    python packaging/render_icons.py            # render resources/icons/*.png from the SVG
+    python packaging/render_icons.py --svg      # regenerate the SVGs first, then render
+
+Two SVGs: mri-denoise-gui.svg (the scalable icon, used for 64 px and up) and
+mri-denoise-gui-small.svg (a simplified variant whose pixel grid and divider land on whole
+pixels at 16, 32 and 48 px, where the fine detail of the big one would only blur).
+
+The icon is an axial brain slice on a dark rounded square, split down the middle by a
+cyan compare line: the left half is a grid of noisy pixels, the right half is smooth.
+The SVG is generated (the noise comes from a seeded RNG, so it is reproducible) and uses
+only paths, rectangles and gradients: no clip paths, masks, filters or patterns, so that
+it renders the same in QtSvg (SVG Tiny), librsvg, browsers and Inkscape.
+
+Rendering needs only PyQt6 (QtSvg + QtGui); it runs headless (QT_QPA_PLATFORM=offscreen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ICONS = ROOT / "resources" / "icons"
+NAME = "mri-denoise-gui"
+SIZES = (16, 32, 48, 64, 128, 256, 512)
+SMALL_SIZES = (16, 32, 48)  # rendered from the small-size variant
+
+# ---------------------------------------------------------------- geometry (512 x 512 canvas)
+CX, CY = 256.0, 250.0  # centre of the brain
+RX, RY = 146.0, 172.0  # half-width and half-height of the brain outline
+GM_DEPTH = 0.80  # white matter starts at this fraction of the outline radius
+CELL = 12.0  # noisy pixel size
+ACCENT = "#22d3ee"
+
+
+def outline_radius(phi: float) -> float:
+    """Radius of the brain outline at polar angle phi (y grows downwards; -pi/2 is the top)."""
+    c, s = math.cos(phi), math.sin(phi)
+    r = RX * RY / math.sqrt((RY * c) ** 2 + (RX * s) ** 2)
+    r *= 1.0 - 0.07 * max(0.0, -s) ** 2  # frontal lobes a little narrower than occipital
+    for centre in (-math.pi / 2, math.pi / 2):  # the interhemispheric fissure: a notch top and bottom
+        d = math.atan2(math.sin(phi - centre), math.cos(phi - centre))
+        r *= 1.0 - 0.06 * math.exp(-((d / 0.07) ** 2))
+    return r
+
+
+def wm_radius(phi: float) -> float:
+    """Radius of the (gyrated) white-matter boundary."""
+    return outline_radius(phi) * (GM_DEPTH + _gyri(phi))
+
+
+def _gyri(phi: float) -> float:
+    return 0.06 * math.sin(12.0 * phi + 0.4) + 0.025 * math.sin(27.0 * phi + 1.3)
+
+
+VENTRICLES = [  # (centre x, centre y, rx, ry, rotation in degrees); one per hemisphere
+    (CX - 32.0, CY - 6.0, 11.0, 46.0, 12.0),
+    (CX + 32.0, CY - 6.0, 11.0, 46.0, -12.0),
+]
+
+
+def in_ventricle(x: float, y: float) -> bool:
+    for vx, vy, vrx, vry, rot in VENTRICLES:
+        a = math.radians(rot)
+        dx, dy = x - vx, y - vy
+        u = dx * math.cos(a) + dy * math.sin(a)
+        v = -dx * math.sin(a) + dy * math.cos(a)
+        if (u / vrx) ** 2 + (v / vry) ** 2 <= 1.0:
+            return True
+    return False
+
+
+def intensity(x: float, y: float) -> float | None:
+    """A T1-like intensity in [0, 1] at (x, y), or None outside the brain."""
+    dx, dy = x - CX, y - CY
+    phi = math.atan2(dy, dx)
+    r = math.hypot(dx, dy)
+    if r > outline_radius(phi):
+        return None
+    if in_ventricle(x, y):
+        return 0.16
+    return 0.90 if r < wm_radius(phi) else 0.60
+
+
+def grey(v: float) -> str:
+    """A slightly cool grey for intensity v in [0, 1]."""
+    v = min(1.0, max(0.0, v))
+    r, g, b = (round(12 + v * 226), round(15 + v * 227), round(24 + v * 228))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def polar_path(radius, phi0: float, phi1: float, n: int = 96, close_through_midline: bool = True) -> str:
+    pts = []
+    for i in range(n + 1):
+        phi = phi0 + (phi1 - phi0) * i / n
+        r = radius(phi)
+        pts.append((CX + r * math.cos(phi), CY + r * math.sin(phi)))
+    d = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    return d + " Z" if close_through_midline else d
+
+
+def ellipse_path(vx, vy, vrx, vry, rot) -> str:
+    return (
+        f'<ellipse cx="{vx:.1f}" cy="{vy:.1f}" rx="{vrx:.1f}" ry="{vry:.1f}" '
+        f'transform="rotate({rot:.1f} {vx:.1f} {vy:.1f})"'
+    )
+
+
+def build_svg(small: bool = False, seed: int = 6) -> str:
+    """The icon as SVG text. ``small=True`` is the variant for 16-48 px: a bigger noise grid and
+    a wider divider, both on multiples of 32 units so they land on whole pixels at 16, 32 and 48 px,
+    and no fine detail (border, sulci, handle) that would only blur at that size."""
+    rng = random.Random(seed)
+    cell = 32.0 if small else CELL
+    square = (32, 448, 96) if small else (24, 464, 104)  # offset, size, corner radius
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        "<!-- mri-denoise-gui app icon"
+        + (" (small-size variant)" if small else "")
+        + ", generated by packaging/render_icons.py; licence: BSD-3-Clause, like the app. -->",
+        '<svg xmlns="http://www.w3.org/2000/svg" width="512" height="512" viewBox="0 0 512 512">',
+        "  <title>MRI Denoise</title>",
+        "  <defs>",
+        '    <linearGradient id="bg" x1="0" y1="0" x2="1" y2="1">',
+        '      <stop offset="0" stop-color="#2c3a57"/>',
+        '      <stop offset="1" stop-color="#0f1420"/>',
+        "    </linearGradient>",
+        '    <radialGradient id="wm" cx="0.5" cy="0.45" r="0.6">',
+        f'      <stop offset="0" stop-color="{grey(0.97)}"/>',
+        f'      <stop offset="1" stop-color="{grey(0.84)}"/>',
+        "    </radialGradient>",
+        '    <linearGradient id="gm" x1="0" y1="0" x2="0" y2="1">',
+        f'      <stop offset="0" stop-color="{grey(0.64)}"/>',
+        f'      <stop offset="1" stop-color="{grey(0.54)}"/>',
+        "    </linearGradient>",
+        "  </defs>",
+        f'  <rect x="{square[0]}" y="{square[0]}" width="{square[1]}" height="{square[1]}" '
+        f'rx="{square[2]}" fill="url(#bg)"/>',
+    ]
+    if not small:
+        out.append(
+            '  <rect x="25.5" y="25.5" width="461" height="461" rx="102.5" fill="none" '
+            'stroke="#ffffff" stroke-opacity="0.08" stroke-width="3"/>'
+        )
+
+    # Left half: the noisy image, as a grid of pixels whose centres fall inside the brain.
+    out.append('  <g id="noisy" shape-rendering="crispEdges">')
+    x0 = CX - math.ceil(RX / cell + 1) * cell
+    y0 = math.floor((CY - RY - cell) / cell) * cell
+    ny = int((CY + RY + cell - y0) / cell) + 1
+    nx = int((CX - x0) / cell)
+    for j in range(ny):
+        for i in range(nx):
+            x, y = x0 + i * cell, y0 + j * cell
+            v = intensity(x + cell / 2, y + cell / 2)
+            if v is None:
+                continue
+            v += rng.gauss(0.0, 0.15)
+            # a hair of overlap hides anti-aliasing seams between neighbouring pixels
+            w = cell if small else cell + 0.5
+            out.append(f'    <rect x="{x:.0f}" y="{y:.0f}" width="{w:g}" height="{w:g}" fill="{grey(v)}"/>')
+    out.append("  </g>")
+
+    # Right half: the same slice, smooth (the "denoised" side).
+    half = (-math.pi / 2, math.pi / 2)
+    out.append('  <g id="smooth">')
+    out.append(f'    <path d="{polar_path(outline_radius, *half, n=160)}" fill="url(#gm)"/>')
+    out.append(f'    <path d="{polar_path(wm_radius, *half, n=240)}" fill="url(#wm)"/>')
+    if not small:
+        # sulci: short dark strokes from just under the surface down into the white-matter dips
+        n = 2000
+        phis = [half[0] + (half[1] - half[0]) * i / n for i in range(n + 1)]
+        for i in range(1, n):
+            a, b, c = (_gyri(phis[i - 1]), _gyri(phis[i]), _gyri(phis[i + 1]))
+            phi = phis[i]
+            if not (b < a and b <= c and b < -0.02 and half[0] + 0.22 < phi < half[1] - 0.22):
+                continue
+            r_out, r_in = outline_radius(phi) - 10.0, wm_radius(phi) + 4.0
+            bend = 0.025
+            x1, y1 = CX + r_out * math.cos(phi - bend), CY + r_out * math.sin(phi - bend)
+            x2, y2 = CX + r_in * math.cos(phi), CY + r_in * math.sin(phi)
+            out.append(
+                f'    <path d="M{x1:.1f},{y1:.1f} L{x2:.1f},{y2:.1f}" stroke="{grey(0.40)}" '
+                'stroke-width="4" stroke-linecap="round" fill="none"/>'
+            )
+    vx, vy, vrx, vry, rot = VENTRICLES[1]
+    out.append(f'    {ellipse_path(vx, vy, vrx, vry, rot)} fill="{grey(0.16)}"/>')
+    out.append("  </g>")
+
+    # The compare line (with a small handle at large sizes), as in the app's side-by-side view.
+    if small:
+        out += [
+            '  <g id="divider">',
+            f'    <rect x="256" y="64" width="32" height="384" fill="{ACCENT}"/>',
+            "  </g>",
+        ]
+    else:
+        top, bottom = CY - RY - 20, CY + RY + 20
+        out += [
+            '  <g id="divider">',
+            f'    <line x1="256" y1="{top:.0f}" x2="256" y2="{bottom:.0f}" stroke="#0b0f18" '
+            'stroke-opacity="0.55" stroke-width="18" stroke-linecap="round"/>',
+            f'    <line x1="256" y1="{top:.0f}" x2="256" y2="{bottom:.0f}" stroke="{ACCENT}" '
+            'stroke-width="10" stroke-linecap="round"/>',
+            f'    <circle cx="256" cy="{bottom:.0f}" r="24" fill="{ACCENT}" stroke="#0b0f18" '
+            'stroke-opacity="0.55" stroke-width="6"/>',
+            f'    <path d="M247,{bottom - 9:.0f} L238,{bottom:.0f} L247,{bottom + 9:.0f} Z '
+            f'M265,{bottom - 9:.0f} L274,{bottom:.0f} L265,{bottom + 9:.0f} Z" fill="#0b0f18"/>',
+            "  </g>",
+        ]
+    out += ["</svg>", ""]
+    return "\n".join(out)
+
+
+def render(svg: Path, sizes, outdir: Path = ICONS) -> list[Path]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtCore import Qt
+    from PyQt6.QtGui import QGuiApplication, QImage, QPainter
+    from PyQt6.QtSvg import QSvgRenderer
+
+    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])  # noqa: F841 (keeps Qt alive)
+    renderer = QSvgRenderer(str(svg))
+    if not renderer.isValid():
+        raise SystemExit(f"{svg}: Qt could not parse this SVG")
+    written = []
+    for size in sizes:
+        image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        renderer.render(painter)
+        painter.end()
+        path = outdir / f"{NAME}-{size}.png"
+        if not image.convertToFormat(QImage.Format.Format_ARGB32).save(str(path), "PNG"):
+            raise SystemExit(f"{path}: could not write")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--svg", action="store_true", help="regenerate the SVG before rendering")
+    ap.add_argument("--outdir", type=Path, default=ICONS)
+    args = ap.parse_args(argv)
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    svg = args.outdir / f"{NAME}.svg"
+    svg_small = args.outdir / f"{NAME}-small.svg"
+    for path, small in ((svg, False), (svg_small, True)):
+        if args.svg or not path.exists():
+            path.write_text(build_svg(small=small), encoding="utf-8")
+            print(f"wrote {path}")
+    written = render(svg_small, [s for s in SIZES if s in SMALL_SIZES], args.outdir)
+    written += render(svg, [s for s in SIZES if s not in SMALL_SIZES], args.outdir)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
