@@ -36,28 +36,36 @@ def _mask(mask: np.ndarray | None, shape) -> np.ndarray | None:
 
 
 def ssim(ref: np.ndarray, test: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean SSIM as scikit-image computes it (window borders cropped), optionally in a mask."""
     ref, test = _pair(ref, test)
     mask = _mask(mask, ref.shape)
     if ref.ndim == 3 and min(ref.shape) < 7:
         axis = int(np.argmin(ref.shape))
-        maps = [
-            _ssim_map(np.take(ref, i, axis=axis), np.take(test, i, axis=axis))
+        parts = [
+            _ssim_map(np.take(ref, i, axis=axis), np.take(test, i, axis=axis),
+                      None if mask is None else np.take(mask, i, axis=axis))
             for i in range(ref.shape[axis])
         ]
-        smap = np.stack(maps, axis=axis)
     else:
-        smap = _ssim_map(ref, test)
-    return float(smap[mask].mean() if mask is not None else smap.mean())
+        parts = [_ssim_map(ref, test, mask)]
+    values = np.concatenate([p.ravel() for p in parts])
+    return float(values.mean()) if values.size else 1.0
 
 
-def _ssim_map(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
+def _ssim_map(ref: np.ndarray, test: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """SSIM values of the valid (uncropped) window centres, restricted to `mask`."""
     small = min(ref.shape)
-    if small < 3:
-        # Too small for any window: fall back to a per-pixel similarity of 1 where equal.
-        return np.where(np.isclose(ref, test), 1.0, 0.0)
-    win = min(7, small if small % 2 else small - 1)
-    _, smap = structural_similarity(ref, test, data_range=DATA_RANGE, win_size=win, full=True)
-    return smap
+    if small < 3:  # too small for any window: equal pixels score 1
+        smap, pad = np.where(np.isclose(ref, test), 1.0, 0.0), 0
+    else:
+        win = min(7, small if small % 2 else small - 1)
+        _, smap = structural_similarity(ref, test, data_range=DATA_RANGE, win_size=win, full=True)
+        pad = (win - 1) // 2
+    core = tuple(slice(pad, s - pad) for s in smap.shape)
+    values = smap[core]
+    if mask is not None:
+        values = values[mask[core]]
+    return values
 
 
 def _mse(ref, test, mask) -> float:
