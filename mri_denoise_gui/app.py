@@ -1,20 +1,134 @@
-"""`mri-denoise-gui` entry point; the window itself lives in qt/ (imported only here)."""
+"""`mri-denoise-gui`: start the desktop application.
+
+The window is shown before TensorFlow is imported: the default model is loaded by the
+inference worker once the event loop runs. `--screenshot PNG` waits for the first denoised
+slice, saves the window and exits 0, which is how the README's screenshots are made (it works
+with QT_QPA_PLATFORM=offscreen).
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+import time
+from pathlib import Path
+
+_T0 = time.perf_counter()
+
+AXES = ("axial", "coronal", "sagittal")
+KINDS = ("gaussian", "localvar", "rician", "speckle", "poisson")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mri-denoise-gui",
+        description="Add realistic noise to MRI volumes, denoise them with a CNN and compare, side by side.",
+    )
+    p.add_argument("file", nargs="?", metavar="FILE", help="NIfTI volume to open (.nii / .nii.gz)")
+    p.add_argument("--demo", action="store_true", help="open the bundled demo volume")
+    p.add_argument("--noisy-scan", action="store_true",
+                   help="open FILE as a real noisy scan (no ground truth) instead of a clean volume")
+    p.add_argument("--volume-index", type=int, default=None, metavar="I", help="volume of a 4D file (default: ask)")
+    p.add_argument("--model", metavar="DIR", help="model folder to load (default: the bundled default model)")
+    p.add_argument("--noise-kind", choices=KINDS, help="kind of synthetic noise")
+    p.add_argument("--variance", type=float, metavar="V", help="noise variance on the [0, 1] image")
+    p.add_argument("--seed", type=int, metavar="S", help="noise seed")
+    p.add_argument("--axis", choices=AXES, help="view axis")
+    p.add_argument("--slice", type=int, metavar="N", help="slice index to show")
+    p.add_argument("--residual", action="store_true", help="show the residual pane")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="save the window as PNG once the first denoised slice is shown, then exit")
+    p.add_argument("--screenshot-timeout", type=float, default=180.0, metavar="SEC", help=argparse.SUPPRESS)
+    p.add_argument("--size", default=None, metavar="WxH", help="window size, e.g. 1280x800")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        from mri_denoise_gui.qt.launch import run
-    except ImportError as exc:  # the GUI package is not there yet
-        from mri_denoise_gui.cli import main as cli_main
-        from mri_denoise_gui.resources import demo_volume_path
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-        print(f"the GUI is not available ({exc}); showing the demo volume's info", file=sys.stderr)
-        return cli_main(["info", str(demo_volume_path())])
-    return run(sys.argv[1:] if argv is None else argv)
+    import pyqtgraph as pg
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("mri-denoise-gui")
+    app.setApplicationName("mri-denoise-gui")
+    app.setApplicationDisplayName("MRI Denoise")
+
+    from mri_denoise_gui.qt.main_window import MainWindow
+    from mri_denoise_gui.qt.theme import apply_dark_theme
+
+    apply_dark_theme(app)
+    try:
+        from mri_denoise_gui.qt.about import app_icon
+
+        app.setWindowIcon(app_icon())
+    except Exception:  # an icon is never worth failing start-up for
+        pass
+    window = MainWindow()
+    if args.size:
+        try:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+            window.resize(w, h)
+        except ValueError:
+            print(f"mri-denoise-gui: bad --size {args.size!r} (use WxH)", file=sys.stderr)
+            return 2
+    elif args.screenshot:
+        window.resize(1280, 800)
+    if args.axis:
+        window.set_axis(args.axis)
+    if args.slice is not None:
+        window._initial_slice = args.slice
+    if args.noise_kind or args.variance is not None or args.seed is not None:
+        window.set_noise(args.noise_kind, args.variance, args.seed, apply=False)
+    if args.residual:
+        window.residual_action.setChecked(True)
+
+    window.show()
+    window.startup_seconds = time.perf_counter() - _T0
+    exit_code = [0]
+
+    if args.screenshot:
+        out = Path(args.screenshot)
+        done = [False]
+
+        def shoot(reason: str = "") -> None:
+            if done[0]:
+                return
+            done[0] = True
+            if reason:
+                print(f"mri-denoise-gui: {reason}; saving the screenshot anyway", file=sys.stderr)
+            app.processEvents()
+            ok = window.grab().save(str(out))
+            if not ok:
+                print(f"mri-denoise-gui: could not write {out}", file=sys.stderr)
+                exit_code[0] = 1
+            window.close()
+            app.quit()
+
+        window.firstDenoisedShown.connect(lambda: QTimer.singleShot(300, shoot))
+        window.modelFailed.connect(lambda reason: QTimer.singleShot(300, lambda: shoot(f"model failed: {reason}")))
+        QTimer.singleShot(int(args.screenshot_timeout * 1000), lambda: shoot("timed out waiting for a denoised slice"))
+
+    def start() -> None:
+        opened = True
+        if args.file:
+            opened = window.open_file(args.file, as_noisy=args.noisy_scan, volume_index=args.volume_index)
+        elif args.demo:
+            opened = window.open_demo()
+        if args.model:
+            window.load_model(args.model)
+        elif not window.load_default_model() and args.screenshot:
+            QTimer.singleShot(300, lambda: shoot("no model"))
+        if args.screenshot and not opened:
+            QTimer.singleShot(300, lambda: shoot("no volume"))
+
+    QTimer.singleShot(0, start)
+    rc = app.exec()
+    return exit_code[0] or rc
 
 
 if __name__ == "__main__":

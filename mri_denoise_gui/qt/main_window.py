@@ -1,0 +1,1238 @@
+"""The main window: three linked panes, slice scrubber, noise controls, metrics, worker, files.
+
+The window holds the state (`ViewerData`, tokens, cache) and wires widgets to it; numbers come
+from `core`, denoising from the inference worker. Message boxes never block (`show_error`
+opens them window-modal and returns), so tests and the --screenshot run can't hang on one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mri_denoise_gui import __version__
+from mri_denoise_gui.core import metrics as core_metrics
+from mri_denoise_gui.core.noise import add_noise, sigma_from_variance
+from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.core.orientation import AXIS_NAMES
+from mri_denoise_gui.core.volume import (
+    VolumeError,
+    count_volumes,
+    has_nifti_suffix,
+    load_volume,
+    save_volume,
+)
+from mri_denoise_gui.qt.controls import (
+    MetricsPanel,
+    ModelPanel,
+    NoiseControls,
+    SliceControls,
+    VolumeJobPanel,
+)
+from mri_denoise_gui.qt.inference_worker import InferenceController
+from mri_denoise_gui.qt.slice_views import CompareView
+from mri_denoise_gui.qt.state import (
+    MODE_CLEAN,
+    MODE_NOISY,
+    NoiseSettings,
+    SliceCache,
+    ViewerData,
+    display_from_file_slice,
+    display_levels,
+    file_order_slice,
+    volume_histogram,
+)
+from mri_denoise_gui.qt.tasks import TaskRunner
+
+ORGANIZATION = "mri-denoise-gui"
+APPLICATION = "mri-denoise-gui"
+MAX_RECENT = 10
+SYNC_NOISE_VOXELS = 4 * 2**20  # above this, noise is generated in a background thread
+SYNC_LOAD_BYTES = 48 * 2**20  # files larger than this load in a background thread
+NIFTI_FILTER = "NIfTI volumes (*.nii *.nii.gz);;All files (*)"
+
+
+def default_settings() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+def _model_summary(info: dict) -> tuple[str, str]:
+    """(short summary, full tooltip) from a model.json dict whose fields may vary."""
+    lines = []
+    arch = info.get("architecture")
+    if isinstance(arch, dict):
+        arch = arch.get("name") or arch.get("arch")
+    if arch:
+        params = info.get("parameters") or info.get("n_params") or info.get("params")
+        lines.append(f"{arch}" + (f", {int(params):,} parameters" if isinstance(params, (int, float)) else ""))
+    noise = info.get("noise") or info.get("training", {}).get("noise") if isinstance(info.get("training", {}), dict) else None
+    if isinstance(noise, dict) and noise:
+        kind = noise.get("kind", "?")
+        var = noise.get("variance", noise.get("variances"))
+        lines.append(f"trained on {kind} noise" + (f", variance {var}" if var is not None else ""))
+    data = info.get("data") or info.get("training_data")
+    if isinstance(data, dict):
+        bits = [f"{v} {k}" for k, v in data.items() if isinstance(v, (int, float)) and "volume" in k]
+        if bits:
+            lines.append(", ".join(bits))
+    val = info.get("validation") or info.get("validation_metrics") or info.get("metrics")
+    if isinstance(val, dict):
+        ssim = val.get("ssim") or val.get("val_ssim")
+        psnr = val.get("psnr") or val.get("val_psnr")
+        if isinstance(ssim, (int, float)) and isinstance(psnr, (int, float)):
+            lines.append(f"validation SSIM {ssim:.3f}, PSNR {psnr:.1f} dB")
+    tooltip = "\n".join(f"{k}: {v}" for k, v in info.items() if not isinstance(v, (dict, list)))
+    return "\n".join(lines) or "no training summary in model.json", tooltip
+
+
+class MainWindow(QMainWindow):
+    """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
+
+    volumeLoaded = pyqtSignal()
+    noiseApplied = pyqtSignal()
+    modelReady = pyqtSignal(object)
+    modelFailed = pyqtSignal(str)
+    denoisedSliceShown = pyqtSignal(int)  # request id (0 when it came from the cache / volume)
+    firstDenoisedShown = pyqtSignal()
+    volumeDenoised = pyqtSignal()
+    volumeMetricsReady = pyqtSignal(object)
+    exportFinished = pyqtSignal(str)
+    errorShown = pyqtSignal(str, str)  # reason, details
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        pg.setConfigOptions(imageAxisOrder="row-major")
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("MRI Denoise")
+        self.setAcceptDrops(True)
+        self.settings = settings if settings is not None else default_settings()
+
+        self.data: ViewerData | None = None
+        self.axis = "axial"
+        self.index = 0
+        self.noise = NoiseSettings()  # the settings the noisy volume on screen was made with
+        self.noise_token = 0
+        self.model_token = 0
+        self.model: dict | None = None
+        self.model_loading = False
+        self.cache = SliceCache()
+        self.current: dict[str, np.ndarray | None] = {"noisy": None, "denoised": None, "truth": None}
+        self.slice_metrics: dict = {"noisy": None, "denoised": None}
+        self.applied_slice_requests: list[int] = []  # request ids whose result went on screen
+        self.last_error: tuple[str, str, str] | None = None
+        self._latest_slice_request = 0
+        self._noise_job = 0
+        self._load_job = 0
+        self._volume_job: dict | None = None
+        self._metrics_job = 0
+        self._pending_export: tuple[str, Path] | None = None
+        self._noisy_metric_cache: dict[tuple, dict] = {}
+        self._first_denoised = False
+        self._initial_slice: int | None = None
+        self._message_boxes: list[QMessageBox] = []
+        self._closing = False
+
+        self.controller = InferenceController(self)
+        self.tasks = TaskRunner(self)
+        w = self.controller.worker
+        w.status.connect(self._on_worker_status)
+        w.modelLoaded.connect(self._on_model_loaded)
+        w.modelFailed.connect(self._on_model_failed)
+        w.sliceDenoised.connect(self._on_slice_denoised)
+        w.sliceFailed.connect(self._on_slice_failed)
+        w.volumeProgress.connect(self._on_volume_progress)
+        w.volumeDenoised.connect(self._on_volume_denoised)
+        w.volumeCancelled.connect(self._on_volume_cancelled)
+        w.volumeFailed.connect(self._on_volume_failed)
+
+        self._build_ui()
+        self._build_menus()
+        self._metrics_timer = QTimer(self, singleShot=True, interval=40)
+        self._metrics_timer.timeout.connect(self._update_slice_metrics)
+        self._noise_timer = QTimer(self, singleShot=True, interval=250)
+        self._noise_timer.timeout.connect(self.apply_noise)
+        self._restore_settings()
+        self._show_empty_state()
+
+    # ------------------------------------------------------------------------------------
+    # UI
+    # ------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.compare = CompareView()
+        self.panes = self.compare.panes
+        self.slice_controls = SliceControls()
+        self.slice_slider = self.slice_controls.slider
+        self.axis_combo = self.slice_controls.axis_combo
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(6, 6, 2, 4)
+        left_layout.setSpacing(4)
+        left_layout.addWidget(self.compare, 1)
+        left_layout.addWidget(self.slice_controls)
+
+        self.noise_controls = NoiseControls()
+        self.metrics_panel = MetricsPanel()
+        self.model_panel = ModelPanel()
+        self.job_panel = VolumeJobPanel()
+        side = QWidget()
+        side.setObjectName("sidePanel")
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(4, 4, 4, 4)
+        for box in (self.noise_controls, self.metrics_panel, self.job_panel, self.model_panel):
+            side_layout.addWidget(box)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(250)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setSizes([960, 300])
+        self.setCentralWidget(self.splitter)
+
+        self.cursor_label = QLabel("")
+        self.cursor_label.setObjectName("cursorLabel")
+        self.device_label = QLabel("")
+        self.device_label.setObjectName("deviceLabel")
+        self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(self.device_label)
+
+        self.slice_controls.sliceChanged.connect(self._on_slice_changed)
+        self.slice_controls.axisChanged.connect(self._on_axis_changed)
+        self.compare.sliceStep.connect(self._on_slice_step)
+        self.compare.cursorMoved.connect(self._on_cursor_moved)
+        self.compare.cursorLeft.connect(self._on_cursor_left)
+        self.noise_controls.settingsChanged.connect(self._on_noise_settings_changed)
+        self.noise_controls.applyRequested.connect(self.apply_noise)
+        self.metrics_panel.maskChanged.connect(self._on_mask_changed)
+        self.job_panel.denoiseRequested.connect(self.denoise_volume)
+        self.job_panel.cancelRequested.connect(self.cancel_volume)
+        self.resize(1280, 800)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.open_action = self._action(file_menu, "&Open volume…", self._on_open_triggered, QKeySequence.StandardKey.Open,
+                                        tip="Open a clean volume as ground truth and simulate noise on it")
+        self._action(file_menu, "Open &noisy scan…", self._on_open_noisy_triggered, "Ctrl+Shift+O",
+                     tip="Open a real noisy scan: no ground truth, noise is not simulated")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._action(file_menu, "Open &demo volume", self.open_demo)
+        file_menu.addSeparator()
+        self.attach_action = self._action(file_menu, "&Attach reference volume…", self._on_attach_triggered,
+                                          tip="A clean reference for a real noisy scan, for SSIM / PSNR")
+        file_menu.addSeparator()
+        self.export_action = self._action(file_menu, "&Export denoised volume…", self._on_export_denoised_triggered,
+                                          "Ctrl+E")
+        self.export_noisy_action = self._action(file_menu, "Export &noisy volume…", self._on_export_noisy_triggered,
+                                                "Ctrl+Shift+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = bar.addMenu("&View")
+        self.residual_action = self._action(view_menu, "Show &residual pane", self._on_residual_toggled, "Ctrl+R",
+                                            checkable=True)
+        self._action(view_menu, "Reset &zoom", self.compare.reset_view, "Ctrl+0")
+        self._action(view_menu, "Reset &window / level", self._on_reset_levels_triggered, "Ctrl+L")
+
+        model_menu = bar.addMenu("&Model")
+        self._action(model_menu, "&Load model…", self._on_load_model_triggered, "Ctrl+M")
+        self._action(model_menu, "Use &default model", self.load_default_model)
+        self._action(model_menu, "Use &seed autoencoder (tutorial baseline)", self.load_seed_model)
+        model_menu.addSeparator()
+        self.denoise_action = self._action(model_menu, "&Denoise whole volume", self.denoise_volume, "Ctrl+D")
+        model_menu.addSeparator()
+        self._action(model_menu, "&Train…", self.open_training_dialog)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About MRI Denoise", self.show_about)
+        self._rebuild_recent_menu()
+
+    def _action(self, menu, text, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.setCheckable(checkable)
+        if checkable:
+            action.toggled.connect(slot)
+        else:
+            action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _show_empty_state(self) -> None:
+        for key, pane in self.panes.items():
+            pane.set_image(None, (0, 1))
+            pane.set_orientation_labels(None)
+        self.panes["noisy"].show_message("Open a volume: File › Open… (Ctrl+O),\nor drop a .nii / .nii.gz file here")
+        self.panes["denoised"].show_message(None)
+        self.panes["truth"].show_message(None)
+        self.panes["residual"].show_message(None)
+        self.slice_controls.set_range(0)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        has = self.data is not None
+        running = self._volume_job is not None
+        ready = has and self.model is not None
+        self.job_panel.button.setEnabled(ready and not running)
+        self.denoise_action.setEnabled(ready and not running)
+        self.export_action.setEnabled(ready)
+        self.export_noisy_action.setEnabled(has and self.data.noisy01 is not None)
+        self.attach_action.setEnabled(has and self.data.mode == MODE_NOISY)
+        clean = not has or self.data.mode == MODE_CLEAN
+        self.noise_controls.setEnabled(clean)
+        self.noise_controls.setToolTip("" if clean else "A real noisy scan: noise is not simulated")
+        self.metrics_panel.set_available(has and self.data.has_truth)
+
+    # ------------------------------------------------------------------------------------
+    # Messages
+    # ------------------------------------------------------------------------------------
+    def show_error(self, title: str, reason: str, details: str = "") -> None:
+        """One-line reason, details on demand; never blocks (the box is opened, not exec'd)."""
+        self.last_error = (title, reason, details)
+        self.statusBar().showMessage(f"{title}: {reason}", 10_000)
+        self.errorShown.emit(reason, details)
+        if self._closing:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, title, reason, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorBox")
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r, b=box: self._message_boxes.remove(b) if b in self._message_boxes else None)
+        self._message_boxes.append(box)
+        box.open()
+
+    def show_about(self) -> None:
+        from mri_denoise_gui.qt.about import about_box
+
+        device = self.model.get("device") if self.model else None
+        box = about_box(self, device)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def open_training_dialog(self) -> None:
+        """Hook for the training dialog (another issue); says so until that module exists."""
+        try:
+            from mri_denoise_gui.qt import training_dialog  # noqa: F401
+        except ImportError:
+            self.statusBar().showMessage("Training from the GUI is not available yet: use `mri-denoise train`.", 8000)
+            box = QMessageBox(QMessageBox.Icon.Information, "Train", "Training from the GUI is not available yet.\n"
+                              "Use the command line: mri-denoise train …", QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+            return
+        opener = getattr(training_dialog, "open_training_dialog", None)
+        if callable(opener):
+            opener(self)
+
+    def _on_worker_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15_000)
+        if "TensorFlow" in text:
+            self.device_label.setText("TensorFlow loading…")
+
+    # ------------------------------------------------------------------------------------
+    # Files
+    # ------------------------------------------------------------------------------------
+    def _ask_open_path(self, title: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, title, self._last_dir(), NIFTI_FILTER)
+        return path or None
+
+    def _ask_save_path(self, title: str, suggested: Path) -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(suggested), NIFTI_FILTER)
+        return path or None
+
+    def ask_volume_index(self, path: Path, n_volumes: int) -> int | None:
+        """Which volume of a 4D file to open (None = cancel)."""
+        value, ok = QInputDialog.getInt(self, "4D volume", f"{Path(path).name} holds {n_volumes} volumes.\n"
+                                        "Which one (0-based)?", 0, 0, n_volumes - 1)
+        return int(value) if ok else None
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("files/lastDir", str(Path.home())))
+
+    def _on_open_triggered(self) -> None:
+        path = self._ask_open_path("Open volume (simulate noise)")
+        if path:
+            self.open_file(path)
+
+    def _on_open_noisy_triggered(self) -> None:
+        path = self._ask_open_path("Open real noisy scan")
+        if path:
+            self.open_file(path, as_noisy=True)
+
+    def open_demo(self) -> bool:
+        from mri_denoise_gui.resources import demo_volume_path
+
+        try:
+            path = demo_volume_path()
+        except FileNotFoundError as exc:
+            self.show_error("No demo volume", str(exc))
+            return False
+        if not path.exists():
+            self.show_error("No demo volume", f"the bundled demo volume is missing ({path}); run `make demo-volume`")
+            return False
+        return self.open_file(path)
+
+    def open_file(self, path, as_noisy: bool = False, volume_index: int | None = None) -> bool:
+        """Open a NIfTI file (small files at once, big ones in a background thread)."""
+        path = Path(path)
+        try:
+            n = count_volumes(path)
+            if n > 1 and volume_index is None:
+                volume_index = self.ask_volume_index(path, n)
+                if volume_index is None:
+                    return False
+            volume_index = int(volume_index or 0)
+            size = path.stat().st_size
+        except (VolumeError, OSError) as exc:
+            self.show_error("Could not open volume", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                            f"{path}\n{type(exc).__name__}: {exc}")
+            return False
+        except Exception as exc:  # anything nibabel throws: a message, never a crash
+            from mri_denoise_gui.qt.inference_worker import describe_error
+
+            self.show_error("Could not open volume", *describe_error(exc))
+            return False
+        if size <= SYNC_LOAD_BYTES:
+            try:
+                volume = load_volume(path, volume_index)
+            except Exception as exc:
+                from mri_denoise_gui.qt.inference_worker import describe_error
+
+                reason, details = describe_error(exc)
+                self.show_error("Could not open volume", reason, details)
+                return False
+            self._set_volume(volume, as_noisy)
+            return True
+        self._load_job += 1
+        job = self._load_job
+        self.job_panel.progress.setRange(0, 0)
+        self.job_panel.progress.setFormat("Loading…")
+        self.statusBar().showMessage(f"Loading {path.name}…")
+
+        def done(volume, job=job):
+            self.job_panel.progress.setRange(0, 100)
+            self.job_panel.progress.setFormat("")
+            if job == self._load_job and not self._closing:
+                self._set_volume(volume, as_noisy)
+
+        def failed(reason, details):
+            self.job_panel.progress.setRange(0, 100)
+            self.show_error("Could not open volume", reason, details)
+
+        self.tasks.run(lambda: load_volume(path, volume_index), done, failed)
+        return True
+
+    def _set_volume(self, volume, as_noisy: bool) -> None:
+        self.cancel_volume()
+        normalizer = Normalizer().fit(volume.data)
+        data01 = normalizer.forward(volume.data)
+        if as_noisy:
+            data = ViewerData(volume=volume, normalizer=normalizer, mode=MODE_NOISY, noisy01=data01)
+            basis = data01
+        else:
+            data = ViewerData(volume=volume, normalizer=normalizer, mode=MODE_CLEAN, noisy01=None, truth01=data01)
+            basis = data01
+        data.levels = display_levels(basis)
+        data.histogram = volume_histogram(basis)
+        self.data = data
+        self.noise_token += 1
+        self.cache.clear()
+        self._noisy_metric_cache.clear()
+        self.compare.set_histogram(*data.histogram)
+        self.compare.set_levels(*data.levels)
+        self._update_residual_level()
+
+        if volume.path is not None:
+            self._add_recent(volume.path)
+            self.settings.setValue("files/lastDir", str(volume.path.parent))
+        name = volume.path.name if volume.path is not None else "volume"
+        suffix = f" [volume {volume.volume_index}]" if volume.n_volumes > 1 else ""
+        mode = " — real noisy scan" if as_noisy else ""
+        self.setWindowTitle(f"{name}{suffix}{mode} — MRI Denoise")
+        self.panes["noisy"].title.setText("Noisy (scan)" if as_noisy else "Noisy")
+        self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
+
+        geom = data.geometry(self.axis)
+        index = self._initial_slice if self._initial_slice is not None else geom.n_slices // 2
+        self._initial_slice = None
+        self.index = int(min(max(index, 0), geom.n_slices - 1))
+        self.slice_controls.set_range(geom.n_slices)
+        self.slice_controls.set_value(self.index)
+        self._update_actions()
+        self.panes["noisy"].show_message(None)
+        info = f"{name}: {' × '.join(map(str, volume.shape))} voxels, " \
+               f"{' × '.join(f'{v:g}' for v in volume.voxel_sizes)} mm, {''.join(volume.orientation)}, {volume.dtype}"
+        self.statusBar().showMessage(info + ("; " + "; ".join(volume.warnings) if volume.warnings else ""), 15_000)
+        self.refresh()  # the ground truth shows at once, even while a big noisy volume is made
+        self.compare.reset_view()
+        if not as_noisy:
+            self.apply_noise(self.noise_controls.settings())
+        self.volumeLoaded.emit()
+
+    def _on_attach_triggered(self) -> None:
+        path = self._ask_open_path("Attach reference (clean) volume")
+        if path:
+            self.attach_reference(path)
+
+    def attach_reference(self, path) -> bool:
+        """Give a real noisy scan a clean reference of the same grid, so metrics can be shown."""
+        if self.data is None or self.data.mode != MODE_NOISY:
+            self.show_error("Cannot attach a reference", "open a real noisy scan first (File › Open noisy scan…)")
+            return False
+        try:
+            ref = load_volume(path)
+        except Exception as exc:
+            from mri_denoise_gui.qt.inference_worker import describe_error
+
+            self.show_error("Could not open reference", *describe_error(exc))
+            return False
+        if ref.shape != self.data.volume.shape:
+            self.show_error("Reference does not match",
+                            f"the reference is {ref.shape}, the scan is {self.data.volume.shape}: they must share a grid")
+            return False
+        if not np.allclose(ref.affine, self.data.volume.affine, atol=1e-3):
+            self.statusBar().showMessage("Warning: the reference's affine differs from the scan's", 10_000)
+        self.data.reference = ref
+        self.data.truth01 = Normalizer().fit(ref.data).forward(ref.data)
+        self.data.mask = None
+        self._noisy_metric_cache.clear()
+        self._update_actions()
+        self.refresh()
+        return True
+
+    # -- recent files ---------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: Path) -> None:
+        path = str(Path(path).resolve())
+        items = [p for p in self.recent_files() if p != path]
+        items.insert(0, path)
+        self.settings.setValue("files/recent", items[:MAX_RECENT])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = self.recent_files()
+        for i, path in enumerate(items):
+            action = self.recent_menu.addAction(f"&{(i + 1) % 10}  {Path(path).name}")
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_file(p))
+        if not items:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._on_clear_recent_triggered)
+
+    def _on_clear_recent_triggered(self) -> None:
+        self.settings.setValue("files/recent", [])
+        self._rebuild_recent_menu()
+
+    # -- drag and drop --------------------------------------------------------------------
+    def _dropped_path(self, event) -> str | None:
+        mime = event.mimeData()
+        if mime is None or not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and has_nifti_suffix(url.toLocalFile()):
+                return url.toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_path(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_path(event)
+        if path:
+            event.acceptProposedAction()
+            as_noisy = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            QTimer.singleShot(0, lambda: self.open_file(path, as_noisy=as_noisy))
+
+    # ------------------------------------------------------------------------------------
+    # Noise
+    # ------------------------------------------------------------------------------------
+    def _on_noise_settings_changed(self, settings: NoiseSettings) -> None:
+        dirty = settings != self.noise
+        self.noise_controls.set_dirty(dirty and not self.noise_controls.auto_apply())
+        if dirty and self.noise_controls.auto_apply() and self.data is not None:
+            self._noise_timer.start()
+
+    def set_noise(self, kind: str | None = None, variance: float | None = None, seed: int | None = None,
+                  apply: bool = True) -> None:
+        """Change the noise from code (command line, tests); the widgets follow."""
+        cur = self.noise_controls.settings()
+        new = NoiseSettings(kind if kind is not None else cur.kind,
+                            variance if variance is not None else cur.variance,
+                            seed if seed is not None else cur.seed).validated()
+        self.noise_controls.set_settings(new)
+        if apply and self.data is not None:
+            self.apply_noise(new)
+
+    def apply_noise(self, settings: NoiseSettings | None = None) -> None:
+        """Regenerate the noisy volume from the ground truth (in a thread for big volumes)."""
+        self._noise_timer.stop()
+        data = self.data
+        if data is None or data.mode != MODE_CLEAN or data.truth01 is None:
+            return
+        settings = (settings or self.noise_controls.settings()).validated()
+        self._noise_job += 1
+        job = self._noise_job
+        truth = data.truth01
+
+        def make():
+            return add_noise(truth, settings.kind, settings.variance, seed=settings.seed)
+
+        if truth.size <= SYNC_NOISE_VOXELS:
+            try:
+                noisy = make()
+            except Exception as exc:
+                from mri_denoise_gui.qt.inference_worker import describe_error
+
+                self.show_error("Could not add noise", *describe_error(exc))
+                return
+            self._on_noise_ready(job, data, settings, noisy)
+        else:
+            self.statusBar().showMessage("Adding noise…")
+            self.panes["noisy"].title.setText("Noisy · updating…")
+            self.tasks.run(make, lambda noisy: self._on_noise_ready(job, data, settings, noisy),
+                           lambda r, d: self.show_error("Could not add noise", r, d))
+
+    def _on_noise_ready(self, job: int, data: ViewerData, settings: NoiseSettings, noisy: np.ndarray) -> None:
+        if job != self._noise_job or data is not self.data or self._closing:
+            return  # superseded by newer settings or another volume
+        if self._volume_job is not None:
+            self.cancel_volume()
+        data.noisy01 = noisy
+        data.denoised01 = None
+        data.denoised_tokens = None
+        data.volume_metrics = None
+        self.noise = settings
+        self.noise_token += 1
+        self.cache.clear()
+        self._noisy_metric_cache.clear()
+        self.panes["noisy"].title.setText("Noisy")
+        self.noise_controls.set_dirty(False)
+        self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
+        self._update_residual_level()
+        self._update_actions()
+        self.statusBar().showMessage(
+            f"Noise: {settings.kind}, variance {settings.variance:g} (σ {sigma_from_variance(settings.variance):.3f}),"
+            f" seed {settings.seed}", 5000)
+        self.refresh()
+        self.noiseApplied.emit()
+
+    def _update_residual_level(self) -> None:
+        if self.data is None:
+            return
+        if self.data.mode == MODE_CLEAN:
+            self.data.residual_level = max(3.0 * sigma_from_variance(self.noise_controls.settings().variance), 0.02)
+        else:
+            self.data.residual_level = 0.0  # measured on the first residual shown
+
+    # ------------------------------------------------------------------------------------
+    # Slices
+    # ------------------------------------------------------------------------------------
+    def _on_slice_changed(self, index: int) -> None:
+        self.set_slice(index)
+
+    def _on_slice_step(self, step: int) -> None:
+        self.set_slice(self.index + step)
+
+    def _on_axis_changed(self, axis: str) -> None:
+        self.set_axis(axis)
+
+    def set_axis(self, axis: str) -> None:
+        if axis not in AXIS_NAMES:
+            raise ValueError(f"unknown axis {axis!r}")
+        self.slice_controls.set_axis(axis)
+        if axis == self.axis and self.data is not None:
+            return
+        self.axis = axis
+        if self.data is None:
+            return
+        geom = self.data.geometry(axis)
+        self.index = geom.n_slices // 2
+        self.slice_controls.set_range(geom.n_slices)
+        self.slice_controls.set_value(self.index)
+        self.refresh()
+        self.compare.reset_view()
+
+    def set_slice(self, index: int) -> None:
+        if self.data is None:
+            return
+        n = self.data.geometry(self.axis).n_slices
+        index = int(min(max(index, 0), n - 1))
+        if index == self.index and self.current.get("noisy") is not None:
+            self.slice_controls.set_value(index)
+            return
+        self.index = index
+        self.slice_controls.set_value(index)
+        self.refresh()
+
+    def slice_key(self) -> tuple:
+        return (self.axis, self.index, self.noise_token, self.model_token)
+
+    def refresh(self) -> None:
+        """Show the current slice in every pane; ask the worker for the denoised one if needed."""
+        data = self.data
+        if data is None:
+            return
+        geom = data.geometry(self.axis)
+        px = geom.pixel_size
+        levels = self.compare.levels()
+        labels = geom.labels
+        truth = np.ascontiguousarray(geom.extract(data.truth01, self.index)) if data.truth01 is not None else None
+        noisy = np.ascontiguousarray(geom.extract(data.noisy01, self.index)) if data.noisy01 is not None else None
+        self.current = {"noisy": noisy, "denoised": None, "truth": truth}
+
+        self.panes["truth"].set_image(truth, levels, px)
+        self.panes["truth"].set_orientation_labels(labels if truth is not None else None)
+        if truth is None:
+            self.panes["truth"].show_message("No ground truth\n(real noisy scan)\n\nFile › Attach reference volume…")
+        else:
+            self.panes["truth"].show_message(None)
+        self.panes["noisy"].set_image(noisy, levels, px)
+        self.panes["noisy"].set_orientation_labels(labels)
+        self.panes["noisy"].show_message(None if noisy is not None else "Adding noise…")
+
+        denoised = None
+        if noisy is not None:
+            denoised = self._cached_denoised(geom)
+        pane = self.panes["denoised"]
+        pane.set_orientation_labels(labels)
+        if denoised is not None:
+            self._show_denoised(denoised, 0)
+        else:
+            self._show_residual()
+            if noisy is not None and self.model is not None:
+                self._latest_slice_request = self.controller.request_slice(
+                    self.slice_key(), file_order_slice(data.noisy01, geom, self.index))
+                pane.title.setText("Denoised · working…")
+            elif self.model_loading:
+                pane.set_image(None, levels, px)
+                pane.show_message("Loading model…")
+            elif self.model is None:
+                pane.set_image(None, levels, px)
+                pane.show_message("No model loaded\nModel › Load model…")
+        self._metrics_timer.start()
+
+    def _cached_denoised(self, geom) -> np.ndarray | None:
+        data = self.data
+        if data.denoised01 is not None and data.denoised_tokens == (self.noise_token, self.model_token):
+            return np.ascontiguousarray(geom.extract(data.denoised01, self.index))
+        return self.cache.get(self.slice_key())
+
+    def _show_denoised(self, image: np.ndarray, request_id: int) -> None:
+        geom = self.data.geometry(self.axis)
+        pane = self.panes["denoised"]
+        pane.set_image(image, self.compare.levels(), geom.pixel_size)
+        pane.show_message(None)
+        name = self.model.get("name") if self.model else ""
+        pane.title.setText(f"Denoised · {name}" if name else "Denoised")
+        self.current["denoised"] = image
+        self._show_residual()
+        self._metrics_timer.start()
+        self.denoisedSliceShown.emit(request_id)
+        if not self._first_denoised:
+            self._first_denoised = True
+            self.firstDenoisedShown.emit()
+
+    def _show_residual(self) -> None:
+        pane = self.panes["residual"]
+        if not self.compare.residual_visible:
+            return
+        noisy, den = self.current.get("noisy"), self.current.get("denoised")
+        geom = self.data.geometry(self.axis)
+        pane.set_orientation_labels(geom.labels)
+        if noisy is None or den is None:
+            pane.set_image(None, (0, 1))
+            pane.show_message("Waiting for the denoised slice…")
+            return
+        residual = noisy - den
+        if not self.data.residual_level:
+            self.data.residual_level = max(3.0 * float(np.std(residual)), 1e-3)
+        level = self.data.residual_level
+        pane.set_image(residual, (-level, level), geom.pixel_size)
+        pane.show_message(None)
+
+    def _on_residual_toggled(self, on: bool) -> None:
+        self.compare.set_residual_visible(on)
+        if self.data is not None:
+            self._show_residual()
+
+    def _on_reset_levels_triggered(self) -> None:
+        if self.data is not None:
+            self.compare.set_levels(*self.data.levels)
+
+    # -- worker results -------------------------------------------------------------------
+    def _on_slice_denoised(self, request_id: int, key: tuple, file_slice: np.ndarray) -> None:
+        data = self.data
+        if data is None or key[2] != self.noise_token or key[3] != self.model_token:
+            return  # for another volume, noise or model: useless
+        geom = data.geometry(key[0])
+        if geom.n_slices <= key[1]:
+            return
+        image = display_from_file_slice(file_slice, geom, key[1])
+        self.cache.put(key, image)
+        if request_id != self._latest_slice_request or key != self.slice_key():
+            return  # stale: a newer request supersedes it (it stays cached)
+        self.applied_slice_requests.append(request_id)
+        self._show_denoised(image, request_id)
+
+    def _on_slice_failed(self, request_id: int, reason: str, details: str) -> None:
+        if request_id != self._latest_slice_request:
+            return
+        self.panes["denoised"].title.setText("Denoised")
+        self.panes["denoised"].show_message(f"Denoising failed:\n{reason}")
+        if self.model is not None:
+            self.show_error("Denoising failed", reason, details)
+
+    # ------------------------------------------------------------------------------------
+    # Metrics
+    # ------------------------------------------------------------------------------------
+    def _on_mask_changed(self, on: bool) -> None:
+        self._noisy_metric_cache.clear()
+        self._update_slice_metrics()
+        if self.data is not None and self.data.denoised01 is not None:
+            self._compute_volume_metrics()
+
+    def _mask_slice(self) -> np.ndarray | None:
+        if not self.metrics_panel.mask_check.isChecked() or self.data is None:
+            return None
+        mask = self.data.foreground()
+        if mask is None:
+            return None
+        return np.ascontiguousarray(self.data.geometry(self.axis).extract(mask, self.index))
+
+    def _update_slice_metrics(self) -> None:
+        """SSIM / PSNR of this slice (noisy cached per slice; denoised when on screen)."""
+        self._metrics_timer.stop()
+        truth, noisy, den = (self.current.get(k) for k in ("truth", "noisy", "denoised"))
+        if truth is None or noisy is None:
+            self.slice_metrics = {"noisy": None, "denoised": None}
+            self.metrics_panel.set_slice_metrics(None, None)
+            return
+        mask = self._mask_slice()
+        key = (self.axis, self.index, self.noise_token, mask is not None)
+        noisy_m = self._noisy_metric_cache.get(key)
+        if noisy_m is None:
+            noisy_m = {"ssim": core_metrics.ssim(truth, noisy, mask), "psnr": core_metrics.psnr(truth, noisy, mask)}
+            self._noisy_metric_cache[key] = noisy_m
+        den_m = None
+        if den is not None:
+            den_m = {"ssim": core_metrics.ssim(truth, den, mask), "psnr": core_metrics.psnr(truth, den, mask)}
+        self.slice_metrics = {"noisy": noisy_m, "denoised": den_m}
+        self.metrics_panel.set_slice_metrics(noisy_m, den_m)
+        self.metrics_panel.scope_label.setText(
+            f"Slice {self.index} ({self.axis})" + (" · inside mask" if mask is not None else ""))
+
+    def _compute_volume_metrics(self) -> None:
+        data = self.data
+        if data is None or data.truth01 is None or data.denoised01 is None or data.noisy01 is None:
+            return
+        use_mask = self.metrics_panel.mask_check.isChecked()
+        truth, noisy, den = data.truth01, data.noisy01, data.denoised01
+        self._metrics_job += 1
+        job = self._metrics_job
+        self.metrics_panel.set_volume_text("Whole volume: computing…")
+
+        def compute():
+            mask = data.foreground() if use_mask else None
+            return {"noisy": core_metrics.volume_metrics(truth, noisy, mask),
+                    "denoised": core_metrics.volume_metrics(truth, den, mask), "mask": use_mask}
+
+        def done(result):
+            if job != self._metrics_job or data is not self.data:
+                return
+            data.volume_metrics = result
+            n, d = result["noisy"], result["denoised"]
+            where = " (inside mask)" if result["mask"] else ""
+            self.metrics_panel.set_volume_text(
+                f"Whole volume{where}:\nSSIM {n['ssim']:.4f} → {d['ssim']:.4f} ({d['ssim'] - n['ssim']:+.4f})\n"
+                f"PSNR {n['psnr']:.2f} → {d['psnr']:.2f} dB ({d['psnr'] - n['psnr']:+.2f})")
+            self.volumeMetricsReady.emit(result)
+
+        self.tasks.run(compute, done, lambda r, d: self.show_error("Could not compute volume metrics", r, d))
+
+    # ------------------------------------------------------------------------------------
+    # Whole-volume denoising and export
+    # ------------------------------------------------------------------------------------
+    def volume_is_denoised(self) -> bool:
+        d = self.data
+        return d is not None and d.denoised01 is not None and d.denoised_tokens == (self.noise_token, self.model_token)
+
+    def denoise_volume(self) -> bool:
+        data = self.data
+        if data is None or data.noisy01 is None:
+            self.show_error("Nothing to denoise", "open a volume first")
+            return False
+        if self.model is None:
+            self.show_error("No model", "load a model first (Model › Load model…)")
+            return False
+        if self._volume_job is not None:
+            return True
+        if self.volume_is_denoised():
+            self._on_volume_ready()
+            return True
+        axis = data.geometry(self.axis).file_axis
+        request_id = self.controller.denoise_volume(data.noisy01, axis)
+        self._volume_job = {"id": request_id, "tokens": (self.noise_token, self.model_token), "data": data}
+        self.job_panel.set_running(True, "Starting…")
+        self._update_actions()
+        self.statusBar().showMessage("Denoising the whole volume…")
+        return True
+
+    def cancel_volume(self) -> None:
+        if self._volume_job is None:
+            return
+        self.controller.cancel_volume()
+        self._volume_job = None
+        self._pending_export = None
+        self.job_panel.set_running(False, "Cancelled")
+        self.job_panel.progress.setValue(0)
+        self._update_actions()
+        self.statusBar().showMessage("Volume denoising cancelled", 5000)
+
+    def _on_volume_progress(self, request_id: int, done: int, total: int) -> None:
+        if self._volume_job is not None and request_id == self._volume_job["id"]:
+            self.job_panel.set_progress(done, total)
+
+    def _on_volume_denoised(self, request_id: int, volume01: np.ndarray) -> None:
+        job = self._volume_job
+        if job is None or request_id != job["id"]:
+            return
+        self._volume_job = None
+        data = job["data"]
+        if data is not self.data or job["tokens"] != (self.noise_token, self.model_token):
+            self.job_panel.set_running(False, "Out of date")
+            self._update_actions()
+            return
+        data.denoised01 = volume01
+        data.denoised_tokens = job["tokens"]
+        self.job_panel.set_running(False, "Done")
+        self.job_panel.progress.setValue(100)
+        self._update_actions()
+        self.statusBar().showMessage("Whole volume denoised", 5000)
+        self.refresh()
+        self.volumeDenoised.emit()
+        self._on_volume_ready()
+
+    def _on_volume_ready(self) -> None:
+        if self.data is not None and self.data.truth01 is not None and self.data.volume_metrics is None:
+            self._compute_volume_metrics()
+        if self._pending_export is not None:
+            kind, path = self._pending_export
+            self._pending_export = None
+            self._write_export(kind, path)
+
+    def _on_volume_cancelled(self, request_id: int) -> None:
+        pass  # the GUI already reset itself in cancel_volume()
+
+    def _on_volume_failed(self, request_id: int, reason: str, details: str) -> None:
+        if self._volume_job is None or request_id != self._volume_job["id"]:
+            return
+        self._volume_job = None
+        self._pending_export = None
+        self.job_panel.set_running(False, "Failed")
+        self._update_actions()
+        self.show_error("Denoising the volume failed", reason, details)
+
+    def _suggest_export_path(self, kind: str) -> Path:
+        vol = self.data.volume
+        folder = vol.path.parent if vol.path is not None else Path.home()
+        stem = vol.path.name if vol.path is not None else "volume.nii.gz"
+        for suffix in (".nii.gz", ".nii"):
+            if stem.lower().endswith(suffix):
+                stem = stem[: -len(suffix)]
+                break
+        return folder / f"{stem}_{kind}.nii.gz"
+
+    def _on_export_denoised_triggered(self) -> None:
+        if self.data is None:
+            return
+        path = self._ask_save_path("Export denoised volume", self._suggest_export_path("denoised"))
+        if path:
+            self.export_volume("denoised", path)
+
+    def _on_export_noisy_triggered(self) -> None:
+        if self.data is None:
+            return
+        path = self._ask_save_path("Export noisy volume", self._suggest_export_path("noisy"))
+        if path:
+            self.export_volume("noisy", path)
+
+    def export_volume(self, kind: str, path) -> bool:
+        """Write the denoised (or noisy) volume in original units; denoise the volume first if needed."""
+        path = Path(path)
+        if self.data is None:
+            self.show_error("Nothing to export", "open a volume first")
+            return False
+        if not has_nifti_suffix(path):
+            path = path.with_name(path.name + ".nii.gz")
+        src = self.data.volume.path
+        if src is not None and (path.resolve() == Path(src).resolve()
+                                or (path.exists() and os.path.samefile(path, src))):
+            self.show_error("Export refused", f"{path.name} is the opened file: choose another name")
+            return False
+        if kind == "denoised" and not self.volume_is_denoised():
+            self._pending_export = (kind, path)
+            if not self.denoise_volume():
+                self._pending_export = None
+                return False
+            return True
+        self._write_export(kind, path)
+        return True
+
+    def _sidecar(self, kind: str) -> dict:
+        data = self.data
+        vol = data.volume
+        side = {
+            "software": f"mri-denoise-gui {__version__}",
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "content": kind,
+            "source": {"path": str(vol.path) if vol.path else None, "volume_index": vol.volume_index,
+                       "opened_as": "real noisy scan" if data.mode == MODE_NOISY else "clean volume (ground truth)"},
+            "normalizer": data.normalizer.to_dict(),
+            "units": "original intensity units of the source (normalisation inverted)",
+        }
+        if data.mode == MODE_CLEAN:
+            side["noise"] = self.noise.to_dict()
+        if data.reference is not None:
+            side["reference"] = str(data.reference.path)
+        if kind == "denoised" and self.model is not None:
+            side["model"] = {"name": self.model.get("name"), "folder": self.model.get("folder"),
+                             "device": self.model.get("device")}
+        if data.volume_metrics is not None:
+            side["metrics"] = {"vs": "ground truth", **data.volume_metrics}
+        return side
+
+    def _write_export(self, kind: str, path: Path) -> None:
+        data = self.data
+        array01 = data.denoised01 if kind == "denoised" else data.noisy01
+        if array01 is None:
+            self.show_error("Nothing to export", f"there is no {kind} volume yet")
+            return
+        volume, normalizer, sidecar = data.volume, data.normalizer, self._sidecar(kind)
+        self.statusBar().showMessage(f"Writing {path.name}…")
+
+        def write():
+            return save_volume(path, normalizer.inverse(array01), like=volume, sidecar=sidecar)
+
+        def done(written):
+            self.statusBar().showMessage(f"Exported {kind} volume to {written}", 10_000)
+            self.settings.setValue("files/lastExportDir", str(Path(written).parent))
+            self.exportFinished.emit(str(written))
+
+        self.tasks.run(write, done, lambda r, d: self.show_error(f"Could not export the {kind} volume", r, d))
+
+    # ------------------------------------------------------------------------------------
+    # Model
+    # ------------------------------------------------------------------------------------
+    def _on_load_model_triggered(self) -> None:
+        start = str(self.settings.value("model/lastDir", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "Load model folder (model.keras + model.json)", start)
+        if folder:
+            self.settings.setValue("model/lastDir", str(Path(folder).parent))
+            self.load_model(folder)
+
+    def load_default_model(self) -> bool:
+        from mri_denoise_gui.resources import default_model_dir
+
+        return self._load_bundled(default_model_dir, "default")
+
+    def load_seed_model(self) -> bool:
+        from mri_denoise_gui.resources import seed_model_dir
+
+        return self._load_bundled(seed_model_dir, "seed autoencoder")
+
+    def _load_bundled(self, where, label: str) -> bool:
+        try:
+            folder = where()
+        except FileNotFoundError as exc:
+            folder = None
+            reason = str(exc)
+        if folder is None or not (Path(folder) / "model.keras").exists():
+            reason = f"the bundled {label} model is not there yet ({folder}); train it with `make train-default`" \
+                if folder is not None else reason
+            self.statusBar().showMessage(f"No {label} model: {reason}. Use Model › Load model…", 20_000)
+            self.model_panel.set_model("No model", f"Bundled {label} model not found.\nModel › Load model… to pick one.")
+            if self.data is not None:
+                self.refresh()
+            return False
+        return self.load_model(folder)
+
+    def load_model(self, folder) -> bool:
+        """Ask the worker to load a model folder (TensorFlow is imported there on first use)."""
+        folder = Path(folder)
+        self.model_loading = True
+        self.model_panel.set_model(f"Loading {folder.name}…", str(folder))
+        if self.model is None:
+            self.panes["denoised"].show_message("Loading model…") if self.data is not None else None
+        self.controller.load_model(str(folder))
+        return True
+
+    def _on_model_loaded(self, info: dict) -> None:
+        self.model_loading = False
+        self.model = info
+        self.model_token += 1
+        self.cache.clear()
+        if self.data is not None:
+            self.data.denoised01 = None
+            self.data.denoised_tokens = None
+            self.data.volume_metrics = None
+            self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
+        summary, tooltip = _model_summary(info.get("info", {}))
+        self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
+                                   f"{info.get('folder')}\n{tooltip}")
+        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")
+        self.statusBar().showMessage(f"Model {info.get('name')} loaded on {info.get('device')} "
+                                     f"({info.get('seconds', 0):.1f} s)", 8000)
+        self._update_actions()
+        self.modelReady.emit(info)
+        self.refresh()
+
+    def _on_model_failed(self, folder: str, reason: str, details: str) -> None:
+        self.model_loading = False
+        if self.model is None:
+            self.model_panel.set_model("No model", f"Could not load {folder}")
+            self.device_label.setText("")
+            if self.data is not None:
+                self.refresh()
+        else:
+            self.model_panel.set_model(self.model.get("name", "model"), self.model_panel.summary_label.text())
+        self.modelFailed.emit(reason)
+        self.show_error("Could not load the model", reason, details)
+
+    # ------------------------------------------------------------------------------------
+    # Cursor readout and keyboard
+    # ------------------------------------------------------------------------------------
+    def _on_cursor_moved(self, row: int, col: int) -> None:
+        if self.data is None:
+            return
+        geom = self.data.geometry(self.axis)
+        try:
+            ijk = geom.voxel(self.index, row, col)
+            xyz = geom.world(self.index, row, col)
+        except IndexError:
+            return
+        parts = [f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})", f"({xyz[0]:.1f}, {xyz[1]:.1f}, {xyz[2]:.1f}) mm"]
+        for key, name in (("noisy", "noisy"), ("denoised", "denoised"), ("truth", "truth")):
+            image = self.current.get(key)
+            if image is not None and row < image.shape[0] and col < image.shape[1]:
+                parts.append(f"{name} {float(image[row, col]):.3f}")
+        self.cursor_label.setText("   ".join(parts))
+
+    def _on_cursor_left(self) -> None:
+        self.cursor_label.setText("")
+
+    def keyPressEvent(self, event) -> None:
+        if self.data is None:
+            super().keyPressEvent(event)
+            return
+        n = self.data.geometry(self.axis).n_slices
+        steps = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_PageUp: 10, Qt.Key.Key_PageDown: -10}
+        key = event.key()
+        if key in steps:
+            self.set_slice(self.index + steps[key])
+        elif key == Qt.Key.Key_Home:
+            self.set_slice(0)
+        elif key == Qt.Key.Key_End:
+            self.set_slice(n - 1)
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    # ------------------------------------------------------------------------------------
+    # Settings and shutdown
+    # ------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = s.value("window/splitter")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.splitter.restoreState(state)
+        try:
+            noise = NoiseSettings(str(s.value("noise/kind", "rician")), float(s.value("noise/variance", 0.0025)),
+                                  int(s.value("noise/seed", 0))).validated()
+        except (TypeError, ValueError):
+            noise = NoiseSettings()
+        self.noise_controls.set_settings(noise)
+        self.noise = noise
+        self.noise_controls.set_auto_apply(str(s.value("noise/auto", "true")).lower() in ("true", "1"))
+        axis = str(s.value("view/axis", "axial"))
+        self.axis = axis if axis in AXIS_NAMES else "axial"
+        self.slice_controls.set_axis(self.axis)
+        residual = str(s.value("view/residual", "false")).lower() in ("true", "1")
+        with QSignalBlocker(self.residual_action):
+            self.residual_action.setChecked(residual)
+        self.compare.set_residual_visible(residual)
+        self.metrics_panel.set_mask(str(s.value("metrics/mask", "false")).lower() in ("true", "1"))
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/splitter", self.splitter.saveState())
+        noise = self.noise_controls.settings()
+        s.setValue("noise/kind", noise.kind)
+        s.setValue("noise/variance", noise.variance)
+        s.setValue("noise/seed", noise.seed)
+        s.setValue("noise/auto", self.noise_controls.auto_apply())
+        s.setValue("view/axis", self.axis)
+        s.setValue("view/residual", self.compare.residual_visible)
+        s.setValue("metrics/mask", self.metrics_panel.mask_check.isChecked())
+        s.sync()
+
+    def closeEvent(self, event) -> None:
+        """Save settings, cancel running work, stop the worker thread and wait for it."""
+        if not self._closing:
+            self._closing = True
+            self.save_settings()
+            self._metrics_timer.stop()
+            self._noise_timer.stop()
+            self._pending_export = None
+            if self._volume_job is not None:
+                self.cancel_volume()
+            for box in list(self._message_boxes):
+                box.close()
+            self.controller.shutdown()
+        super().closeEvent(event)
