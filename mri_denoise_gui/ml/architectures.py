@@ -1,0 +1,119 @@
+"""The network registry: ``build(name, **options)`` and what each architecture looks like.
+
+Every network maps a (H, W, 1) image in [0, 1] to a (H, W, 1) image and is fully
+convolutional; ``stride(name, **options)`` says the multiple H and W must be padded to.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers
+
+from mri_denoise_gui.ml.layers import PixelShuffle, PixelUnshuffle
+
+DEFAULT_ARCH = "resunet"
+SEED_ARCH = "seed-autoencoder"
+
+
+def build_seed_autoencoder(input_size: int | None = 256, dropout: float = 0.2) -> keras.Model:
+    """The tutorial's 6-block convolutional autoencoder, kept exactly as the baseline.
+
+    Conv 64k3s2 / 128k5s2 / 256k3s2, ConvTranspose 128k3s2 / 64k3s2 / 1k3s2, each followed by
+    LeakyReLU, Dropout and BatchNormalization, orthogonal init (872,709 parameters).
+    """
+    size = input_size if input_size else None
+    inputs = keras.Input(shape=(size, size, 1), name="noisy")
+    x = inputs
+    blocks = [
+        (layers.Conv2D, 64, 3),
+        (layers.Conv2D, 128, 5),
+        (layers.Conv2D, 256, 3),
+        (layers.Conv2DTranspose, 128, 3),
+        (layers.Conv2DTranspose, 64, 3),
+        (layers.Conv2DTranspose, 1, 3),
+    ]
+    for i, (conv, filters, kernel) in enumerate(blocks):
+        x = conv(filters, kernel, strides=2, padding="same",
+                 kernel_initializer="orthogonal", name=f"conv{i + 1}")(x)
+        x = layers.LeakyReLU(name=f"leaky{i + 1}")(x)
+        x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
+        x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+    return keras.Model(inputs, x, name="seed_autoencoder")
+
+
+def _conv(x, filters, name, strides=1):
+    return layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu",
+                         kernel_initializer="he_normal", name=name)(x)
+
+
+def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
+                  input_size: int | None = None) -> keras.Model:
+    """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
+
+    Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the
+    U-Net levels give a receptive field wide enough to be blind to the noise level, and
+    predicting the noise (output = input - noise) keeps tissue contrast the net need not learn.
+    No normalisation layers, so inference is the same at any batch size.
+    """
+    size = input_size if input_size else None
+    inputs = keras.Input(shape=(size, size, 1), name="noisy")
+    x = PixelUnshuffle(unshuffle, name="unshuffle")(inputs) if unshuffle > 1 else inputs
+    skips = []
+    filters = width
+    for level in range(levels):
+        x = _conv(x, filters, f"enc{level}_a")
+        x = _conv(x, filters, f"enc{level}_b")
+        skips.append(x)
+        filters *= growth
+        x = _conv(x, filters, f"down{level}", strides=2)
+    x = _conv(x, filters, "mid_a")
+    x = _conv(x, filters, "mid_b")
+    for level in reversed(range(levels)):
+        filters //= growth
+        x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same",
+                                   kernel_initializer="he_normal", name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = _conv(x, filters, f"dec{level}_a")
+        x = _conv(x, filters, f"dec{level}_b")
+    x = layers.Conv2D(unshuffle * unshuffle, 3, padding="same", kernel_initializer="zeros",
+                      name="noise_out")(x)
+    noise = PixelShuffle(unshuffle, name="shuffle")(x) if unshuffle > 1 else x
+    outputs = layers.Subtract(name="denoised")([inputs, noise])
+    return keras.Model(inputs, outputs, name="resunet")
+
+
+def build_tiny(input_size: int | None = None) -> keras.Model:
+    """A few-thousand-parameter resunet for tests: same code path, seconds to train."""
+    model = build_resunet(width=8, levels=1, unshuffle=2, input_size=input_size)
+    return keras.Model(model.inputs, model.outputs, name="tiny")
+
+
+_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    DEFAULT_ARCH: build_resunet,
+    SEED_ARCH: build_seed_autoencoder,
+    "tiny": build_tiny,
+}
+ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def build(name: str, **options) -> keras.Model:
+    """Build architecture ``name`` with its options (unknown name or option -> ValueError)."""
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
+    try:
+        return _BUILDERS[name](**options)
+    except TypeError as exc:
+        raise ValueError(f"bad options for architecture {name!r}: {exc}") from None
+
+
+def stride(name: str, **options) -> int:
+    """The multiple that H and W must be padded to before this architecture sees them."""
+    if name == SEED_ARCH:
+        return 8
+    if name == "tiny":
+        return 4
+    levels = int(options.get("levels", 2))
+    unshuffle = int(options.get("unshuffle", 2))
+    return max(unshuffle, 1) * 2 ** levels

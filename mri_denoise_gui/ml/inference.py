@@ -1,0 +1,242 @@
+"""Denoising with a saved model folder: safe loading, padding to the stride, batching, tiling.
+
+``Denoiser`` is what the GUI's inference worker and the CLI hold. Loading refuses anything that
+would need unsafe deserialisation; prediction runs one traced function with a fully dynamic
+input signature, so scrubbing through slices or volumes of any size never retraces.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.ml.device import configure_devices
+from mri_denoise_gui.ml.errors import Cancelled, ModelError
+from mri_denoise_gui.ml.modelfile import MODEL_FILE, read_model_json
+
+_log = logging.getLogger(__name__)
+
+MAX_PIXELS = 1024 * 1024  # larger slices are tiled
+TILE = 512
+TILE_MARGIN = 32
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _load_keras(path: Path):
+    try:
+        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except ValueError as exc:
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text or "unsafe" in text.lower():
+            raise ModelError(f"{path} refused: it needs unsafe deserialisation (e.g. a Lambda layer), "
+                             "which could run arbitrary code") from None
+        raise ModelError(f"{path} is not a usable Keras model: {_first_line(exc)}") from None
+    except (zipfile.BadZipFile, OSError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{path} is corrupt or not a Keras 3 model file: {_first_line(exc)}") from None
+    except Exception as exc:  # h5py / deserialisation errors come in many types
+        raise ModelError(f"{path} could not be loaded: {_first_line(exc)}") from None
+
+
+class Denoiser:
+    """A loaded model folder, ready to denoise normalised slices and whole volumes."""
+
+    def __init__(self, model, info: dict, folder: Path, device: str):
+        self.model = model
+        self.info = info
+        self.folder = Path(folder)
+        self.device = device
+        self.name = str(info.get("name") or self.folder.name)
+        self.stride = int(info.get("stride") or 8)
+        shape = model.inputs[0].shape
+        self.fixed_size = (shape[1], shape[2]) if shape[1] is not None and shape[2] is not None else None
+        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True,
+                                    input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+        self._force_cpu = False
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Denoiser":
+        """Load ``folder`` (model.keras + model.json); ModelError with a one-line reason if unusable."""
+        folder = Path(folder)
+        info = read_model_json(folder)
+        path = folder / MODEL_FILE
+        if not path.is_file():
+            raise ModelError(f"{folder} is not a model folder: {MODEL_FILE} is missing")
+        device = configure_devices()
+        model = _load_keras(path)
+        if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ModelError(f"{path} must have exactly one input and one output")
+        in_shape, out_shape = model.inputs[0].shape, model.outputs[0].shape
+        if len(in_shape) != 4:
+            raise ModelError(f"{path} takes {len(in_shape) - 1}D inputs; a denoiser takes 2D slices (H, W, 1)")
+        if in_shape[-1] != 1 or out_shape[-1] != 1:
+            raise ModelError(f"{path} expects {in_shape[-1]} input channels; MRI slices have 1")
+        if int(info["input_channels"]) != in_shape[-1] or int(info["parameters"]) != model.count_params():
+            raise ModelError(f"{folder}/model.json does not match {MODEL_FILE} "
+                             f"(json: {info['parameters']} parameters, file: {model.count_params()})")
+        return cls(model, info, folder, device)
+
+    # ------------------------------------------------------------ prediction
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        x = tf.convert_to_tensor(batch[..., None], tf.float32)
+        if not self._force_cpu:
+            try:
+                return self._predict(x).numpy()[..., 0]
+            except (tf.errors.InternalError, tf.errors.UnknownError) as exc:
+                if not self.device.startswith("GPU"):
+                    raise
+                _log.warning("GPU failed (%s); falling back to the CPU", _first_line(exc))
+                self._force_cpu = True
+                self.device = f"CPU (GPU failed: {_first_line(exc)})"
+        with tf.device("/CPU:0"):
+            return self._predict(x).numpy()[..., 0]
+
+    def _pad(self, slices: np.ndarray):
+        n, h, w = slices.shape
+        if self.fixed_size:
+            th, tw = self.fixed_size
+            ph, pw = max(th - h, 0), max(tw - w, 0)
+        else:
+            s = self.stride
+            ph, pw = (-h) % s, (-w) % s
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "edge"
+            slices = np.pad(slices, ((0, 0), (0, ph), (0, pw)), mode=mode)
+        return slices
+
+    def _tile_size(self, h: int, w: int, tile: int) -> tuple[int, int]:
+        if self.fixed_size:
+            return self.fixed_size
+        return min(tile, h), min(tile, w)
+
+    def _predict_tiled(self, padded: np.ndarray, tile: int, batch_size: int) -> np.ndarray:
+        """Predict large slices in overlapping tiles, keeping each tile's centre."""
+        n, h, w = padded.shape
+        th, tw = self._tile_size(h, w, tile)
+        m = min(TILE_MARGIN, th // 4, tw // 4)
+
+        def starts(size, t):
+            if size <= t:
+                return [0]
+            step = max(t - 2 * m, 1)
+            out = list(range(0, size - t, step))
+            return out + [size - t]
+
+        out = np.empty_like(padded)
+        for y in starts(h, th):
+            for x in starts(w, tw):
+                tiles = padded[:, y:y + th, x:x + tw]
+                pred = np.concatenate([self._run(tiles[i:i + batch_size]) for i in range(0, n, batch_size)])
+                y0 = 0 if y == 0 else y + m
+                x0 = 0 if x == 0 else x + m
+                y1 = h if y + th >= h else y + th - m
+                x1 = w if x + tw >= w else x + tw - m
+                out[:, y0:y1, x0:x1] = pred[:, y0 - y:y1 - y, x0 - x:x1 - x]
+        return out
+
+    def _predict_padded(self, padded: np.ndarray, batch_size: int) -> np.ndarray:
+        """Whole slices in batches, or tiles when too large; on out-of-memory halve the batch,
+        then the tile, before giving up."""
+        tile, tiled = TILE, False
+        h, w = padded.shape[1:]
+        if (self.fixed_size and (h, w) != tuple(self.fixed_size)) or h * w > MAX_PIXELS:
+            tiled = True
+        while True:
+            try:
+                if tiled:
+                    return self._predict_tiled(padded, tile, batch_size)
+                return np.concatenate([self._run(padded[i:i + batch_size])
+                                       for i in range(0, len(padded), batch_size)])
+            except tf.errors.ResourceExhaustedError:
+                if batch_size > 1:
+                    batch_size = max(1, batch_size // 2)
+                elif not self.fixed_size and tile > 64 and (not tiled or tile // 2 >= self.stride):
+                    tile = tile // 2 if tiled else min(TILE, max(h, w) // 2)
+                    tile -= tile % self.stride
+                    tiled = True
+                else:
+                    raise ModelError("out of memory even for one slice at the smallest tile size") from None
+                _log.warning("out of memory: retrying with batch %d%s", batch_size,
+                             f", tiles of {tile}" if tiled else "")
+
+    def denoise_slices01(self, slices: np.ndarray, batch_size: int = 8, progress=None,
+                         cancel: threading.Event | None = None) -> np.ndarray:
+        """Denoise a stack (N, H, W) of slices in [0, 1]; returns the same shape, float32."""
+        slices = np.asarray(slices, dtype=np.float32)
+        if slices.ndim != 3:
+            raise ValueError(f"expected a stack of 2D slices (N, H, W), got shape {slices.shape}")
+        n, h, w = slices.shape
+        if n == 0:
+            return slices.copy()
+        padded = self._pad(slices)
+        out = np.empty_like(padded)
+        chunk = max(1, int(batch_size))
+        for start in range(0, n, chunk):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("denoising cancelled")
+            out[start:start + chunk] = self._predict_padded(padded[start:start + chunk], chunk)
+            if progress is not None:
+                progress(min(start + chunk, n), n)
+        top = max(1.0, float(slices.max()))
+        return np.clip(out[:, :h, :w], 0.0, top).astype(np.float32)
+
+    def denoise_slice01(self, image: np.ndarray) -> np.ndarray:
+        """Denoise one 2D slice in [0, 1]."""
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim != 2:
+            raise ValueError(f"expected a 2D slice, got shape {image.shape}")
+        return self.denoise_slices01(image[None])[0]
+
+    # alias matching the issue's wording
+    denoise_slice = denoise_slice01
+
+    def denoise_volume01(self, data01: np.ndarray, axis: int = 2, batch_size: int = 8, progress=None,
+                         cancel: threading.Event | None = None) -> np.ndarray:
+        """Denoise a normalised 3D volume slice by slice along ``axis`` (same shape back)."""
+        data01 = np.asarray(data01, dtype=np.float32)
+        if data01.ndim == 2:
+            return self.denoise_slice01(data01)
+        if data01.ndim != 3:
+            raise ValueError(f"expected a 3D volume, got shape {data01.shape}")
+        if axis not in (0, 1, 2):
+            raise ValueError(f"axis must be 0, 1 or 2, got {axis}")
+        stack = np.moveaxis(data01, axis, 0)
+        out = self.denoise_slices01(stack, batch_size=batch_size, progress=progress, cancel=cancel)
+        return np.ascontiguousarray(np.moveaxis(out, 0, axis))
+
+    def normalizer(self) -> Normalizer:
+        """The model's normalisation recipe (unfitted: it is fitted to each volume)."""
+        d = dict(self.info.get("normalizer") or {})
+        d.pop("vmin", None)
+        d.pop("vmax", None)
+        return Normalizer.from_dict(d)
+
+    def denoise_volume(self, volume, axis: int = 2, batch_size: int = 8, progress=None,
+                       cancel: threading.Event | None = None) -> np.ndarray:
+        """Denoise a core Volume (or a raw array) and return it in the volume's own units.
+
+        Intensities the normaliser clipped (beyond its percentiles) keep their clipped-off part,
+        so hot voxels are not flattened by the round trip.
+        """
+        data = np.asarray(getattr(volume, "data", volume), dtype=np.float32)
+        norm = self.normalizer().fit(data)
+        data01 = norm.forward(data, clip=True)
+        den01 = self.denoise_volume01(data01, axis=axis, batch_size=batch_size, progress=progress, cancel=cancel)
+        return (norm.inverse(den01) + (data - norm.inverse(data01))).astype(np.float32)
+
+    def provenance(self) -> dict:
+        """What a sidecar should say about this model."""
+        keys = ("name", "architecture", "architecture_options", "noise", "validation", "created", "versions")
+        return {"folder": str(self.folder), "device": self.device,
+                **{k: self.info[k] for k in keys if k in self.info}}

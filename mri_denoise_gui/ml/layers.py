@@ -1,0 +1,58 @@
+"""Custom layers, registered so that saved models load with ``safe_mode=True`` (no Lambda)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="mri_denoise_gui")
+class PixelUnshuffle(keras.layers.Layer):
+    """Space-to-depth: (H, W, C) -> (H/f, W/f, C*f*f). Lets a net work at lower resolution
+    without throwing information away (FFDNet), which is where most of its speed comes from."""
+
+    def __init__(self, factor: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        f = self.factor
+        shape = ops.shape(x)
+        b, h, w, c = shape[0], shape[1], shape[2], x.shape[-1]
+        x = ops.reshape(x, (b, h // f, f, w // f, f, c))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (b, h // f, w // f, f * f * c))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        f = self.factor
+        return (b, None if h is None else h // f, None if w is None else w // f, c * f * f)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="mri_denoise_gui")
+class PixelShuffle(keras.layers.Layer):
+    """Depth-to-space, the exact inverse of PixelUnshuffle."""
+
+    def __init__(self, factor: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        f = self.factor
+        shape = ops.shape(x)
+        b, h, w, c = shape[0], shape[1], shape[2], x.shape[-1]
+        co = c // (f * f)
+        x = ops.reshape(x, (b, h, w, f, f, co))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (b, h * f, w * f, co))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        f = self.factor
+        return (b, None if h is None else h * f, None if w is None else w * f, c // (f * f))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}

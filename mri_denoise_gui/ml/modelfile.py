@@ -1,0 +1,114 @@
+"""A model is a folder: ``model.keras`` + ``model.json``. Written atomically, read defensively.
+
+Kept free of TensorFlow imports at module level so ``read_model_json`` is cheap (the CLI's
+``info`` and the GUI's model list read metadata without loading a network).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mri_denoise_gui.ml.errors import ModelError
+
+MODEL_FILE = "model.keras"
+META_FILE = "model.json"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "architecture", "input_channels", "normalizer", "parameters")
+
+
+def versions() -> dict:
+    """Versions of the package, TensorFlow, Keras and Python that wrote a model."""
+    import keras
+    import tensorflow as tf
+
+    from mri_denoise_gui import __version__
+
+    return {"mri_denoise_gui": __version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "python": platform.python_version()}
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def publish_folder(staging: Path, folder: Path) -> Path:
+    """Move a complete ``staging`` folder to ``folder``, replacing any previous one.
+
+    Both renames are atomic; between them the old folder is kept aside, so at every moment
+    ``folder`` is either the previous complete model or the new complete one (or absent if
+    there never was one), never a half-written mix.
+    """
+    folder = Path(folder)
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def save_model_folder(model, folder: str | Path, metadata: dict, extra_files: dict | None = None) -> Path:
+    """Write ``model.keras`` + ``model.json`` (+ ``extra_files`` name->source path) atomically."""
+    folder = Path(folder).resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.staging-", dir=folder.parent))
+    try:
+        model.save(staging / MODEL_FILE)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "input_channels": int(model.inputs[0].shape[-1]),
+            "parameters": int(model.count_params()),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": versions(),
+            **metadata,
+        }
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        for name, source in (extra_files or {}).items():
+            if Path(source).is_file():
+                shutil.copyfile(source, staging / name)
+        return publish_folder(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def read_model_json(folder: str | Path) -> dict:
+    """The folder's model.json as a dict; ModelError with a one-line reason if unusable."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"model folder not found: {folder}")
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise ModelError(f"{folder} is not a model folder: {META_FILE} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{meta_path} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{meta_path} does not hold a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ModelError(f"{meta_path} lacks {', '.join(missing)}")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ModelError(f"{meta_path} has format version {meta['format_version']}; this app reads {FORMAT_VERSION}")
+    return meta

@@ -1,0 +1,422 @@
+"""Training and fine-tuning: a config dataclass, a plan, and ``train`` driven by Keras callbacks.
+
+The GUI's training dialog edits a ``TrainingConfig`` and runs ``train`` in a worker with a
+progress hook and a cancel event; the CLI and ``packaging/train_shipped_models.py`` call the
+same function. The output folder only ever holds a complete best model (or nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.ml import architectures, data as mldata
+from mri_denoise_gui.ml.device import configure_devices, distribution_strategy
+from mri_denoise_gui.ml.errors import ModelError
+from mri_denoise_gui.ml.losses import LOSSES, get_loss, psnr_metric, ssim_metric
+from mri_denoise_gui.ml.modelfile import META_FILE, MODEL_FILE, read_model_json, save_model_folder
+
+#: Slabs of the MNI152 template along file axis 2 (inferior -> superior, 189 slices at 1 mm)
+#: used by synthetic training. The test slab is never trained or validated on (bench_quality).
+SYNTH_TRAIN_SLABS = ((0, 80), (144, 189))
+SYNTH_VAL_SLAB = (88, 104)
+SYNTH_TEST_SLAB = (112, 136)
+
+
+@dataclass
+class TrainingConfig:
+    """Every training hyperparameter with its default (what the training dialog edits)."""
+
+    out: str = ""
+    data: list = field(default_factory=list)
+    synthetic: bool = False  # synthetic contrasts from nilearn's MNI152 maps instead of/in place of data
+    arch: str = architectures.DEFAULT_ARCH
+    arch_options: dict = field(default_factory=dict)
+    epochs: int = 20
+    steps_per_epoch: int = 200
+    batch_size: int = 16
+    patch_size: int = 64
+    learning_rate: float = 1e-3
+    loss: str = "ssim_l1"
+    noise_kind: str = "rician+gaussian"
+    variance_range: tuple = (1e-4, 1e-2)  # sigma 1% to 10% of the normalised range, uniform in sigma
+    val_fraction: float = 0.2
+    val_patches: int = 128
+    central_fraction: float = 0.8
+    all_axes: bool = False
+    normalizer: dict = field(default_factory=lambda: {"method": "percentile", "low": 0.5, "high": 99.5})
+    volume_index: int = 0
+    init_from: str | None = None
+    seed: int = 0
+    tensorboard: bool = False
+    lr_patience: int = 3
+
+    def validate(self) -> dict:
+        """Invalid fields mapped to a reason (empty when the config is usable)."""
+        bad: dict[str, str] = {}
+        if not str(self.out).strip():
+            bad["out"] = "an output model folder is required"
+        if not self.synthetic and not self.data:
+            bad["data"] = "give at least one NIfTI file or folder (or use synthetic data)"
+        if self.arch not in architectures.ARCHITECTURES and not self.init_from:
+            bad["arch"] = f"unknown architecture; choose from {', '.join(architectures.ARCHITECTURES)}"
+        for name in ("epochs", "steps_per_epoch", "batch_size", "val_patches"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad[name] = "must be a whole number >= 1"
+        if not isinstance(self.patch_size, int) or self.patch_size < 16:
+            bad["patch_size"] = "must be a whole number >= 16"
+        elif self.arch in architectures.ARCHITECTURES:
+            s = architectures.stride(self.arch, **(self.arch_options or {}))
+            if self.patch_size % s:
+                bad["patch_size"] = f"must be a multiple of {s} for {self.arch}"
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
+            bad["learning_rate"] = "must be between 0 and 1"
+        if self.loss not in LOSSES:
+            bad["loss"] = f"choose from {', '.join(LOSSES)}"
+        if self.noise_kind not in mldata.TRAIN_NOISE_KINDS:
+            bad["noise_kind"] = f"choose from {', '.join(mldata.TRAIN_NOISE_KINDS)}"
+        try:
+            lo, hi = (float(v) for v in self.variance_range)
+            if not (0 <= lo <= hi and hi < 1 and math.isfinite(hi)):
+                raise ValueError
+        except (TypeError, ValueError):
+            bad["variance_range"] = "two variances LOW <= HIGH in [0, 1)"
+        if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
+            bad["val_fraction"] = "must be between 0 and 1"
+        if not (isinstance(self.central_fraction, (int, float)) and 0 < self.central_fraction <= 1):
+            bad["central_fraction"] = "must be in (0, 1]"
+        try:
+            Normalizer.from_dict(self.normalizer or {})
+        except (TypeError, ValueError) as exc:
+            bad["normalizer"] = str(exc)
+        if self.init_from:
+            try:
+                read_model_json(self.init_from)
+            except ModelError as exc:
+                bad["init_from"] = str(exc)
+        return bad
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["variance_range"] = list(self.variance_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainingConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if "variance_range" in d:
+            d["variance_range"] = tuple(d["variance_range"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainingConfig":
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass
+class TrainingResult:
+    folder: Path | None
+    best: dict
+    epochs_run: int
+    cancelled: bool
+
+
+# ------------------------------------------------------------------ data preparation
+
+@dataclass
+class _Prepared:
+    train_sampler: Callable[[int], object]
+    val_noisy: np.ndarray
+    val_clean: np.ndarray
+    summary: dict
+
+
+def _axes(config: TrainingConfig) -> tuple[int, ...]:
+    return (0, 1, 2) if config.all_axes else (2,)
+
+
+def _slice_counts(regions, axes, fraction) -> list[dict]:
+    return [{"file": r.path, "z_range": list(r.z_range),
+             "slices": int(sum(r.n_slices(a, fraction) for a in axes))} for r in regions]
+
+
+def _prepare(config: TrainingConfig) -> _Prepared:
+    patch = config.patch_size
+    if config.synthetic:
+        from mri_denoise_gui.ml.synthetic import TissueMaps, mni_map_paths
+
+        maps = TissueMaps.load()
+        chunks = [maps.slab(a, b) for a, b in SYNTH_TRAIN_SLABS]
+        val_maps = maps.slab(*SYNTH_VAL_SLAB)
+
+        def factory(seed):
+            return mldata.SyntheticPatchSampler(chunks, patch, rng=np.random.default_rng(seed))
+
+        val_sampler = mldata.SyntheticPatchSampler([val_maps], patch, axes=(2,),
+                                                   rng=np.random.default_rng(config.seed + 999))
+        names = {k: p.name for k, p in mni_map_paths().items()}
+        summary = {
+            "source": "synthetic contrasts from nilearn's MNI152 2009a T1/GM/WM maps (see ml/synthetic.py)",
+            "files": names,
+            "train": [{"file": "MNI152 slab", "z_range": list(s), "slices": s[1] - s[0]} for s in SYNTH_TRAIN_SLABS],
+            "validation": [{"file": "MNI152 slab", "z_range": list(SYNTH_VAL_SLAB),
+                            "slices": SYNTH_VAL_SLAB[1] - SYNTH_VAL_SLAB[0]}],
+            "held_out_test": {"file": "MNI152 slab", "z_range": list(SYNTH_TEST_SLAB)},
+            "split": "by slab along file axis 2 with 8-slice gaps",
+        }
+    else:
+        files = mldata.find_nifti_files(config.data)
+        normalizer = Normalizer.from_dict(config.normalizer)
+        train_r, val_r, mode = mldata.load_regions(files, normalizer, config.val_fraction, config.seed,
+                                                   config.volume_index)
+        axes = _axes(config)
+
+        def factory(seed):
+            return mldata.VolumePatchSampler(train_r, patch, axes, config.central_fraction,
+                                             rng=np.random.default_rng(seed))
+
+        val_sampler = mldata.VolumePatchSampler(val_r, patch, axes, config.central_fraction,
+                                                rng=np.random.default_rng(config.seed + 999))
+        summary = {
+            "source": "files",
+            "split": "by slab along file axis 2 with a gap" if mode == "slab" else "by volume",
+            "axes": list(axes),
+            "central_fraction": config.central_fraction,
+            "train": _slice_counts(train_r, axes, config.central_fraction),
+            "validation": _slice_counts(val_r, axes, config.central_fraction),
+        }
+    val_noisy, val_clean = mldata.validation_pairs(val_sampler, config.val_patches, config.noise_kind,
+                                                   config.variance_range, seed=config.seed + 4242)
+    return _Prepared(factory, val_noisy, val_clean, summary)
+
+
+def plan(config: TrainingConfig) -> dict:
+    """What training would use: volumes and slices for train and validation, and the device."""
+    bad = config.validate()
+    if bad:
+        raise ValueError("invalid training settings: " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
+    if config.synthetic:
+        train_slices = sum(b - a for a, b in SYNTH_TRAIN_SLABS)
+        out = {"train": {"volumes": 1, "slices": train_slices},
+               "validation": {"volumes": 1, "slices": SYNTH_VAL_SLAB[1] - SYNTH_VAL_SLAB[0]},
+               "split": "synthetic MNI slabs"}
+    else:
+        files = mldata.find_nifti_files(config.data)
+        train_f, val_f, mode = mldata.split_by_volume(files, config.val_fraction, config.seed)
+        out = {"train": {"volumes": len(train_f), "files": [str(f) for f in train_f]},
+               "validation": {"volumes": len(val_f), "files": [str(f) for f in val_f]},
+               "split": "slab" if mode == "slab" else "volume"}
+    out["device"] = configure_devices()
+    out["steps"] = config.epochs * config.steps_per_epoch
+    out["patches"] = out["steps"] * config.batch_size
+    return out
+
+
+# ------------------------------------------------------------------ callbacks
+
+def _floats(logs) -> dict:
+    out = {}
+    for k, v in (logs or {}).items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Forwards train_begin / batch / epoch / train_end events with logs to a plain function."""
+
+    def __init__(self, hook, epochs: int, steps: int):
+        super().__init__()
+        self.hook, self.epochs, self.steps, self.epoch = hook, epochs, steps, 0
+
+    def _send(self, kind, batch=0, logs=None):
+        self.hook({"kind": kind, "epoch": self.epoch, "epochs": self.epochs, "batch": batch,
+                   "steps": self.steps, "logs": _floats(logs)})
+
+    def on_train_begin(self, logs=None):
+        self._send("train_begin")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._send("batch", batch + 1, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._send("epoch", self.steps, logs)
+
+    def on_train_end(self, logs=None):
+        self._send("train_end", 0, logs)
+
+
+class CancelCallback(keras.callbacks.Callback):
+    """Stops fit() at the end of the current batch once ``event`` is set (and skips validation)."""
+
+    def __init__(self, event: threading.Event):
+        super().__init__()
+        self.event = event
+        self.cancelled = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.event.is_set():
+            self.cancelled = True
+            self.model.stop_training = True  # only safe once fit() has started: fit() resets it
+
+    def on_test_batch_begin(self, batch, logs=None):
+        if self.event.is_set():
+            self.cancelled = True
+            self.model.stop_evaluating = True
+
+
+class BestModelPublisher(keras.callbacks.Callback):
+    """Best checkpoint on validation SSIM, published atomically as a complete model folder."""
+
+    def __init__(self, folder: Path, metadata: Callable[[int, dict], dict], cancel: threading.Event,
+                 log_file: Path, monitor: str = "val_ssim_metric"):
+        super().__init__()
+        self.folder, self.metadata, self.cancel = folder, metadata, cancel
+        self.log_file, self.monitor = log_file, monitor
+        self.best = -math.inf
+        self.best_logs: dict = {}
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = _floats(logs)
+        if self.cancel.is_set():  # a cut-short epoch is not a fair checkpoint
+            return
+        value = logs.get(self.monitor)
+        if value is None or not math.isfinite(value) or value <= self.best:
+            return
+        self.best, self.best_logs, self.best_epoch = value, logs, epoch + 1
+        export = keras.models.clone_model(self.model)  # weights only: no optimizer state in the file
+        export.set_weights(self.model.get_weights())
+        save_model_folder(export, self.folder, self.metadata(epoch + 1, logs),
+                          extra_files={"training_log.csv": self.log_file})
+
+
+# ------------------------------------------------------------------ the training run
+
+def _initial_model(config: TrainingConfig):
+    if config.init_from:
+        meta = read_model_json(config.init_from)
+        try:
+            model = keras.saving.load_model(str(Path(config.init_from) / MODEL_FILE), compile=False, safe_mode=True)
+        except Exception as exc:
+            raise ModelError(f"cannot fine-tune from {config.init_from}: {str(exc).splitlines()[0]}") from None
+        return model, meta["architecture"], meta.get("architecture_options", {})
+    return architectures.build(config.arch, **(config.arch_options or {})), config.arch, dict(config.arch_options or {})
+
+
+def _noisy_baseline(noisy, clean) -> dict:
+    return {"ssim": float(tf.reduce_mean(ssim_metric(clean, noisy))),
+            "psnr": float(tf.reduce_mean(psnr_metric(clean, noisy)))}
+
+
+def train(config: TrainingConfig, progress=None, cancel: threading.Event | None = None) -> TrainingResult:
+    """Train (or fine-tune) per ``config``; returns where the best model went and its metrics."""
+    bad = config.validate()
+    if bad:
+        raise ValueError("invalid training settings: " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
+    cancel = cancel or threading.Event()
+    out = Path(config.out).resolve()
+    keras.utils.set_random_seed(config.seed)
+    device = configure_devices()
+    started = time.time()
+    prepared = _prepare(config)
+    noisy_metrics = _noisy_baseline(prepared.val_noisy, prepared.val_clean)
+
+    strategy = distribution_strategy()
+    with strategy.scope():
+        model, arch, arch_options = _initial_model(config)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      loss=get_loss(config.loss), metrics=[ssim_metric, psnr_metric])
+    dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, config.batch_size,
+                                      config.noise_kind, config.variance_range, seed=config.seed)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.training-", dir=out.parent))
+    log_file = workdir / "training_log.csv"
+
+    def metadata(epoch: int, logs: dict) -> dict:
+        return {
+            "name": out.name,
+            "architecture": arch,
+            "architecture_options": arch_options,
+            "stride": architectures.stride(arch, **arch_options) if arch in architectures.ARCHITECTURES else 8,
+            "normalizer": Normalizer.from_dict(config.normalizer).to_dict(),
+            "noise": {"kind": config.noise_kind, "variance_range": list(config.variance_range),
+                      "sigma_range": list(mldata.sigma_range(config.variance_range)),
+                      "sampling": "sigma uniform per patch"},
+            "training_data": prepared.summary,
+            "validation": {"ssim": logs.get("val_ssim_metric"), "psnr": logs.get("val_psnr_metric"),
+                           "loss": logs.get("val_loss"), "epoch": epoch,
+                           "noisy_input": noisy_metrics, "patches": int(config.val_patches)},
+            "epochs_run": epoch,
+            "training_seconds": round(time.time() - started, 1),
+            "device": device,
+            "fine_tuned_from": str(config.init_from) if config.init_from else None,
+            "config": config.to_dict(),
+        }
+
+    publisher = BestModelPublisher(out, metadata, cancel, log_file)
+    canceller = CancelCallback(cancel)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.lr_patience,
+                                          min_lr=1e-5, verbose=0),
+        keras.callbacks.CSVLogger(str(log_file)),
+        publisher,
+        canceller,
+    ]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out.parent / f"{out.name}_tensorboard")))
+    if progress is not None:
+        callbacks.append(ProgressCallback(progress, config.epochs, config.steps_per_epoch))
+    try:
+        history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
+                            validation_data=(prepared.val_noisy, prepared.val_clean),
+                            validation_batch_size=config.batch_size, callbacks=callbacks, verbose=0)
+        epochs_run = len(history.epoch)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if publisher.best_epoch and epochs_run != publisher.best_epoch:
+        _record_epochs_run(out, epochs_run, round(time.time() - started, 1))
+    best = {"ssim": publisher.best_logs.get("val_ssim_metric"), "psnr": publisher.best_logs.get("val_psnr_metric"),
+            "epoch": publisher.best_epoch, "noisy_input": noisy_metrics}
+    return TrainingResult(folder=out if publisher.best_epoch else None, best=best,
+                          epochs_run=epochs_run, cancelled=canceller.cancelled)
+
+
+def _record_epochs_run(folder: Path, epochs_run: int, seconds: float) -> None:
+    """Note the total epochs in model.json (atomic rewrite of that one file)."""
+    meta_path = folder / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["epochs_run"] = epochs_run
+    meta["training_seconds"] = seconds
+    tmp = meta_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, meta_path)
