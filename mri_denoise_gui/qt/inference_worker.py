@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
 
 @dataclass
@@ -56,7 +56,8 @@ class InferenceWorker(QObject):
         self._pending: SliceRequest | None = None
         self._denoiser: Any = None
         self.slices_processed = 0  # for tests and benchmarks
-        self._wake.connect(self._process_pending_slice)
+        # queued even when sender and worker share a thread: requests made in one burst coalesce
+        self._wake.connect(self._process_pending_slice, Qt.ConnectionType.QueuedConnection)
 
     # -- called from the GUI thread -------------------------------------------------------
     def submit_slice(self, request: SliceRequest) -> None:

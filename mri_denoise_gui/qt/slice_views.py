@@ -203,8 +203,9 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.setObjectName("compareView")
         self.panes: dict[str, SlicePane] = {}
+        self._grid_host = QWidget(self)
         for key, title, name in self.PANES:
-            pane = SlicePane(title, name)
+            pane = SlicePane(title, name, self._grid_host)  # parented even while hidden
             pane.view_box.sigSliceStep.connect(self.sliceStep)
             pane.cursorMoved.connect(self.cursorMoved)
             pane.cursorLeft.connect(self.cursorLeft)
@@ -225,7 +226,6 @@ class CompareView(QWidget):
         self.histogram.sigLevelsChanged.connect(self._on_levels_changed)
         self.histogram.sigLookupTableChanged.connect(self._on_lookup_table_changed)
 
-        self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(4)

@@ -1,0 +1,341 @@
+"""The main window with a real tiny model: panes, metrics, noise, worker, export, failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QLabel, QMessageBox, QPushButton, QSlider, QWidget
+
+from mri_denoise_gui.core import metrics as core_metrics
+from mri_denoise_gui.core.noise import add_noise
+from mri_denoise_gui.qt.state import display_from_file_slice, file_order_slice
+from tests.conftest import phantom, write_nifti
+from tests.qt.conftest import wait_denoised_current
+
+OBJECT_NAMES = (
+    "noisyView", "denoisedView", "truthView", "residualView", "sliceSlider", "axisCombo",
+    "noiseKindCombo", "noiseVarianceSpin", "noiseSeedSpin", "ssimNoisyLabel", "ssimDenoisedLabel",
+    "psnrNoisyLabel", "psnrDenoisedLabel", "denoiseVolumeButton", "progressBar", "cancelButton",
+)
+
+
+def test_object_names_for_automation(window):
+    for name in OBJECT_NAMES:
+        assert window.findChild(QWidget, name) is not None, name
+    assert isinstance(window.findChild(QSlider, "sliceSlider"), QSlider)
+    assert isinstance(window.findChild(QPushButton, "denoiseVolumeButton"), QPushButton)
+
+
+def test_slider_shows_the_right_slice_in_every_pane(qtbot, model_window, small_file, tiny_model_dir):
+    from mri_denoise_gui.ml.inference import Denoiser
+
+    w = model_window
+    assert w.open_file(small_file)
+    denoiser = Denoiser.load(tiny_model_dir)
+    for axis in ("axial", "coronal", "sagittal"):
+        w.axis_combo.setCurrentIndex(w.axis_combo.findData(axis))
+        assert w.axis == axis
+        geom = w.data.geometry(axis)
+        for index in (0, geom.n_slices // 3, geom.n_slices - 1):
+            w.slice_slider.setValue(index)
+            assert w.index == index
+            wait_denoised_current(qtbot, w)
+            np.testing.assert_array_equal(w.panes["truth"].image, geom.extract(w.data.truth01, index))
+            np.testing.assert_array_equal(w.panes["noisy"].image, geom.extract(w.data.noisy01, index))
+            expected = display_from_file_slice(
+                denoiser.denoise_slice01(file_order_slice(w.data.noisy01, geom, index)), geom, index)
+            np.testing.assert_allclose(w.panes["denoised"].image, expected, atol=1e-5)
+
+
+def test_display_shows_true_aspect_and_orientation(window, small_file):
+    assert window.open_file(small_file)
+    pane = window.panes["noisy"]
+    geom = window.data.geometry("axial")
+    rect = pane.image_rect()
+    rows, cols = geom.image_shape
+    assert rect.width() == pytest.approx(cols * geom.pixel_size[1])
+    assert rect.height() == pytest.approx(rows * geom.pixel_size[0])
+    assert pane._edge_labels["left"].text() == "R" and pane._edge_labels["top"].text() == "A"
+
+
+def test_metric_labels_match_core_metrics(qtbot, model_window, small_file):
+    w = model_window
+    w.open_file(small_file)
+    w.set_slice(10)
+    wait_denoised_current(qtbot, w)
+    w._update_slice_metrics()
+    truth, noisy, den = w.current["truth"], w.current["noisy"], w.current["denoised"]
+    label = lambda name: w.findChild(QLabel, name).text()  # noqa: E731
+    assert label("ssimNoisyLabel") == f"{core_metrics.ssim(truth, noisy):.4f}"
+    assert label("ssimDenoisedLabel") == f"{core_metrics.ssim(truth, den):.4f}"
+    assert label("psnrNoisyLabel") == f"{core_metrics.psnr(truth, noisy):.2f} dB"
+    assert label("psnrDenoisedLabel") == f"{core_metrics.psnr(truth, den):.2f} dB"
+    gain = core_metrics.ssim(truth, den) - core_metrics.ssim(truth, noisy)
+    assert label("ssimDeltaLabel") == f"{gain:+.4f}"
+
+    w.metrics_panel.mask_check.setChecked(True)
+    mask = w.data.geometry("axial").extract(core_metrics.foreground_mask(w.data.truth01), 10)
+    assert label("ssimNoisyLabel") == f"{core_metrics.ssim(truth, noisy, mask):.4f}"
+    assert label("psnrDenoisedLabel") == f"{core_metrics.psnr(truth, den, mask):.2f} dB"
+
+
+def test_changing_noise_changes_the_noisy_pane_reproducibly(window, small_file):
+    w = window
+    w.open_file(small_file)
+    geom = w.data.geometry("axial")
+    w.set_noise("gaussian", 0.01, 3)
+    first = w.panes["noisy"].image.copy()
+    expected = geom.extract(add_noise(w.data.truth01, "gaussian", 0.01, seed=3), w.index)
+    np.testing.assert_array_equal(first, expected)
+    assert w.noise_controls.variance_spin.value() == pytest.approx(0.01)
+    assert "σ = 0.100" in w.noise_controls.sigma_label.text() and "10.0 %" in w.noise_controls.sigma_label.text()
+
+    w.set_noise(seed=4)
+    assert not np.array_equal(w.panes["noisy"].image, first)
+    w.set_noise(seed=3)
+    np.testing.assert_array_equal(w.panes["noisy"].image, first)
+
+
+def test_noise_widgets_regenerate_when_auto_apply_is_on(qtbot, window, small_file):
+    w = window
+    w.open_file(small_file)
+    w.noise_controls.auto_check.setChecked(True)
+    token = w.noise_token
+    with qtbot.waitSignal(w.noiseApplied, timeout=5000):
+        w.noise_controls.kind_combo.setCurrentIndex(w.noise_controls.kind_combo.findData("speckle"))
+    assert w.noise.kind == "speckle" and w.noise_token > token
+
+
+def test_fifty_rapid_slice_requests_apply_only_the_last(qtbot, model_window, tall_file):
+    w = model_window
+    w.open_file(tall_file)
+    wait_denoised_current(qtbot, w)
+    w.applied_slice_requests.clear()
+    processed_before = w.controller.worker.slices_processed
+    indices = [i for i in range(w.data.geometry("axial").n_slices) if i != w.index][:50]
+    assert len(indices) == 50
+    for i in indices:
+        w.set_slice(i)
+    last_id = w._latest_slice_request
+    wait_denoised_current(qtbot, w)
+    qtbot.wait(300)  # let any stale result arrive: it must not be shown
+    assert w.applied_slice_requests == [last_id]
+    assert w.index == indices[-1]
+    assert w.controller.worker.slices_processed - processed_before <= 50
+
+
+def test_cached_slices_come_back_without_the_worker(qtbot, model_window, small_file):
+    w = model_window
+    w.open_file(small_file)
+    wait_denoised_current(qtbot, w)
+    first = w.index
+    w.set_slice(first + 1)
+    wait_denoised_current(qtbot, w)
+    processed = w.controller.worker.slices_processed
+    w.set_slice(first)
+    assert w.current["denoised"] is not None  # straight from the cache
+    assert w.controller.worker.slices_processed == processed
+
+
+def test_volume_denoise_runs_and_can_be_cancelled(qtbot, model_window, tmp_path):
+    w = model_window
+    w.open_file(write_nifti(tmp_path / "big.nii.gz", phantom((96, 96, 120), seed=2)))
+    worker = w.controller.worker
+    with qtbot.waitSignal(worker.volumeCancelled, timeout=60_000):
+        assert w.denoise_volume()
+        assert w.findChild(QPushButton, "cancelButton").isEnabled()
+        w.findChild(QPushButton, "cancelButton").click()
+    assert not w.volume_is_denoised()
+    assert w.findChild(QPushButton, "denoiseVolumeButton").isEnabled()
+    assert not w.findChild(QPushButton, "cancelButton").isEnabled()
+
+    with qtbot.waitSignal(w.volumeMetricsReady, timeout=120_000):
+        w.denoise_volume()
+    assert w.volume_is_denoised()
+    assert w.job_panel.progress.value() == 100
+    assert "SSIM" in w.metrics_panel.volume_label.text()
+    geom = w.data.geometry(w.axis)
+    np.testing.assert_array_equal(w.panes["denoised"].image, geom.extract(w.data.denoised01, w.index))
+
+
+def test_export_round_trips_the_header(qtbot, model_window, tmp_path):
+    src = write_nifti(tmp_path / "scan.nii.gz", phantom((32, 40, 24)) + 50, affine=np.array(
+        [[0.9, 0, 0, -10], [0, 1.1, 0, 20], [0, 0, 2.0, -30], [0, 0, 0, 1]]), dtype=np.int16,
+        sform_code=4, qform_code=1, descrip=b"phantom scan")
+    w = model_window
+    w.open_file(src)
+    out = tmp_path / "out" / "scan_denoised.nii.gz"
+    out.parent.mkdir()
+    with qtbot.waitSignal(w.exportFinished, timeout=120_000) as blocker:
+        assert w.export_volume("denoised", out)
+    assert blocker.args == [str(out)]
+    a, b = nib.load(str(src)), nib.load(str(out))
+    np.testing.assert_allclose(b.affine, a.affine)
+    assert int(b.header["sform_code"]) == 4 and int(b.header["qform_code"]) == 1
+    assert b.header.get_zooms() == a.header.get_zooms()
+    assert b.get_data_dtype() == np.float32
+    assert b.header["descrip"] == a.header["descrip"]
+    data = b.get_fdata()
+    assert data.shape == a.shape
+    lo, hi = w.data.normalizer.vmin, w.data.normalizer.vmax
+    assert data.min() >= lo - 1e-3 and data.max() <= hi + 1e-3  # original units, not [0, 1]
+    side = json.loads(out.with_name("scan_denoised.json").read_text())
+    assert side["content"] == "denoised"
+    assert side["noise"] == w.noise.to_dict()
+    assert side["model"]["name"]
+    assert side["source"]["path"] == str(src.resolve())
+
+    with qtbot.waitSignal(w.exportFinished, timeout=30_000):
+        w.export_volume("noisy", tmp_path / "out" / "scan_noisy.nii.gz")
+    noisy = nib.load(str(tmp_path / "out" / "scan_noisy.nii.gz")).get_fdata(dtype=np.float32)
+    np.testing.assert_allclose(noisy, w.data.normalizer.inverse(w.data.noisy01), rtol=1e-5, atol=1e-3)
+
+
+def test_export_never_overwrites_the_input(model_window, small_file):
+    w = model_window
+    w.open_file(small_file)
+    before = small_file.read_bytes()
+    assert not w.export_volume("noisy", small_file)
+    assert "opened file" in w.last_error[1]
+    assert small_file.read_bytes() == before
+
+
+def test_bad_file_shows_a_message_and_the_window_stays_usable(qtbot, window, tmp_path, small_file):
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"\x1f\x8b this is not a volume at all")
+    with qtbot.waitSignal(window.errorShown, timeout=5000):
+        assert not window.open_file(bad)
+    title, reason, details = window.last_error
+    assert "Could not open" in title and reason and "\n" not in reason
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert boxes and boxes[0].text() == reason
+    for box in boxes:
+        box.close()
+    assert window.open_file(small_file)  # still usable
+    assert window.panes["truth"].image is not None
+
+
+def test_model_errors_are_messages_not_crashes(qtbot, window, tmp_path):
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    with qtbot.waitSignal(window.errorShown, timeout=120_000):
+        window.load_model(empty)
+    assert "model" in window.last_error[0].lower()
+    assert window.model is None
+
+
+def test_missing_bundled_model_is_reported_in_the_status_bar(window, monkeypatch, tmp_path):
+    import mri_denoise_gui.resources as resources
+
+    monkeypatch.setattr(resources, "default_model_dir", lambda: tmp_path / "nothing-here")
+    assert not window.load_default_model()
+    assert "No default model" in window.statusBar().currentMessage()
+    assert window.last_error is None
+
+
+def test_closing_with_a_running_worker_exits_cleanly(qtbot, make_window, settings, tiny_model_dir, tmp_path):
+    w = make_window()
+    with qtbot.waitSignal(w.modelReady, timeout=120_000):
+        w.load_model(tiny_model_dir)
+    w.open_file(write_nifti(tmp_path / "big.nii.gz", phantom((96, 96, 160), seed=3)))
+    w.denoise_volume()
+    qtbot.wait(50)
+    t0 = time.perf_counter()
+    w.close()
+    assert w.controller.thread.isFinished()
+    assert time.perf_counter() - t0 < 30
+
+
+def test_keyboard_navigation(qtbot, window, small_file):
+    window.open_file(small_file)
+    n = window.data.geometry("axial").n_slices
+    window.set_slice(5)
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    assert window.index == 6
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert window.index == 0
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    assert window.index == n - 1
+    assert window.slice_slider.value() == n - 1
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert window.index == 0
+    window.compare.sliceStep.emit(1)  # what the mouse wheel sends
+    assert window.index == 1
+
+
+def test_cursor_readout_names_voxel_mm_and_values(window, small_file):
+    window.open_file(small_file)
+    geom = window.data.geometry("axial")
+    window._on_cursor_moved(3, 4)
+    text = window.cursor_label.text()
+    i, j, k = geom.voxel(window.index, 3, 4)
+    assert f"voxel ({i}, {j}, {k})" in text and "mm" in text
+    assert f"truth {window.current['truth'][3, 4]:.3f}" in text and "noisy" in text
+
+
+def test_real_noisy_scan_has_no_ground_truth_until_a_reference_is_attached(window, small_file, tmp_path):
+    ref = write_nifti(tmp_path / "ref.nii.gz", phantom((32, 40, 24), seed=5), affine=np.diag([1.0, 1.2, 2.0, 1.0]))
+    window.open_file(small_file, as_noisy=True)
+    assert window.current["truth"] is None
+    assert "No ground truth" in window.panes["truth"].message_text
+    assert not window.metrics_panel._table.isVisibleTo(window)
+    assert not window.noise_controls.isEnabled()
+    raw01 = window.data.normalizer.forward(nib.load(str(small_file)).get_fdata(dtype=np.float32))
+    np.testing.assert_allclose(window.data.noisy01, raw01)  # the file itself, no simulated noise
+
+    assert window.attach_reference(ref)
+    assert window.current["truth"] is not None
+    assert window.metrics_panel._table.isVisibleTo(window)
+
+
+def test_4d_file_asks_which_volume(window, tmp_path, monkeypatch):
+    data = np.stack([phantom((16, 18, 12), seed=s) * (s + 1) for s in range(3)], axis=-1)
+    path = write_nifti(tmp_path / "four.nii.gz", data)
+    asked = []
+    monkeypatch.setattr(window, "ask_volume_index", lambda p, n: asked.append(n) or 2)
+    assert window.open_file(path)
+    assert asked == [3]
+    assert window.data.volume.volume_index == 2
+
+
+def test_recent_files_and_settings_are_restored(make_window, settings, small_file):
+    w = make_window()
+    w.open_file(small_file)
+    w.set_noise("gaussian", 0.004, 11)
+    w.residual_action.setChecked(True)
+    w.set_axis("coronal")
+    w.close()
+    w2 = make_window(settings)
+    assert w2.recent_files()[0] == str(small_file.resolve())
+    assert w2.noise_controls.settings().kind == "gaussian"
+    assert w2.noise_controls.settings().seed == 11
+    assert w2.compare.residual_visible and w2.axis == "coronal"
+    assert any(a.text().endswith(small_file.name) for a in w2.recent_menu.actions())
+
+
+def test_residual_pane_shows_noisy_minus_denoised(qtbot, model_window, small_file):
+    w = model_window
+    w.residual_action.setChecked(True)
+    w.open_file(small_file)
+    wait_denoised_current(qtbot, w)
+    np.testing.assert_allclose(w.panes["residual"].image, w.current["noisy"] - w.current["denoised"])
+    lo, hi = w.panes["residual"].image_item.getLevels()
+    assert lo == pytest.approx(-hi)
+
+
+def test_training_menu_entry_degrades_gracefully(window):
+    window.open_training_dialog()  # must not raise, whether or not the dialog exists yet
+
+
+def test_importing_the_gui_does_not_import_tensorflow():
+    code = ("import sys; import mri_denoise_gui.qt.main_window, mri_denoise_gui.qt.inference_worker, "
+            "mri_denoise_gui.app; assert 'tensorflow' not in sys.modules, 'tensorflow imported'; "
+            "assert 'keras' not in sys.modules, 'keras imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
