@@ -87,7 +87,7 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
 def build_tiny(input_size: int | None = None) -> keras.Model:
     """A few-thousand-parameter resunet for tests: same code path, seconds to train."""
     model = build_resunet(width=8, levels=1, unshuffle=2, input_size=input_size)
-    return keras.Model(model.inputs, model.outputs, name="tiny")
+    return keras.Model(model.inputs[0], model.outputs[0], name="tiny")
 
 
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {

@@ -390,12 +390,12 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
                                           min_lr=1e-5, verbose=0),
         keras.callbacks.CSVLogger(str(log_file)),
         publisher,
-        canceller,
     ]
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out.parent / f"{out.name}_tensorboard")))
-    if progress is not None:
+    if progress is not None:  # before the canceller, so a cancel set from the hook stops this batch
         callbacks.append(ProgressCallback(progress, config.epochs, config.steps_per_epoch))
+    callbacks.append(canceller)
     try:
         history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
                             validation_data=(prepared.val_noisy, prepared.val_clean),

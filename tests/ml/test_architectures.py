@@ -1,0 +1,63 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mri_denoise_gui.ml import architectures
+from mri_denoise_gui.ml.architectures import build
+
+
+def test_importing_ml_does_not_import_tensorflow():
+    code = ("import sys, mri_denoise_gui.ml, mri_denoise_gui.ml.errors, mri_denoise_gui.ml.modelfile, "
+            "mri_denoise_gui.cli_ml; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_seed_autoencoder_is_the_tutorial_network():
+    model = build("seed-autoencoder", input_size=256)
+    assert model.count_params() == 872_709
+    kinds = [type(layer).__name__ for layer in model.layers[1:]]
+    block = ["LeakyReLU", "Dropout", "BatchNormalization"]
+    assert kinds == (["Conv2D"] + block) * 3 + (["Conv2DTranspose"] + block) * 3
+    convs = [layer for layer in model.layers if "Conv" in type(layer).__name__]
+    assert [(c.filters, c.kernel_size[0], c.strides[0]) for c in convs] == [
+        (64, 3, 2), (128, 5, 2), (256, 3, 2), (128, 3, 2), (64, 3, 2), (1, 3, 2)]
+    assert all(type(c.kernel_initializer).__name__ == "Orthogonal" for c in convs)
+    assert model.get_layer("dropout1").rate == 0.2
+    assert model.output_shape == (None, 256, 256, 1)
+
+
+@pytest.mark.parametrize("name", architectures.ARCHITECTURES)
+def test_every_architecture_is_fully_convolutional(name):
+    options = {"input_size": None} if name == "seed-autoencoder" else {}
+    model = build(name, **options)
+    s = architectures.stride(name, **options)
+    x = np.random.default_rng(0).random((2, 3 * s, 5 * s, 1)).astype(np.float32)
+    assert model(x, training=False).shape == x.shape
+
+
+def test_default_is_small_residual_and_starts_as_identity():
+    model = build(architectures.DEFAULT_ARCH)
+    assert model.count_params() < 1_000_000
+    x = np.random.default_rng(1).random((1, 32, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), x, atol=1e-6)  # zero-init noise head
+    assert build("tiny").count_params() < 20_000
+
+
+def test_unknown_names_and_options_are_clear():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build("nope")
+    with pytest.raises(ValueError, match="bad options"):
+        build("resunet", colour=3)
+
+
+def test_cli_architecture_choices_match_registry():
+    import argparse
+
+    from mri_denoise_gui.cli_ml import add_ml_subcommands
+
+    parser = argparse.ArgumentParser()
+    add_ml_subcommands(parser.add_subparsers(dest="command"))
+    for name in architectures.ARCHITECTURES:
+        assert parser.parse_args(["train", "--arch", name]).arch == name

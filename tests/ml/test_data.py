@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.ml import data as mldata
+
+
+def test_split_is_by_volume_and_disjoint(volume_files):
+    files = mldata.find_nifti_files([volume_files[0].parent])
+    assert files == sorted(p.resolve() for p in volume_files)
+    train, val, mode = mldata.split_by_volume(files, 0.3, seed=1)
+    assert mode == "volume" and train and val
+    assert not set(train) & set(val) and set(train) | set(val) == set(files)
+    assert mldata.split_by_volume(files, 0.3, seed=1) == (train, val, mode)
+
+
+def test_single_volume_is_split_by_slab_with_a_gap(volume_files):
+    train, val, mode = mldata.load_regions(volume_files[:1], Normalizer(), val_fraction=0.25)
+    assert mode == "slab"
+    (a, b), (c, d) = train[0].z_range, val[0].z_range
+    assert b <= c - 1 and d == 20 and a == 0  # a gap between the slabs
+    assert train[0].data.shape[2] == b - a and val[0].data.shape[2] == d - c
+    assert train[0].data.dtype == np.float16 and 0 <= float(train[0].data.min()) and float(train[0].data.max()) <= 1
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        mldata.find_nifti_files([tmp_path / "nope"])
+    with pytest.raises(ValueError, match="no NIfTI"):
+        mldata.find_nifti_files([tmp_path])
+
+
+def test_patches_come_from_central_slices(volume_files):
+    train, _, _ = mldata.load_regions(volume_files, Normalizer(), val_fraction=0.34)
+    sampler = mldata.VolumePatchSampler(train, patch=16, axes=(0, 1, 2), central_fraction=0.5,
+                                        rng=np.random.default_rng(0))
+    patches = np.stack([sampler.sample() for _ in range(20)])
+    assert patches.shape == (20, 16, 16) and patches.dtype == np.float32
+    assert list(mldata.central_indices(20, 0.5)) == list(range(5, 15))
+
+
+def test_tf_noise_matches_core_definitions():
+    import tensorflow as tf
+
+    clean = tf.fill((64, 32, 32, 1), 0.5)
+    for kind in ("gaussian", "rician", "rician+gaussian"):
+        noisy = mldata.tf_add_noise(clean, kind, (0.0025, 0.0025)).numpy()
+        assert abs(noisy.std() - 0.05) < 0.005, kind
+        assert noisy.min() >= 0 and noisy.max() <= 1
+    # Rician on a zero background is Rayleigh: mean sigma * sqrt(pi / 2)
+    dark = mldata.tf_add_noise(tf.zeros((64, 32, 32, 1)), "rician", (0.0025, 0.0025)).numpy()
+    assert abs(dark.mean() - 0.05 * np.sqrt(np.pi / 2)) < 0.003
+
+
+def test_pipeline_yields_noisy_clean_batches(volume_files):
+    train, _, _ = mldata.load_regions(volume_files, Normalizer(), val_fraction=0.34)
+
+    def factory(seed):
+        return mldata.VolumePatchSampler(train, 16, rng=np.random.default_rng(seed))
+
+    ds = mldata.training_dataset(factory, 16, 4, "rician", (1e-4, 1e-2), seed=0, shuffle_buffer=8)
+    noisy, clean = next(iter(ds))
+    assert noisy.shape == clean.shape == (4, 16, 16, 1)
+    assert float(np.abs(noisy.numpy() - clean.numpy()).mean()) > 0
+
+
+def test_synthetic_slices_are_normalised_and_varied():
+    from mri_denoise_gui.ml.synthetic import TissueMaps, synth_slice
+
+    try:
+        maps = TissueMaps.load().slab(60, 120)
+    except FileNotFoundError:
+        pytest.skip("nilearn's MNI maps are not installed")
+    rng = np.random.default_rng(0)
+    slices = [synth_slice(maps, rng) for _ in range(12)]
+    assert all(s.dtype == np.float32 and s.min() >= 0 and s.max() <= 1 for s in slices)
+    assert len({s.shape for s in slices}) > 6  # resolutions vary

@@ -1,0 +1,83 @@
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from mri_denoise_gui.ml.train import TrainingConfig, plan, train
+
+
+def tiny_config(tmp_path, files, **kw):
+    base = dict(out=str(tmp_path / "models" / "tiny"), data=[str(f) for f in files], arch="tiny",
+                epochs=2, steps_per_epoch=8, batch_size=4, patch_size=32, learning_rate=5e-3,
+                val_patches=8, noise_kind="rician", variance_range=(0.0025, 0.0064), seed=3)
+    base.update(kw)
+    return TrainingConfig(**base)
+
+
+def test_config_validates_and_round_trips(tmp_path):
+    config = TrainingConfig(out=str(tmp_path / "m"), data=["x.nii.gz"], epochs=3, variance_range=(0.001, 0.004))
+    assert config.validate() == {}
+    again = TrainingConfig.from_json(config.to_json())
+    assert again == config
+    bad = TrainingConfig(out="", epochs=0, patch_size=30, loss="mse", noise_kind="salt",
+                         variance_range=(0.5, 0.1), learning_rate=3).validate()
+    assert {"out", "data", "epochs", "patch_size", "loss", "noise_kind", "variance_range", "learning_rate"} <= set(bad)
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainingConfig.from_dict({"epochz": 3})
+
+
+def test_plan_reports_disjoint_volumes(tmp_path, volume_files):
+    summary = plan(tiny_config(tmp_path, volume_files, val_fraction=0.34))
+    train_files, val_files = summary["train"]["files"], summary["validation"]["files"]
+    assert summary["split"] == "volume" and not set(train_files) & set(val_files)
+    assert summary["device"] in ("CPU",) or summary["device"].startswith("GPU")
+
+
+def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volume_files):
+    events = []
+    config = tiny_config(tmp_path, volume_files, epochs=3, steps_per_epoch=15)
+    result = train(config, progress=events.append)
+    batch_losses = [e["logs"]["loss"] for e in events if e["kind"] == "batch"]
+    assert np.mean(batch_losses[-5:]) < np.mean(batch_losses[:3])
+    assert [e["kind"] for e in events][0] == "train_begin" and events[-1]["kind"] == "train_end"
+    assert not result.cancelled and result.epochs_run == 3 and result.folder is not None
+    files = sorted(p.name for p in result.folder.iterdir())
+    assert files == ["model.json", "model.keras", "training_log.csv"]
+    meta = json.loads((result.folder / "model.json").read_text())
+    assert meta["architecture"] == "tiny" and meta["noise"]["kind"] == "rician"
+    assert meta["epochs_run"] == 3 and meta["validation"]["noisy_input"]["psnr"] > 0
+    train_files = {t["file"] for t in meta["training_data"]["train"]}
+    val_files = {t["file"] for t in meta["training_data"]["validation"]}
+    assert train_files and val_files and not train_files & val_files
+    assert all(t["slices"] > 0 for t in meta["training_data"]["train"])
+    assert set(meta["versions"]) >= {"mri_denoise_gui", "tensorflow", "keras"}
+    # no staging or work folders left next to the model
+    assert [p.name for p in result.folder.parent.iterdir()] == ["tiny"]
+
+    # fine-tuning starts from those weights and writes a new folder
+    tuned = train(tiny_config(tmp_path, volume_files, out=str(tmp_path / "tuned"), epochs=1,
+                              init_from=str(result.folder)))
+    assert json.loads((tuned.folder / "model.json").read_text())["fine_tuned_from"] == str(result.folder)
+
+
+def test_cancel_stops_within_a_batch_and_leaves_no_model(tmp_path, volume_files):
+    cancel = threading.Event()
+    batches = []
+
+    def progress(event):
+        if event["kind"] == "batch":
+            batches.append(event["batch"])
+            if event["batch"] == 2:
+                cancel.set()
+
+    config = tiny_config(tmp_path, volume_files, epochs=5, steps_per_epoch=50)
+    result = train(config, progress=progress, cancel=cancel)
+    assert result.cancelled and batches == [1, 2]
+    assert result.folder is None
+    assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
+
+
+def test_invalid_config_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match="invalid training settings"):
+        train(TrainingConfig(out=str(tmp_path / "m")))
