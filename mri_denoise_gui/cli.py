@@ -19,6 +19,8 @@ from mri_denoise_gui.core.metrics import METRIC_NAMES, foreground_mask, slice_me
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.volume import VolumeError, count_volumes, load_volume, save_volume
+from mri_denoise_gui.cli_ml import add_ml_subcommands
+from mri_denoise_gui.ml.errors import ModelError
 
 
 class UserError(Exception):
@@ -177,24 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-index", type=_nonneg_int, default=0)
     p.set_defaults(func=cmd_metrics)
 
-    try:
-        from mri_denoise_gui.cli_ml import add_ml_subcommands
-    except ImportError:
-        pass
-    else:
-        add_ml_subcommands(sub)
+    add_ml_subcommands(sub)
     return parser
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [UserError, VolumeError, NoiseError, FileNotFoundError, ValueError]
-    try:
-        from mri_denoise_gui.ml.errors import ModelError
-
-        types.insert(0, ModelError)
-    except ImportError:
-        pass
-    return tuple(types)
+USER_ERRORS = (UserError, ModelError, VolumeError, NoiseError, FileNotFoundError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except _user_error_types() as exc:
+    except USER_ERRORS as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"mri-denoise {args.command}: error: {message}", file=sys.stderr)
         return 2
