@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.ml import layers as _registered_layers  # noqa: F401 - custom layers must be registered before loading
 from mri_denoise_gui.ml.device import configure_devices
 from mri_denoise_gui.ml.errors import Cancelled, ModelError
 from mri_denoise_gui.ml.modelfile import MODEL_FILE, read_model_json

@@ -229,26 +229,30 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
 
 def named_test_volume(maps: TissueMaps, contrast: str, resolution_mm: float, seed: int,
                       background: str = "zero") -> np.ndarray:
-    """A deterministic 3D synthetic volume (for held-out evaluation), normalised later by the caller.
+    """A deterministic 3D synthetic volume with one named contrast, for held-out evaluation.
 
-    Built slice by slice along file axis 2 with one contrast and resolution shared by the volume.
+    Built from ``maps`` (pass the held-out slab) with texture, a smooth bias field, an optional
+    skull-like background, and blurred + resampled to ``resolution_mm`` isotropic.
     """
     rng = np.random.default_rng(seed)
-    gm, wm, csf = _tissue_means(rng, contrast if contrast != "template" else "t1")
     if contrast == "template":
         vol = maps.t1.copy()
+        gm = 0.6
     else:
+        gm, wm, csf = _tissue_means(rng, contrast)
         vol = gm * maps.gm + wm * maps.wm + csf * maps.csf
-    tex = 1.0 + 0.05 * ndimage.gaussian_filter(rng.standard_normal(vol.shape).astype(np.float32), 1.0) * 3
-    vol = (vol * np.where(maps.brain, tex, 1.0)).astype(np.float32)
+    texture = 1.0 + 0.06 * _smooth_noise(rng, vol.shape, 1.0)
+    vol = np.where(maps.brain, vol * texture, vol).astype(np.float32)
     if background == "head":
         dist = ndimage.distance_transform_edt(~maps.brain).astype(np.float32)
         vol[(dist > 0) & (dist < 3)] = 0.3 * gm
         vol[(dist >= 3) & (dist < 6)] = 0.05
         vol[(dist >= 6) & (dist < 11)] = 0.9
-    bias = np.exp(0.2 * ndimage.gaussian_filter(rng.standard_normal([max(1, s // 8) for s in vol.shape]), 1.5))
-    bias = ndimage.zoom(bias / max(bias.std(), 1e-6) * 0 + bias, [a / b for a, b in zip(vol.shape, bias.shape)], order=1)
-    vol = vol * bias[: vol.shape[0], : vol.shape[1], : vol.shape[2]]
+    coarse = rng.standard_normal([max(2, n // 16) for n in vol.shape])
+    bias = ndimage.zoom(ndimage.gaussian_filter(coarse, 1.0), [n / c for n, c in zip(vol.shape, coarse.shape)], order=1)
+    vol = vol * np.exp(0.15 * bias[: vol.shape[0], : vol.shape[1], : vol.shape[2]] / max(bias.std(), 1e-6))
+    if contrast == "epi":
+        vol = ndimage.gaussian_filter(vol, 0.8)
     if resolution_mm > 1.0:
         vol = ndimage.gaussian_filter(vol, 0.45 * (resolution_mm - 1.0))
         vol = ndimage.zoom(vol, 1.0 / resolution_mm, order=1, prefilter=False)
