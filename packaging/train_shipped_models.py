@@ -25,7 +25,7 @@ from mri_denoise_gui.ml.train import TrainingConfig, train  # noqa: E402
 RECIPES = {
     # the blind default: small residual U-Net at half resolution, SSIM+L1
     "default": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2},
-                    epochs=40, steps_per_epoch=300, batch_size=16, patch_size=96,
+                    epochs=36, steps_per_epoch=300, batch_size=16, patch_size=96,
                     learning_rate=2e-3, loss="ssim_l1", lr_patience=3),
     # the tutorial's network and loss, trained on the same data and noise for a fair comparison
     "seed-autoencoder": dict(arch="seed-autoencoder", arch_options={"input_size": None},

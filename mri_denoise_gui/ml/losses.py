@@ -25,12 +25,13 @@ def ssim_loss(y_true, y_pred):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 def ssim_l1_loss(y_true, y_pred):
-    """0.8 * (1 - SSIM) + 0.2 * L1 / 0.1: SSIM keeps structure, L1 keeps intensities honest
-    (SSIM alone is blind to small global shifts, which is how tissue gets darkened)."""
+    """0.4 * (1 - SSIM) + 0.6 * L1 / 0.1. SSIM keeps structure but normalises errors by local
+    contrast, so alone it tolerates damage at bright high-contrast edges (CSF on T2) and small
+    intensity shifts; the L1 term, which dominates, keeps intensities and edges honest."""
     y_true = tf.cast(y_true, tf.float32)
     y_pred = tf.cast(y_pred, tf.float32)
     l1 = tf.reduce_mean(tf.abs(y_true - y_pred), axis=[1, 2, 3])
-    return 0.8 * (1.0 - _ssim_map_mean(y_true, y_pred)) + 0.2 * l1 / 0.1
+    return 0.4 * (1.0 - _ssim_map_mean(y_true, y_pred)) + 0.6 * l1 / 0.1
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

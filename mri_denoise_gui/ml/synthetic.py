@@ -211,10 +211,12 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
     img = ndimage.zoom(img, zoom, order=1, prefilter=False).astype(np.float32)
 
     # noise floor already in the "clean" image: real backgrounds are not zero
+    # (only where the image is dark: the target must stay clean inside the tissue)
     if bg_kind in ("noisy", "head_noisy"):
         floor = rng.uniform(0.003, 0.03)
-        n1 = rng.normal(0, floor, img.shape)
-        n2 = rng.normal(0, floor, img.shape)
+        dark = ndimage.gaussian_filter((img < 0.04).astype(np.float32), 1.0)
+        n1 = rng.normal(0, floor, img.shape) * dark
+        n2 = rng.normal(0, floor, img.shape) * dark
         img = np.sqrt((img + n1) ** 2 + n2 ** 2).astype(np.float32)
 
     # normalise like the app: robust percentiles, sometimes not reaching 1 (dark slice of a volume)

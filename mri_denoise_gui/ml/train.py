@@ -35,6 +35,7 @@ from mri_denoise_gui.ml.modelfile import META_FILE, MODEL_FILE, read_model_json,
 SYNTH_TRAIN_SLABS = ((0, 80), (144, 189))
 SYNTH_VAL_SLAB = (88, 104)
 SYNTH_TEST_SLAB = (112, 136)
+MONITORS = {"val_loss": "min", "val_psnr_metric": "max", "val_ssim_metric": "max"}
 
 
 @dataclass
@@ -64,6 +65,7 @@ class TrainingConfig:
     seed: int = 0
     tensorboard: bool = False
     lr_patience: int = 3
+    monitor: str = "val_loss"  # what picks the best checkpoint: val_loss (min) or val_psnr_metric / val_ssim_metric (max)
 
     def validate(self) -> dict:
         """Invalid fields mapped to a reason (empty when the config is usable)."""
@@ -86,6 +88,8 @@ class TrainingConfig:
                 bad["patch_size"] = f"must be a multiple of {s} for {self.arch}"
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
             bad["learning_rate"] = "must be between 0 and 1"
+        if self.monitor not in MONITORS:
+            bad["monitor"] = f"choose from {', '.join(MONITORS)}"
         if self.loss not in LOSSES:
             bad["loss"] = f"choose from {', '.join(LOSSES)}"
         if self.noise_kind not in mldata.TRAIN_NOISE_KINDS:
@@ -296,10 +300,11 @@ class BestModelPublisher(keras.callbacks.Callback):
     """Best checkpoint on validation SSIM, published atomically as a complete model folder."""
 
     def __init__(self, folder: Path, metadata: Callable[[int, dict], dict], cancel: threading.Event,
-                 log_file: Path, monitor: str = "val_ssim_metric"):
+                 log_file: Path, monitor: str = "val_loss"):
         super().__init__()
         self.folder, self.metadata, self.cancel = folder, metadata, cancel
         self.log_file, self.monitor = log_file, monitor
+        self.sign = -1.0 if MONITORS[monitor] == "min" else 1.0
         self.best = -math.inf
         self.best_logs: dict = {}
         self.best_epoch = 0
@@ -309,8 +314,9 @@ class BestModelPublisher(keras.callbacks.Callback):
         if self.cancel.is_set():  # a cut-short epoch is not a fair checkpoint
             return
         value = logs.get(self.monitor)
-        if value is None or not math.isfinite(value) or value <= self.best:
+        if value is None or not math.isfinite(value) or self.sign * value <= self.best:
             return
+        value = self.sign * value
         self.best, self.best_logs, self.best_epoch = value, logs, epoch + 1
         export = keras.models.clone_model(self.model)  # weights only: no optimizer state in the file
         export.set_weights(self.model.get_weights())
@@ -373,7 +379,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
                       "sampling": "sigma uniform per patch"},
             "training_data": prepared.summary,
             "validation": {"ssim": logs.get("val_ssim_metric"), "psnr": logs.get("val_psnr_metric"),
-                           "loss": logs.get("val_loss"), "epoch": epoch,
+                           "loss": logs.get("val_loss"), "epoch": epoch, "selected_by": config.monitor,
                            "noisy_input": noisy_metrics, "patches": int(config.val_patches)},
             "epochs_run": epoch,
             "training_seconds": round(time.time() - started, 1),
@@ -382,7 +388,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
             "config": config.to_dict(),
         }
 
-    publisher = BestModelPublisher(out, metadata, cancel, log_file)
+    publisher = BestModelPublisher(out, metadata, cancel, log_file, monitor=config.monitor)
     canceller = CancelCallback(cancel)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
