@@ -621,11 +621,22 @@ class TrainingDialog(QDialog):
         box.open()
 
     def closeEvent(self, event) -> None:
-        """While training, ask first (without blocking); otherwise stop the idle worker thread."""
+        """While training, ask first (without blocking); otherwise close via `reject` -> `done`."""
         if self.is_training():
             event.ignore()
             self._ask_stop_and_close()
             return
+        super().closeEvent(event)
+
+    def reject(self) -> None:
+        """Escape and the title-bar close: ask while training, else close."""
+        if self.is_training():
+            self._ask_stop_and_close()
+            return
+        super().reject()
+
+    def done(self, result: int) -> None:
+        """Every way of closing ends here: save settings, stop the idle worker thread."""
         self._closing_after_cancel = False
         self._plan_timer.stop()
         self._save_config()
@@ -633,11 +644,7 @@ class TrainingDialog(QDialog):
         for box in list(self._message_boxes):
             box.close()
         self.controller.shutdown()
-        super().closeEvent(event)
-
-    def reject(self) -> None:
-        """Escape goes through closeEvent, so it asks too while training."""
-        self.close()
+        super().done(result)
 
     def _on_app_about_to_quit(self) -> None:
         try:

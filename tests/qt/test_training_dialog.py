@@ -1,0 +1,306 @@
+"""The training dialog with real tiny training (no Keras mocks): progress, curves, cancel, validation,
+"Use this model", settings, and that the GUI thread never imports TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QThread
+from PyQt6.QtWidgets import QLabel, QMessageBox, QPushButton
+
+from tests.conftest import phantom, write_nifti
+
+READY_MS = 120_000  # the worker imports TensorFlow the first time
+RUN_MS = 180_000
+
+
+@pytest.fixture
+def volumes(tmp_path) -> Path:
+    """A folder of three tiny clean volumes (split by volume: two train, one validation)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(3):
+        write_nifti(folder / f"vol{i}.nii.gz", phantom((32, 32, 16), seed=i))
+    return folder
+
+
+@pytest.fixture
+def make_dialog(qtbot, settings):
+    from mri_denoise_gui.qt.training_dialog import TrainingDialog
+
+    dialogs = []
+
+    def make(ready=True, **kw):
+        kw.setdefault("settings", settings)
+        dialog = TrainingDialog(**kw)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialogs.append(dialog)
+        if ready:
+            qtbot.waitUntil(lambda: dialog.config_class is not None, timeout=READY_MS)
+        return dialog
+
+    yield make
+    for dialog in dialogs:
+        assert dialog.cancel_and_wait(60_000), "the training worker did not stop"
+        assert dialog.controller.thread is None or dialog.controller.thread.isFinished()
+
+
+def configure_tiny(dialog, data: Path, out: Path, epochs=2, steps=3) -> None:
+    """What a user would type: the tiny network, small patches, a few steps."""
+    f = dialog.form
+    f.add_paths([str(data)])
+    f.arch_combo.setCurrentIndex(f.arch_combo.findData("tiny"))
+    f.epochs_spin.setValue(epochs)
+    f.steps_spin.setValue(steps)
+    f.batch_spin.setValue(4)
+    f.patch_spin.setValue(16)
+    f.noise_combo.setCurrentIndex(f.noise_combo.findData("rician"))
+    f.var_low_spin.setValue(0.0025)
+    f.var_high_spin.setValue(0.0064)
+    f.out_edit.setText(str(out))
+    dialog.config["val_patches"] = 8  # not in the form; a dialog-owned config field like any other
+    dialog.validate()
+
+
+def button(dialog, name) -> QPushButton:
+    b = dialog.findChild(QPushButton, name)
+    assert b is not None, name
+    return b
+
+
+def no_partial_folders(parent: Path) -> bool:
+    return not [p for p in parent.iterdir() if p.name.startswith(".")] if parent.exists() else True
+
+
+def test_importing_the_dialog_does_not_import_tensorflow():
+    code = ("import sys; import mri_denoise_gui.qt.training_dialog, mri_denoise_gui.qt.training_worker; "
+            "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_interface_and_tensorflow_only_in_the_worker(make_dialog):
+    dialog = make_dialog()
+    assert dialog.objectName() == "trainingDialog"
+    assert not dialog.isModal()
+    assert not dialog.is_training()
+    assert isinstance(dialog.controller.thread, QThread)
+    assert dialog.controller.thread is not QThread.currentThread()
+    assert dialog.controller.worker.thread() is dialog.controller.thread
+
+
+def test_invalid_config_shows_reasons_and_keeps_start_disabled(qtbot, make_dialog, tmp_path):
+    dialog = make_dialog()
+    start = button(dialog, "startTrainingButton")
+    dialog.form.out_edit.setText("")
+    assert {"data", "out"} <= set(dialog.errors)
+    assert not start.isEnabled()
+    data_error = dialog.findChild(QLabel, "error_data")
+    out_error = dialog.findChild(QLabel, "error_out")
+    assert data_error.isVisibleTo(dialog) and "NIfTI" in data_error.text()
+    assert out_error.isVisibleTo(dialog) and out_error.text() == dialog.errors["out"]
+    assert dialog.form.out_edit.property("invalid") is True
+
+    # a patch size the tiny network cannot take: validate() says which multiple it needs
+    dialog.form.arch_combo.setCurrentIndex(dialog.form.arch_combo.findData("tiny"))
+    dialog.form.patch_spin.setValue(18)
+    assert "multiple of 4" in dialog.errors["patch_size"]
+    assert "multiple of 4" in dialog.findChild(QLabel, "error_batch_size").text()
+    dialog.form.var_low_spin.setValue(0.02)
+    dialog.form.var_high_spin.setValue(0.01)
+    assert "variance_range" in dialog.errors
+    assert dialog.start_training() is False
+    start.click()
+    assert not dialog.is_training()
+
+    # never train into a folder of other files: it would be replaced
+    other = tmp_path / "not_a_model"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    dialog.form.out_edit.setText(str(other))
+    assert "not a model" in dialog.errors["out"]
+
+    # fixing everything enables Start and clears the marks
+    data = tmp_path / "one.nii.gz"
+    write_nifti(data, phantom((32, 32, 40)))
+    dialog.form.add_paths([str(data)])
+    dialog.form.patch_spin.setValue(16)
+    dialog.form.var_low_spin.setValue(0.001)
+    dialog.form.out_edit.setText(str(tmp_path / "new_model"))
+    assert dialog.errors == {}
+    assert start.isEnabled()
+    assert not dialog.findChild(QLabel, "error_data").isVisibleTo(dialog)
+    assert dialog.form.out_edit.property("invalid") is False
+
+
+def test_training_emits_progress_fills_curves_and_offers_the_model(qtbot, make_dialog, volumes, tmp_path):
+    from mri_denoise_gui.ml.inference import Denoiser
+
+    dialog = make_dialog(current_volume_path=volumes / "vol0.nii.gz")
+    out = tmp_path / "models" / "trained"
+    configure_tiny(dialog, volumes, out, epochs=2, steps=3)
+    assert dialog.errors == {}
+
+    with qtbot.waitSignal(dialog.planReady, timeout=RUN_MS) as plan:
+        pass
+    assert plan.args[0]["train"]["volumes"] == 2 and plan.args[0]["validation"]["volumes"] == 1
+    assert plan.args[0]["slices"]["train"] > 0 and plan.args[0]["seconds_per_epoch"] > 0
+    assert "per epoch" in dialog.plan_label.text() and "2 volumes" in dialog.plan_label.text()
+
+    events = []
+    dialog.controller.worker.progress.connect(events.append)
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_MS) as finished:
+        button(dialog, "startTrainingButton").click()
+        assert dialog.is_training()
+        assert not button(dialog, "startTrainingButton").isEnabled()
+        assert button(dialog, "cancelTrainingButton").isEnabled()
+        assert not dialog.form.out_edit.isEnabled()
+    result = finished.args[0]
+
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "train_begin" and kinds.count("epoch") == 2 and "batch" in kinds
+    assert dialog.progress_events == len(events)
+    assert dialog.curves.epochs == [1.0, 2.0]
+    for key in ("loss", "val_loss", "val_ssim", "val_psnr"):
+        assert np.isfinite(dialog.curves.series[key]).all(), key
+    x, y = dialog.curves.val_ssim.getData()
+    assert list(x) == [1.0, 2.0] and len(y) == 2
+    assert dialog.curves.noisy_ssim_line.isVisible()
+    assert 0 < dialog.curves.noisy_ssim_line.value() < 1
+    assert dialog.epoch_bar.value() == dialog.epoch_bar.maximum() == 2
+    assert "Epoch 2/2" in dialog.log_view.toPlainText()
+
+    assert not result["cancelled"] and result["epochs_run"] == 2
+    assert Path(result["folder"]) == out.resolve()
+    assert Denoiser.load(result["folder"]).info["architecture"] == "tiny"
+    assert no_partial_folders(out.parent)
+    assert "noisy input" in dialog.result_label.text()
+    assert not dialog.is_training() and button(dialog, "startTrainingButton").isEnabled()
+
+    use = button(dialog, "useModelButton")
+    assert use.isEnabled()
+    with qtbot.waitSignal(dialog.useModelRequested, timeout=1000) as used:
+        use.click()
+    assert used.args == [result["folder"]]
+
+
+def test_cancel_stops_within_a_batch_and_leaves_a_loadable_model_or_nothing(qtbot, make_dialog, volumes,
+                                                                            tmp_path):
+    from mri_denoise_gui.ml.inference import Denoiser
+
+    dialog = make_dialog()
+    out = tmp_path / "models" / "cancelled"
+    configure_tiny(dialog, volumes, out, epochs=200, steps=20)
+    batches = []
+    dialog.controller.worker.progress.connect(lambda e: batches.append(e) if e["kind"] == "batch" else None)
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_MS) as finished:
+        dialog.start_training()
+        qtbot.waitUntil(lambda: len(dialog.curves.epochs) >= 1, timeout=RUN_MS)
+        button(dialog, "cancelTrainingButton").click()
+        epoch_at_cancel = batches[-1]["epoch"] if batches else 1
+    result = finished.args[0]
+    assert result["cancelled"]
+    assert result["epochs_run"] <= epoch_at_cancel + 1  # stopped inside the running epoch, not at the end
+    assert "Cancelled" in dialog.result_label.text()
+    if result["folder"]:
+        assert Denoiser.load(result["folder"]).info["architecture"] == "tiny"
+        assert button(dialog, "useModelButton").isEnabled()
+    else:
+        assert not out.exists() or not any(out.iterdir())
+    assert no_partial_folders(out.parent)
+    assert not dialog.is_training()
+
+
+def test_cancel_and_wait_stops_a_run_for_the_main_window(qtbot, make_dialog, volumes, tmp_path):
+    dialog = make_dialog()
+    out = tmp_path / "models" / "closing"
+    configure_tiny(dialog, volumes, out, epochs=200, steps=20)
+    assert dialog.start_training()
+    qtbot.waitUntil(lambda: dialog.progress_events > 0, timeout=RUN_MS)
+    assert dialog.is_training()
+    assert dialog.cancel_and_wait(60_000)
+    assert not dialog.is_training()
+    assert dialog.controller.thread is None  # stopped: the dialog can be destroyed now
+    assert no_partial_folders(out.parent)
+
+
+def test_closing_while_training_asks_without_blocking(qtbot, make_dialog, volumes, tmp_path):
+    dialog = make_dialog()
+    configure_tiny(dialog, volumes, tmp_path / "models" / "asked", epochs=200, steps=20)
+    assert dialog.start_training()
+    dialog.close()  # returns at once: the question is a non-modal box
+    assert dialog.isVisible() and dialog.is_training()
+    box = dialog.findChild(QMessageBox, "stopTrainingBox")
+    assert box is not None and box.isVisible()
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_MS):
+        box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5000)
+
+
+def test_worker_errors_come_back_as_a_message(qtbot, make_dialog, volumes, tmp_path):
+    dialog = make_dialog()
+    configure_tiny(dialog, volumes, tmp_path / "models" / "broken")
+    bad = dict(dialog.config_for_training(), data=[str(tmp_path / "gone.nii.gz")])  # vanished after validation
+    with qtbot.waitSignal(dialog.trainingFailed, timeout=RUN_MS) as failed:
+        dialog.controller.start(bad)
+        dialog._update_state()
+    assert "gone.nii.gz" in failed.args[0]
+    assert dialog.findChild(QMessageBox, "trainingErrorBox") is not None
+    assert "ERROR" in dialog.log_view.toPlainText()
+    assert not dialog.is_training()
+
+
+def test_settings_persist_between_dialogs(qtbot, make_dialog, settings, volumes, tmp_path):
+    first = make_dialog()
+    configure_tiny(first, volumes, tmp_path / "models" / "kept", epochs=7, steps=9)
+    first.form.lr_spin.setValue(0.0042)
+    first.close()
+    second = make_dialog(ready=False, settings=settings)
+    values = second.form.values()
+    assert values["epochs"] == 7 and values["steps_per_epoch"] == 9 and values["arch"] == "tiny"
+    assert values["learning_rate"] == pytest.approx(0.0042)
+    assert values["data"] == [str(volumes)] and values["out"] == str(tmp_path / "models" / "kept")
+
+
+def test_fine_tune_starts_from_the_current_model(make_dialog, tiny_model_dir, tmp_path):
+    dialog = make_dialog(current_model_dir=tiny_model_dir)
+    assert dialog.form.finetune_radio.isEnabled()
+    dialog.form.finetune_radio.setChecked(True)
+    assert dialog.config["init_from"] == str(tiny_model_dir)
+    assert not dialog.form.arch_combo.isEnabled()
+    dialog.form.out_edit.setText(str(tiny_model_dir))
+    assert "fine-tuned" in dialog.errors["out"]
+    dialog.form.scratch_radio.setChecked(True)
+    assert dialog.config["init_from"] is None
+
+
+def test_use_this_model_switches_the_main_windows_model(qtbot, make_window, settings, volumes, tmp_path,
+                                                        tiny_model_dir):
+    from mri_denoise_gui.qt.training_dialog import TrainingDialog, open_training_dialog
+
+    window = make_window()
+    with qtbot.waitSignal(window.modelReady, timeout=READY_MS):
+        window.load_model(tiny_model_dir)
+    assert window.open_file(volumes / "vol0.nii.gz")
+    dialog = open_training_dialog(window)
+    assert isinstance(dialog, TrainingDialog) and open_training_dialog(window) is dialog  # one per window
+    assert dialog.form.current_model_dir == str(tiny_model_dir)
+    assert dialog.form.current_volume_path == str(volumes / "vol0.nii.gz")
+    qtbot.waitUntil(lambda: dialog.config_class is not None, timeout=READY_MS)
+    dialog.form.add_current_volume()
+    assert dialog.form.data_paths() == [str(volumes / "vol0.nii.gz")]
+    configure_tiny(dialog, volumes, tmp_path / "models" / "for_window", epochs=1, steps=2)
+    with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_MS) as finished:
+        assert dialog.start_training()
+    folder = finished.args[0]["folder"]
+    assert folder
+    with qtbot.waitSignal(window.modelReady, timeout=READY_MS) as ready:
+        button(dialog, "useModelButton").click()
+    assert Path(ready.args[0]["folder"]) == Path(folder)
+    assert Path(window.model["folder"]) == Path(folder)
+    assert dialog.form.current_model_dir == folder
+    assert dialog.cancel_and_wait(10_000)
