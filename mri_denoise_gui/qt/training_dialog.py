@@ -40,6 +40,8 @@ SETTINGS_CONFIG = "training/config"
 SETTINGS_GEOMETRY = "training/geometry"
 PLAN_DELAY_MS = 600  # edits within this long share one plan (and one timing measurement)
 LOG_LINES = 2000
+MONITOR_LABELS = {"val_loss": "validation loss", "val_ssim_metric": "validation SSIM",
+                  "val_psnr_metric": "validation PSNR"}
 
 #: What the form shows before the worker has imported ml/ and can say TrainingConfig's defaults.
 FORM_DEFAULTS = {
@@ -100,7 +102,8 @@ def describe_plan(plan: dict, config: dict) -> str:
         else f"trains <i>{config.get('arch')}</i> from scratch"
     out = Path(str(config.get("out", "")))
     replace = " (replacing the model there)" if (out / "model.json").is_file() else ""
-    lines.append(f"Then {start}; the best model on validation SSIM goes to <i>{out}</i>{replace}")
+    monitor = MONITOR_LABELS.get(str(config.get("monitor", "val_loss")), str(config.get("monitor", "")))
+    lines.append(f"Then {start}; the best model by {monitor} goes to <i>{out}</i>{replace}")
     return "<br>".join(lines)
 
 
@@ -518,20 +521,29 @@ class TrainingDialog(QDialog):
                 f"val SSIM {f('val_ssim_metric', '.4f')}, val PSNR {f('val_psnr_metric', '.2f')} dB")
 
     def _noisy_reference(self, event: dict) -> None:
-        """The noisy input's validation metrics: from the event if ml sends them, else model.json."""
+        """The noisy input's validation metrics (from the event if ml sends them, else model.json);
+        after an epoch, also say in the log when that epoch became the saved best model."""
         noisy = event.get("noisy_input") or (event.get("logs") or {}).get("noisy_input")
-        if not isinstance(noisy, dict) and self._run_config:
-            noisy = self._published_noisy_metrics(Path(str(self._run_config.get("out"))))
+        meta = self._published_meta()
+        if not isinstance(noisy, dict) and meta:
+            noisy = (meta.get("validation") or {}).get("noisy_input")
         if isinstance(noisy, dict) and (noisy.get("ssim") is not None or noisy.get("psnr") is not None):
             self.curves.set_noisy_reference(noisy.get("ssim"), noisy.get("psnr"))
+        epoch = event.get("epoch")
+        if event.get("kind") == "epoch" and meta and (meta.get("validation") or {}).get("epoch") == epoch:
+            self.append_log(f"Epoch {epoch} is the best so far: saved to {self._run_config.get('out')}")
 
-    def _published_noisy_metrics(self, folder: Path) -> dict | None:
-        meta = folder / "model.json"
+    def _published_meta(self) -> dict | None:
+        """model.json in the output folder, if this run wrote it (not a model from an earlier run)."""
+        if not self._run_config:
+            return None
+        meta = Path(str(self._run_config.get("out"))) / "model.json"
         try:
             if meta.stat().st_mtime < self._run_started - 1:
-                return None  # a model from an earlier run: not this run's numbers
-            return (json.loads(meta.read_text()).get("validation") or {}).get("noisy_input")
-        except (OSError, ValueError, AttributeError):
+                return None
+            data = json.loads(meta.read_text())
+            return data if isinstance(data, dict) else None
+        except (OSError, ValueError):
             return None
 
     def _on_training_finished(self, result: dict) -> None:
