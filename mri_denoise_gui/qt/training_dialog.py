@@ -138,7 +138,7 @@ class TrainingDialog(QDialog):
         self._closing_after_cancel = False
 
         self.controller = TrainingController(self)
-        w = self.controller.worker
+        w = self.controller
         w.ready.connect(self._on_worker_ready)
         w.prepareFailed.connect(self._on_prepare_failed)
         w.planned.connect(self._on_plan_ready)
@@ -409,8 +409,8 @@ class TrainingDialog(QDialog):
         self._show_error("Training is not available", reason, details)
 
     def _request_plan(self) -> None:
-        if self.errors or self.is_training() or self.config_class is None:
-            return
+        if self.errors or self.is_training() or self.config_class is None or not self.isVisible():
+            return  # closed: a late timer must not restart the worker thread
         self.controller.request_plan(self.config_for_training(), measure=True)
 
     def _on_plan_ready(self, request_id: int, plan: dict) -> None:
@@ -631,6 +631,14 @@ class TrainingDialog(QDialog):
         box.buttonClicked.connect(answered)
         self._message_boxes.append(box)
         box.open()
+
+    def showEvent(self, event) -> None:
+        """Shown again after a close: restart the worker thread (ml/ is already imported)."""
+        super().showEvent(event)
+        if self.controller.thread is None:
+            self.controller.ensure_thread()
+            if self.config_class is not None:
+                self.validate()
 
     def closeEvent(self, event) -> None:
         """While training, ask first (without blocking); otherwise close via `reject` -> `done`."""

@@ -19,7 +19,7 @@ BATCH_COLOR = (111, 168, 255, 90)
 MAX_BATCH_POINTS = 2000
 
 
-def _plot(title: str, y_label: str, object_name: str) -> pg.PlotWidget:
+def _plot(title: str, y_label: str, object_name: str, legend: bool = False) -> pg.PlotWidget:
     plot = pg.PlotWidget(background="#1a1c20")
     plot.setObjectName(object_name)
     plot.setTitle(title, color="#cfd3d8", size="10pt")
@@ -31,8 +31,8 @@ def _plot(title: str, y_label: str, object_name: str) -> pg.PlotWidget:
     plot.hideButtons()
     plot.setMinimumHeight(150)
     plot.getAxis("left").enableAutoSIPrefix(False)  # "loss (x0.001)" reads worse than 0.25
-    legend = plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
-    legend.setBrush(pg.mkBrush(26, 28, 32, 200))
+    if legend:  # only the loss plot has two curves to tell apart
+        plot.addLegend(offset=(-8, 8), labelTextSize="8pt").setBrush(pg.mkBrush(26, 28, 32, 200))
     return plot
 
 
@@ -52,7 +52,7 @@ class TrainingCurves(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("trainingCurves")
-        self.loss_plot = _plot("Loss", "loss", "lossPlot")
+        self.loss_plot = _plot("Loss", "loss", "lossPlot", legend=True)
         self.ssim_plot = _plot("Validation SSIM", "SSIM", "ssimPlot")
         self.psnr_plot = _plot("Validation PSNR", "dB", "psnrPlot")
         for plot in (self.ssim_plot, self.psnr_plot):

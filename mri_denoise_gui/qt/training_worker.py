@@ -261,7 +261,24 @@ class TrainingWorker(QObject):
 
 
 class TrainingController(QObject):
-    """GUI-thread handle on the training worker: owns the thread, the cancel event, shutdown."""
+    """GUI-thread handle on the training worker: owns the thread, the cancel event, shutdown.
+
+    The dialog listens to the controller's signals, which relay the current worker's. A
+    worker cannot be moved out of a finished thread, so after a shutdown the next
+    `ensure_thread` makes a fresh worker in a fresh thread (ml/ stays imported: it is cheap).
+    """
+
+    ready = pyqtSignal(object)
+    prepareFailed = pyqtSignal(str, str)
+    planned = pyqtSignal(int, object)
+    planFailed = pyqtSignal(int, str, str)
+    started = pyqtSignal(object)
+    progress = pyqtSignal(object)
+    log = pyqtSignal(str)
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str, str)
+    RELAYED = ("ready", "prepareFailed", "planned", "planFailed", "started", "progress", "log",
+               "finished", "failed")
 
     _prepare = pyqtSignal()
     _plan = pyqtSignal(int, object, bool)
@@ -269,22 +286,31 @@ class TrainingController(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.worker = TrainingWorker()
+        self.worker: TrainingWorker | None = None
         self.thread: QThread | None = None
         self._cancel: threading.Event | None = None
         self._next_id = 0
         self._runs_requested = 0
         self.running = False  # from start() until finished/failed arrives on the GUI thread
-        self.worker.finished.connect(self._on_run_ended)
-        self.worker.failed.connect(self._on_run_ended)
+        self.finished.connect(self._on_run_ended)
+        self.failed.connect(self._on_run_ended)
+
+    def ensure_thread(self) -> None:
+        """Start a worker thread if none runs, and let it import `ml.train` (TensorFlow)."""
+        if self.thread is not None and self.thread.isRunning():
+            return
+        for signal in (self._prepare, self._plan, self._train):
+            try:
+                signal.disconnect()
+            except TypeError:  # nothing connected yet
+                pass
+        self.worker = TrainingWorker()
+        for name in self.RELAYED:
+            getattr(self.worker, name).connect(getattr(self, name))
         self._prepare.connect(self.worker.prepare)
         self._plan.connect(self.worker.plan)
         self._train.connect(self.worker.train)
-
-    def ensure_thread(self) -> None:
-        """Start the worker thread (again after a shutdown) and let it import `ml.train`."""
-        if self.thread is not None and self.thread.isRunning():
-            return
+        self._runs_requested = 0
         self.thread = PythonThread()
         self.thread.setObjectName("trainingThread")
         self.worker.moveToThread(self.thread)
@@ -322,7 +348,7 @@ class TrainingController(QObject):
     def wait_idle(self, timeout_ms: int) -> bool:
         """Block until every requested run has left the worker (or the timeout passes)."""
         deadline = time.monotonic() + timeout_ms / 1000
-        while self.worker.runs_done < self._runs_requested:
+        while self.worker is not None and self.worker.runs_done < self._runs_requested:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)

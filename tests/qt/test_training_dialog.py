@@ -152,7 +152,7 @@ def test_training_emits_progress_fills_curves_and_offers_the_model(qtbot, make_d
     assert "per epoch" in dialog.plan_label.text() and "2 volumes" in dialog.plan_label.text()
 
     events = []
-    dialog.controller.worker.progress.connect(events.append)
+    dialog.controller.progress.connect(events.append)
     with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_MS) as finished:
         button(dialog, "startTrainingButton").click()
         assert dialog.is_training()
@@ -196,7 +196,7 @@ def test_cancel_stops_within_a_batch_and_leaves_a_loadable_model_or_nothing(qtbo
     out = tmp_path / "models" / "cancelled"
     configure_tiny(dialog, volumes, out, epochs=200, steps=20)
     batches = []
-    dialog.controller.worker.progress.connect(lambda e: batches.append(e) if e["kind"] == "batch" else None)
+    dialog.controller.progress.connect(lambda e: batches.append(e) if e["kind"] == "batch" else None)
     with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_MS) as finished:
         dialog.start_training()
         qtbot.waitUntil(lambda: len(dialog.curves.epochs) >= 1, timeout=RUN_MS)
@@ -303,3 +303,16 @@ def test_use_this_model_switches_the_main_windows_model(qtbot, make_window, sett
     assert Path(window.model["folder"]) == Path(folder)
     assert dialog.form.current_model_dir == folder
     assert dialog.cancel_and_wait(10_000)
+
+
+def test_reopening_after_close_restarts_the_worker(qtbot, make_dialog, volumes, tmp_path):
+    dialog = make_dialog()
+    configure_tiny(dialog, volumes, tmp_path / "models" / "again")
+    dialog.close()
+    assert dialog.controller.thread is None  # closed: no idle thread left behind
+    qtbot.wait(800)  # a late plan timer must not start it again
+    assert dialog.controller.thread is None
+    with qtbot.waitSignal(dialog.planReady, timeout=RUN_MS):
+        dialog.show()
+    assert dialog.controller.thread is not None and dialog.controller.thread.isRunning()
+    assert button(dialog, "startTrainingButton").isEnabled()
