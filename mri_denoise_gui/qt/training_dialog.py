@@ -66,6 +66,17 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _num(value, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, (int, float)) else "—"
+
+
+def _gain(best: dict, noisy: dict, key: str, fmt: str) -> str:
+    a, b = best.get(key), noisy.get(key)
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return "—"
+    return format(a - b, "+" + fmt)
+
+
 def default_output_folder() -> str:
     return str(Path.home() / "mri-denoise-models" / f"model-{datetime.now():%Y%m%d-%H%M}")
 
@@ -493,6 +504,7 @@ class TrainingDialog(QDialog):
             self.epoch_bar.setRange(0, epochs)
             self.batch_bar.setRange(0, steps)
             self.append_log(f"Training: {epochs} epochs of {steps} batches")
+            self.time_label.setText("Compiling the network…")
             self._noisy_reference(event)
         elif kind == "batch":
             self.epoch_bar.setValue(max(epoch - 1, 0))
@@ -555,11 +567,11 @@ class TrainingDialog(QDialog):
         folder = result.get("folder")
         epochs = result.get("epochs_run", 0)
         if folder:
-            text = (f"Best validation <b>SSIM {best.get('ssim', float('nan')):.4f}</b> "
-                    f"(noisy input {noisy.get('ssim', float('nan')):.4f}) · "
-                    f"<b>PSNR {best.get('psnr', float('nan')):.2f} dB</b> "
-                    f"(noisy input {noisy.get('psnr', float('nan')):.2f} dB), epoch {best.get('epoch', '?')} "
-                    f"of {epochs} · saved in <i>{folder}</i>")
+            text = (f"Best validation <b>SSIM {_num(best.get('ssim'), '.4f')}</b> "
+                    f"(noisy input {_num(noisy.get('ssim'), '.4f')}, {_gain(best, noisy, 'ssim', '.4f')}) · "
+                    f"<b>PSNR {_num(best.get('psnr'), '.2f')} dB</b> "
+                    f"(noisy input {_num(noisy.get('psnr'), '.2f')} dB, {_gain(best, noisy, 'psnr', '.2f')} dB) "
+                    f"at epoch {best.get('epoch', '?')} of {epochs} · saved in <i>{folder}</i>")
             if result.get("cancelled"):
                 text = "Cancelled. The best model so far is kept. " + text
         elif result.get("cancelled"):

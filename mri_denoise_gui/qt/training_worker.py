@@ -24,6 +24,9 @@ from mri_denoise_gui.qt.inference_worker import describe_error
 BATCH_EVENT_INTERVAL = 0.1
 #: Train steps timed (after one warm-up step) to estimate the time per epoch.
 MEASURE_STEPS = 3
+#: Threads that did not stop in time on shutdown: kept referenced so Qt never destroys a
+#: running QThread (which aborts the process); they end with the cancelled run or the process.
+_ORPHANED: list = []
 
 
 class PythonThread(QThread):
@@ -361,6 +364,7 @@ class TrainingController(QObject):
             return True
         self.thread.quit()
         ok = self.thread.wait(timeout_ms)
-        if ok:
-            self.thread = None
+        if not ok:
+            _ORPHANED.append((self.thread, self.worker))
+        self.thread = None
         return ok

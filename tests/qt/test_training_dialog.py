@@ -316,3 +316,38 @@ def test_reopening_after_close_restarts_the_worker(qtbot, make_dialog, volumes, 
         dialog.show()
     assert dialog.controller.thread is not None and dialog.controller.thread.isRunning()
     assert button(dialog, "startTrainingButton").isEnabled()
+
+
+def test_progress_is_throttled_but_every_epoch_gets_through():
+    from mri_denoise_gui.qt.training_worker import ProgressThrottle
+
+    now = [0.0]
+    sent = []
+    throttle = ProgressThrottle(sent.append, interval=0.1, clock=lambda: now[0])
+    throttle({"kind": "train_begin", "epoch": 0, "batch": 0, "steps": 100})
+    for epoch in (1, 2):
+        for batch in range(1, 101):
+            now[0] += 0.001  # a fast network: 1000 batches a second
+            throttle({"kind": "batch", "epoch": epoch, "batch": batch, "steps": 100})
+        throttle({"kind": "epoch", "epoch": epoch, "batch": 100, "steps": 100})
+    kinds = [e["kind"] for e in sent]
+    assert kinds.count("epoch") == 2 and kinds[0] == "train_begin"
+    assert kinds.count("batch") <= 6  # ~0.2 s of batches at 10 per second, plus each epoch's last
+    assert [e["batch"] for e in sent if e["kind"] == "batch"][-1] == 100
+    assert throttle.dropped == 200 - kinds.count("batch")
+
+
+def test_plan_summary_and_durations_read_well(tmp_path):
+    from mri_denoise_gui.qt.training_dialog import describe_plan, format_duration
+
+    assert format_duration(4.26) == "4.3 s" and format_duration(42) == "42 s"
+    assert format_duration(247) == "4:07" and format_duration(3 * 3600 + 5) == "3:00:05"
+    assert format_duration(None) == "—"
+    plan = {"train": {"volumes": 4}, "validation": {"volumes": 1}, "split": "volume", "device": "CPU",
+            "patches": 64000, "slices": {"train": 400, "validation": 100}, "seconds_per_epoch": 75.0}
+    config = {"epochs": 20, "steps_per_epoch": 200, "batch_size": 16, "patch_size": 64, "arch": "resunet",
+              "out": str(tmp_path / "m"), "monitor": "val_loss"}
+    text = describe_plan(plan, config)
+    for part in ("4 volumes, 400 slices", "1 volume, 100 slices", "split by volume", "CPU", "1:15",
+                 "25:00", "64,000", "validation loss", "from scratch"):
+        assert part in text, part
