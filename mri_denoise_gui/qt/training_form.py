@@ -48,6 +48,16 @@ SHARED_ROW_NAMES = {"epochs": "epochs", "steps_per_epoch": "steps", "batch_size"
                     "patch_size": "patch size"}
 
 
+def model_architecture(folder) -> str | None:
+    """The architecture named in a model folder's model.json (no TensorFlow needed)."""
+    from mri_denoise_gui.ml.modelfile import read_model_json  # TF-free by design
+
+    try:
+        return str(read_model_json(folder).get("architecture")) or None
+    except Exception:  # a missing or broken model: validate() explains it under "Start"
+        return None
+
+
 def _error_label(field: str) -> QLabel:
     label = QLabel()
     label.setObjectName(f"error_{field}")
@@ -80,6 +90,7 @@ class TrainingForm(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.current_model_dir: str | None = None
+        self._scratch_arch: str | None = None  # the user's choice, kept while fine-tuning shows the model's
         self.current_volume_path: str | None = None
         self._last_dir = str(Path.home())
         self.error_labels: dict[str, QLabel] = {}
@@ -316,6 +327,7 @@ class TrainingForm(QWidget):
         self.finetune_radio.setToolTip(str(folder) if folder else "No model is loaded in the main window")
         if not folder and self.finetune_radio.isChecked():
             self.scratch_radio.setChecked(True)
+        self._show_start_arch()
 
     def set_current_volume(self, path) -> None:
         self.current_volume_path = str(path) if path else None
@@ -386,7 +398,7 @@ class TrainingForm(QWidget):
                 self.out_edit.setText(str(config.get("out") or ""))
         finally:
             del blockers
-        self.arch_combo.setEnabled(not self.finetune_radio.isChecked())
+        self._show_start_arch()
         self._update_sigma_label()
 
     @staticmethod
@@ -474,8 +486,21 @@ class TrainingForm(QWidget):
         self.configChanged.emit()
 
     def _on_start_changed(self, _checked: bool) -> None:
-        self.arch_combo.setEnabled(not self.finetune_radio.isChecked())
+        self._show_start_arch()
         self.configChanged.emit()
+
+    def _show_start_arch(self) -> None:
+        """Fine-tuning keeps the model's own network: show it (read-only); scratch restores the choice."""
+        finetune = self.finetune_radio.isChecked() and bool(self.current_model_dir)
+        self.arch_combo.setEnabled(not finetune)
+        with QSignalBlocker(self.arch_combo):
+            if finetune:
+                if self._scratch_arch is None:
+                    self._scratch_arch = self.arch_combo.currentData()
+                self._select(self.arch_combo, model_architecture(self.current_model_dir))
+            elif self._scratch_arch is not None:
+                self._select(self.arch_combo, self._scratch_arch)
+                self._scratch_arch = None
 
     def _on_value_changed(self, *_args) -> None:
         self._update_sigma_label()

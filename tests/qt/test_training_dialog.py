@@ -268,13 +268,16 @@ def test_settings_persist_between_dialogs(qtbot, make_dialog, settings, volumes,
 def test_fine_tune_starts_from_the_current_model(make_dialog, tiny_model_dir, tmp_path):
     dialog = make_dialog(current_model_dir=tiny_model_dir)
     assert dialog.form.finetune_radio.isEnabled()
+    dialog.form.arch_combo.setCurrentIndex(dialog.form.arch_combo.findData("seed-autoencoder"))
     dialog.form.finetune_radio.setChecked(True)
     assert dialog.config["init_from"] == str(tiny_model_dir)
     assert not dialog.form.arch_combo.isEnabled()
+    assert dialog.form.arch_combo.currentData() == "tiny"  # the model's own network is what trains
     dialog.form.out_edit.setText(str(tiny_model_dir))
     assert "fine-tuned" in dialog.errors["out"]
     dialog.form.scratch_radio.setChecked(True)
     assert dialog.config["init_from"] is None
+    assert dialog.form.arch_combo.isEnabled() and dialog.config["arch"] == "seed-autoencoder"
 
 
 def test_use_this_model_switches_the_main_windows_model(qtbot, make_window, settings, volumes, tmp_path,
