@@ -256,14 +256,12 @@ class TrainingDialog(QDialog):
         self.status_label.setStyleSheet("color: #9aa0a8;")
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("startTrainingButton")
-        self.start_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel training")
         self.cancel_button.setObjectName("cancelTrainingButton")
         self.use_button = QPushButton("Use this model")
         self.use_button.setObjectName("useModelButton")
         self.close_button = QPushButton("Close")
         self.close_button.setObjectName("closeTrainingButton")
-        self.close_button.setAutoDefault(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status_label, 1)
         for b in (self.start_button, self.cancel_button, self.use_button, self.close_button):
@@ -276,6 +274,9 @@ class TrainingDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(body, 1)
         layout.addLayout(buttons)
+        for b in self.findChildren(QPushButton):  # Enter in a field must never start a long run
+            b.setAutoDefault(False)
+            b.setDefault(False)
         self.resize(1180, 740)
 
     # ------------------------------------------------------------------ context from the main window

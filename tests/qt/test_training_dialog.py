@@ -354,3 +354,16 @@ def test_plan_summary_and_durations_read_well(tmp_path):
     for part in ("4 volumes, 400 slices", "1 volume, 100 slices", "split by volume", "CPU", "1:15",
                  "25:00", "64,000", "validation loss", "from scratch"):
         assert part in text, part
+
+
+def test_enter_in_a_field_does_not_start_training(qtbot, make_dialog, volumes, tmp_path):
+    from PyQt6.QtCore import Qt
+
+    dialog = make_dialog()
+    configure_tiny(dialog, volumes, tmp_path / "models" / "enter")
+    assert button(dialog, "startTrainingButton").isEnabled()
+    dialog.form.out_edit.setFocus()
+    qtbot.keyClick(dialog.form.out_edit, Qt.Key.Key_Return)
+    qtbot.keyClick(dialog.form.epochs_spin, Qt.Key.Key_Enter)
+    assert not dialog.is_training()
+    assert dialog.isVisible()
