@@ -80,6 +80,11 @@ class InferenceWorker(QObject):
             t0 = time.perf_counter()
             from mri_denoise_gui.ml import inference  # TensorFlow is imported here, in this thread
 
+            try:  # registers the custom layers a saved model may need (safe_mode loading)
+                import mri_denoise_gui.ml.layers  # noqa: F401
+            except ImportError:
+                pass
+
             try:
                 from mri_denoise_gui.ml.device import configure_devices
 
@@ -88,6 +93,14 @@ class InferenceWorker(QObject):
                 device = "CPU"
             self.status.emit(f"Loading model {folder}…")
             denoiser = inference.Denoiser.load(folder)
+            self.status.emit("Preparing the model…")
+            try:
+                # Trace the model's tf.function now, in this thread, while the GUI is idle. Without
+                # this the first on-demand slice traced it concurrently with the GUI thread and
+                # crashed TensorFlow (segfault in graph_def_versions) in about half the runs.
+                denoiser.denoise_slice01(np.zeros((32, 32), np.float32))
+            except Exception:  # a real failure shows up again on the first real slice
+                pass
             self._denoiser = denoiser
             self.modelLoaded.emit(
                 {

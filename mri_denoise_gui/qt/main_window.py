@@ -28,7 +28,6 @@ from PyQt6.QtWidgets import (
 )
 
 from mri_denoise_gui import __version__
-from mri_denoise_gui.core import metrics as core_metrics
 from mri_denoise_gui.core.noise import add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.orientation import AXIS_NAMES
@@ -67,6 +66,13 @@ MAX_RECENT = 10
 SYNC_NOISE_VOXELS = 4 * 2**20  # above this, noise is generated in a background thread
 SYNC_LOAD_BYTES = 48 * 2**20  # files larger than this load in a background thread
 NIFTI_FILTER = "NIfTI volumes (*.nii *.nii.gz);;All files (*)"
+
+
+def _metrics():
+    """core.metrics pulls in scipy.stats (about a second): imported on first use, after show."""
+    from mri_denoise_gui.core import metrics
+
+    return metrics
 
 
 def default_settings() -> QSettings:
@@ -143,6 +149,7 @@ class MainWindow(QMainWindow):
         self._volume_job: dict | None = None
         self._metrics_job = 0
         self._pending_export: tuple[str, Path] | None = None
+        self._denoised_axis: int | None = None
         self._noisy_metric_cache: dict[tuple, dict] = {}
         self._first_denoised = False
         self._initial_slice: int | None = None
@@ -853,11 +860,11 @@ class MainWindow(QMainWindow):
         key = (self.axis, self.index, self.noise_token, mask is not None)
         noisy_m = self._noisy_metric_cache.get(key)
         if noisy_m is None:
-            noisy_m = {"ssim": core_metrics.ssim(truth, noisy, mask), "psnr": core_metrics.psnr(truth, noisy, mask)}
+            noisy_m = {"ssim": _metrics().ssim(truth, noisy, mask), "psnr": _metrics().psnr(truth, noisy, mask)}
             self._noisy_metric_cache[key] = noisy_m
         den_m = None
         if den is not None:
-            den_m = {"ssim": core_metrics.ssim(truth, den, mask), "psnr": core_metrics.psnr(truth, den, mask)}
+            den_m = {"ssim": _metrics().ssim(truth, den, mask), "psnr": _metrics().psnr(truth, den, mask)}
         self.slice_metrics = {"noisy": noisy_m, "denoised": den_m}
         self.metrics_panel.set_slice_metrics(noisy_m, den_m)
         self.metrics_panel.scope_label.setText(
@@ -875,8 +882,8 @@ class MainWindow(QMainWindow):
 
         def compute():
             mask = data.foreground() if use_mask else None
-            return {"noisy": core_metrics.volume_metrics(truth, noisy, mask),
-                    "denoised": core_metrics.volume_metrics(truth, den, mask), "mask": use_mask}
+            return {"noisy": _metrics().volume_metrics(truth, noisy, mask),
+                    "denoised": _metrics().volume_metrics(truth, den, mask), "mask": use_mask}
 
         def done(result):
             if job != self._metrics_job or data is not self.data:
@@ -912,6 +919,7 @@ class MainWindow(QMainWindow):
             self._on_volume_ready()
             return True
         axis = data.geometry(self.axis).file_axis
+        self._denoised_axis = int(axis)
         request_id = self.controller.denoise_volume(data.noisy01, axis)
         self._volume_job = {"id": request_id, "tokens": (self.noise_token, self.model_token), "data": data}
         self.job_panel.set_running(True, "Starting…")
@@ -1037,8 +1045,12 @@ class MainWindow(QMainWindow):
         if data.reference is not None:
             side["reference"] = str(data.reference.path)
         if kind == "denoised" and self.model is not None:
+            info = self.model.get("info", {})
             side["model"] = {"name": self.model.get("name"), "folder": self.model.get("folder"),
-                             "device": self.model.get("device")}
+                             "device": self.model.get("device"),
+                             **{k: info[k] for k in ("architecture", "architecture_options", "noise", "validation",
+                                                     "created", "versions") if k in info}}
+            side["denoised_along_axis"] = self._denoised_axis
         if data.volume_metrics is not None:
             side["metrics"] = {"vs": "ground truth", **data.volume_metrics}
         return side
@@ -1050,10 +1062,16 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to export", f"there is no {kind} volume yet")
             return
         volume, normalizer, sidecar = data.volume, data.normalizer, self._sidecar(kind)
+        keep_clipped = data.mode == MODE_NOISY and kind == "denoised"
         self.statusBar().showMessage(f"Writing {path.name}…")
 
         def write():
-            return save_volume(path, normalizer.inverse(array01), like=volume, sidecar=sidecar)
+            out = normalizer.inverse(array01)
+            if keep_clipped:
+                # a real scan's intensities beyond the normaliser's percentiles were clipped
+                # before denoising: give them back, as ml.inference.Denoiser.denoise_volume does
+                out = out + (volume.data - normalizer.inverse(normalizer.forward(volume.data)))
+            return save_volume(path, out, like=volume, sidecar=sidecar)
 
         def done(written):
             self.statusBar().showMessage(f"Exported {kind} volume to {written}", 10_000)
@@ -1222,6 +1240,18 @@ class MainWindow(QMainWindow):
         s.setValue("metrics/mask", self.metrics_panel.mask_check.isChecked())
         s.sync()
 
+    def _close_training_dialog(self) -> None:
+        """Training runs in the dialog's own thread: stop it before the window goes away."""
+        dialog = self.findChild(QWidget, "trainingDialog")
+        if dialog is None:
+            return
+        try:
+            if hasattr(dialog, "cancel_and_wait"):
+                dialog.cancel_and_wait(60_000)
+            dialog.close()
+        except RuntimeError:  # already deleted
+            pass
+
     def closeEvent(self, event) -> None:
         """Save settings, cancel running work, stop the worker thread and wait for it."""
         if not self._closing:
@@ -1234,5 +1264,6 @@ class MainWindow(QMainWindow):
                 self.cancel_volume()
             for box in list(self._message_boxes):
                 box.close()
+            self._close_training_dialog()
             self.controller.shutdown()
         super().closeEvent(event)
