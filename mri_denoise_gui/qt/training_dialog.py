@@ -145,6 +145,7 @@ class TrainingDialog(QDialog):
         self._run_started = 0.0
         self._run_config: dict | None = None
         self._t0: float | None = None
+        self._rate_origin: tuple[float, int] | None = None  # (time, steps done) at the first batch
         self._message_boxes: list[QMessageBox] = []
         self._closing_after_cancel = False
 
@@ -452,6 +453,7 @@ class TrainingDialog(QDialog):
         self._run_config = self.config_for_training()
         self._run_started = time.time()
         self._t0 = None
+        self._rate_origin = None
         self.result = None
         self.progress_events = 0
         self.curves.clear()
@@ -518,11 +520,19 @@ class TrainingDialog(QDialog):
             self.append_log(self._epoch_line(epoch, epochs, logs))
             self._noisy_reference(event)
         if self._t0 is not None and kind in ("batch", "epoch"):
-            done = (epoch - 1) * steps + batch
-            total = epochs * steps
-            elapsed = now - self._t0
-            left = elapsed / done * (total - done) if done else None
-            self.time_label.setText(f"Elapsed {format_duration(elapsed)}\nabout {format_duration(left)} left")
+            self.time_label.setText(self._time_text(now, (epoch - 1) * steps + batch, epochs * steps))
+
+    def _time_text(self, now: float, done: int, total: int) -> str:
+        """Elapsed and remaining time; the rate is measured from the first batch on, because
+        the first one also pays for compiling the network and would inflate the estimate."""
+        if self._rate_origin is None:
+            self._rate_origin = (now, done)
+        t1, d1 = self._rate_origin
+        elapsed = format_duration(now - self._t0) if self._t0 is not None else "—"
+        if done <= d1 or now <= t1:
+            return f"Elapsed {elapsed}\nestimating time left…"
+        left = (now - t1) / (done - d1) * (total - done)
+        return f"Elapsed {elapsed}\nabout {format_duration(left)} left"
 
     @staticmethod
     def _epoch_line(epoch: int, epochs: int, logs: dict) -> str:
