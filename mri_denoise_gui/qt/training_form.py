@@ -358,7 +358,7 @@ class TrainingForm(QWidget):
             "val_fraction": round(self.val_spin.value(), 4),
             "central_fraction": round(self.central_spin.value() / 100.0, 4),
             "all_axes": self.all_axes_check.isChecked(),
-            "out": self.out_edit.text().strip(),
+            "out": str(Path(self.out_edit.text().strip()).expanduser()) if self.out_edit.text().strip() else "",
         }
 
     def set_values(self, config: dict) -> None:

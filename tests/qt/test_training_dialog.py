@@ -165,6 +165,8 @@ def test_invalid_config_shows_reasons_and_keeps_start_disabled(qtbot, make_dialo
     assert start.isEnabled()
     assert not dialog.findChild(QLabel, "error_data").isVisibleTo(dialog)
     assert dialog.form.out_edit.property("invalid") is False
+    dialog.form.out_edit.setText("~/not-created-by-tests")  # ml resolves paths: "~" must be expanded here
+    assert dialog.config["out"] == str(Path.home() / "not-created-by-tests")
 
 
 def test_training_emits_progress_fills_curves_and_offers_the_model(qtbot, make_dialog, volumes, tmp_path):
