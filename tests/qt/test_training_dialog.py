@@ -13,6 +13,7 @@ from PyQt6.QtCore import QThread
 from PyQt6.QtWidgets import QLabel, QMessageBox, QPushButton
 
 from tests.conftest import phantom, write_nifti
+from tests.qt.conftest import wait_denoised_current
 
 READY_MS = 120_000  # the worker imports TensorFlow the first time
 RUN_MS = 180_000
@@ -327,9 +328,14 @@ def test_use_this_model_switches_the_main_windows_model(qtbot, make_window, sett
     qtbot.waitUntil(lambda: dialog.config_class is not None, timeout=READY_MS)
     dialog.form.add_current_volume()
     assert dialog.form.data_paths() == [str(volumes / "vol0.nii.gz")]
-    configure_tiny(dialog, volumes, tmp_path / "models" / "for_window", epochs=1, steps=2)
+    configure_tiny(dialog, volumes, tmp_path / "models" / "for_window", epochs=2, steps=3)
     with qtbot.waitSignal(dialog.trainingFinished, timeout=RUN_MS) as finished:
         assert dialog.start_training()
+        # the window's own inference worker keeps serving slices while the dialog trains
+        window.set_slice(window.index + 1)
+        wait_denoised_current(qtbot, window, timeout=RUN_MS)
+        scrubbed_while_training = dialog.is_training()
+    assert scrubbed_while_training
     folder = finished.args[0]["folder"]
     assert folder
     with qtbot.waitSignal(window.modelReady, timeout=READY_MS) as ready:
