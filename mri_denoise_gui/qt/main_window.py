@@ -79,32 +79,48 @@ def default_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
 
 
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _model_summary(info: dict) -> tuple[str, str]:
-    """(short summary, full tooltip) from a model.json dict whose fields may vary."""
+    """(short summary, full tooltip) from model.json; every field is optional."""
     lines = []
     arch = info.get("architecture")
     if isinstance(arch, dict):
-        arch = arch.get("name") or arch.get("arch")
+        arch = arch.get("name")
     if arch:
-        params = info.get("parameters") or info.get("n_params") or info.get("params")
-        lines.append(f"{arch}" + (f", {int(params):,} parameters" if isinstance(params, (int, float)) else ""))
-    noise = info.get("noise") or info.get("training", {}).get("noise") if isinstance(info.get("training", {}), dict) else None
+        opts = info.get("architecture_options") or {}
+        detail = ", ".join(f"{k} {v}" for k, v in opts.items()) if isinstance(opts, dict) else ""
+        params = _num(info.get("parameters"))
+        lines.append(f"{arch}" + (f" ({detail})" if detail else "") + (f" · {int(params):,} parameters" if params else ""))
+    noise = info.get("noise")
     if isinstance(noise, dict) and noise:
-        kind = noise.get("kind", "?")
-        var = noise.get("variance", noise.get("variances"))
-        lines.append(f"trained on {kind} noise" + (f", variance {var}" if var is not None else ""))
-    data = info.get("data") or info.get("training_data")
-    if isinstance(data, dict):
-        bits = [f"{v} {k}" for k, v in data.items() if isinstance(v, (int, float)) and "volume" in k]
-        if bits:
-            lines.append(", ".join(bits))
-    val = info.get("validation") or info.get("validation_metrics") or info.get("metrics")
-    if isinstance(val, dict):
-        ssim = val.get("ssim") or val.get("val_ssim")
-        psnr = val.get("psnr") or val.get("val_psnr")
-        if isinstance(ssim, (int, float)) and isinstance(psnr, (int, float)):
-            lines.append(f"validation SSIM {ssim:.3f}, PSNR {psnr:.1f} dB")
-    tooltip = "\n".join(f"{k}: {v}" for k, v in info.items() if not isinstance(v, (dict, list)))
+        rng = noise.get("variance_range") or noise.get("variance")
+        if isinstance(rng, (list, tuple)) and len(rng) == 2:
+            rng = f"{rng[0]:g}–{rng[1]:g}"
+        lines.append(f"trained on {noise.get('kind', '?')} noise" + (f", variance {rng}" if rng is not None else ""))
+    val = info.get("validation")
+    if isinstance(val, dict) and _num(val.get("ssim")) is not None:
+        text = f"validation SSIM {val['ssim']:.3f}"
+        base = val.get("noisy_input") if isinstance(val.get("noisy_input"), dict) else {}
+        if _num(base.get("ssim")) is not None:
+            text += f" (noisy {base['ssim']:.3f})"
+        if _num(val.get("psnr")) is not None:
+            text += f", PSNR {val['psnr']:.1f} dB" + (f" (noisy {base['psnr']:.1f})" if _num(base.get("psnr")) else "")
+        lines.append(text)
+    epochs, seconds = _num(info.get("epochs_run")), _num(info.get("training_seconds"))
+    if epochs:
+        lines.append(f"{int(epochs)} epochs" + (f", {seconds / 60:.0f} min on {info.get('device', '?')}" if seconds else ""))
+    if info.get("fine_tuned_from"):
+        lines.append(f"fine-tuned from {Path(str(info['fine_tuned_from'])).name}")
+    tips = [f"{k}: {v}" for k, v in info.items() if not isinstance(v, (dict, list))]
+    data = info.get("training_data")
+    if isinstance(data, dict) and isinstance(data.get("source"), str):
+        tips.append(f"training data: {data['source']}")
+        if data.get("split"):
+            tips.append(f"split: {data['split']}")
+    tooltip = "\n".join(tips)
     return "\n".join(lines) or "no training summary in model.json", tooltip
 
 
@@ -151,6 +167,7 @@ class MainWindow(QMainWindow):
         self._pending_export: tuple[str, Path] | None = None
         self._denoised_axis: int | None = None
         self._noisy_metric_cache: dict[tuple, dict] = {}
+        self._pending_metrics_key: tuple | None = None
         self._first_denoised = False
         self._initial_slice: int | None = None
         self._message_boxes: list[QMessageBox] = []
@@ -209,7 +226,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(250)
+        scroll.setMinimumWidth(240)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("mainSplitter")
@@ -218,7 +235,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
         self.splitter.setCollapsible(0, False)
-        self.splitter.setSizes([960, 300])
+        self.splitter.setSizes([1000, 280])
         self.setCentralWidget(self.splitter)
 
         self.cursor_label = QLabel("")
@@ -835,40 +852,62 @@ class MainWindow(QMainWindow):
     # Metrics
     # ------------------------------------------------------------------------------------
     def _on_mask_changed(self, on: bool) -> None:
-        self._noisy_metric_cache.clear()
-        self._update_slice_metrics()
+        self.update_slice_metrics()
         if self.data is not None and self.data.denoised01 is not None:
             self._compute_volume_metrics()
 
-    def _mask_slice(self) -> np.ndarray | None:
-        if not self.metrics_panel.mask_check.isChecked() or self.data is None:
-            return None
-        mask = self.data.foreground()
-        if mask is None:
-            return None
-        return np.ascontiguousarray(self.data.geometry(self.axis).extract(mask, self.index))
+    def _slice_metrics_key(self) -> tuple:
+        return (self.axis, self.index, self.noise_token, self.model_token,
+                self.metrics_panel.mask_check.isChecked(), self.current.get("denoised") is not None,
+                id(self.data))
 
     def _update_slice_metrics(self) -> None:
-        """SSIM / PSNR of this slice (noisy cached per slice; denoised when on screen)."""
+        self.update_slice_metrics()
+
+    def update_slice_metrics(self, wait: bool = False) -> None:
+        """SSIM / PSNR of this slice vs the ground truth, computed off the GUI thread.
+
+        Scrubbing never waits for them: they run 40 ms after the slice settles, stale results
+        are dropped, and the noisy scores are cached per slice. `wait=True` computes in place.
+        """
         self._metrics_timer.stop()
+        data = self.data
         truth, noisy, den = (self.current.get(k) for k in ("truth", "noisy", "denoised"))
-        if truth is None or noisy is None:
+        if data is None or truth is None or noisy is None:
             self.slice_metrics = {"noisy": None, "denoised": None}
             self.metrics_panel.set_slice_metrics(None, None)
             return
-        mask = self._mask_slice()
-        key = (self.axis, self.index, self.noise_token, mask is not None)
-        noisy_m = self._noisy_metric_cache.get(key)
-        if noisy_m is None:
-            noisy_m = {"ssim": _metrics().ssim(truth, noisy, mask), "psnr": _metrics().psnr(truth, noisy, mask)}
-            self._noisy_metric_cache[key] = noisy_m
-        den_m = None
-        if den is not None:
-            den_m = {"ssim": _metrics().ssim(truth, den, mask), "psnr": _metrics().psnr(truth, den, mask)}
-        self.slice_metrics = {"noisy": noisy_m, "denoised": den_m}
-        self.metrics_panel.set_slice_metrics(noisy_m, den_m)
-        self.metrics_panel.scope_label.setText(
-            f"Slice {self.index} ({self.axis})" + (" · inside mask" if mask is not None else ""))
+        key = self._slice_metrics_key()
+        self._pending_metrics_key = key
+        use_mask = key[4]
+        geom, index = data.geometry(self.axis), self.index
+        noisy_key = (self.axis, self.index, self.noise_token, use_mask)
+        cached_noisy = self._noisy_metric_cache.get(noisy_key)
+
+        def compute():
+            m = _metrics()
+            mask = None
+            if use_mask:
+                full = data.foreground()
+                mask = None if full is None else np.ascontiguousarray(geom.extract(full, index))
+            noisy_m = cached_noisy or {"ssim": m.ssim(truth, noisy, mask), "psnr": m.psnr(truth, noisy, mask)}
+            den_m = None if den is None else {"ssim": m.ssim(truth, den, mask), "psnr": m.psnr(truth, den, mask)}
+            return noisy_m, den_m, mask is not None
+
+        def done(result):
+            if key != self._pending_metrics_key or key != self._slice_metrics_key():
+                return  # the slice, noise, model or mask changed meanwhile
+            noisy_m, den_m, masked = result
+            self._noisy_metric_cache[noisy_key] = noisy_m
+            self.slice_metrics = {"noisy": noisy_m, "denoised": den_m}
+            self.metrics_panel.set_slice_metrics(noisy_m, den_m)
+            self.metrics_panel.scope_label.setText(
+                f"Slice {index} ({geom.axis_name})" + (" · inside mask" if masked else ""))
+
+        if wait:
+            done(compute())
+        else:
+            self.tasks.run(compute, done, lambda r, d: self.statusBar().showMessage(f"Metrics failed: {r}", 8000))
 
     def _compute_volume_metrics(self) -> None:
         data = self.data

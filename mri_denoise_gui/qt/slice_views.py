@@ -136,6 +136,9 @@ class SlicePane(QFrame):
         return None if self.message.isHidden() else self.message.text()
 
     def set_orientation_labels(self, labels: dict | None) -> None:
+        if labels == getattr(self, "_labels", None):
+            return  # unchanged: no relayout while scrubbing
+        self._labels = dict(labels) if labels else None
         for edge, label in self._edge_labels.items():
             label.setText((labels or {}).get(edge, ""))
             label.adjustSize()
@@ -217,10 +220,12 @@ class CompareView(QWidget):
             pane.view_box.sigRangeChanged.connect(self._on_view_range_changed)
 
         self.histogram = pg.HistogramLUTItem(orientation="vertical")
+        self.histogram.plot.setPen(pg.mkPen("#9aa4b1", width=1))
+        self.histogram.plot.setBrush(pg.mkBrush(120, 130, 145, 90))
         self.histogram_view = pg.GraphicsView(background="#15171a")
         self.histogram_view.setObjectName("levelsControl")
         self.histogram_view.setCentralItem(self.histogram)
-        self.histogram_view.setFixedWidth(96)
+        self.histogram_view.setFixedWidth(88)
         self.histogram_view.setToolTip("Window / level shared by the Noisy, Denoised and Ground truth panes:"
                                        " drag the region or its edges.")
         self.histogram.sigLevelsChanged.connect(self._on_levels_changed)

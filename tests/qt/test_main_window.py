@@ -70,7 +70,8 @@ def test_metric_labels_match_core_metrics(qtbot, model_window, small_file):
     w.open_file(small_file)
     w.set_slice(10)
     wait_denoised_current(qtbot, w)
-    w._update_slice_metrics()
+    qtbot.waitUntil(lambda: (w.slice_metrics.get("denoised") or {}).get("ssim") is not None, timeout=10_000)
+    w.update_slice_metrics(wait=True)
     truth, noisy, den = w.current["truth"], w.current["noisy"], w.current["denoised"]
     label = lambda name: w.findChild(QLabel, name).text()  # noqa: E731
     assert label("ssimNoisyLabel") == f"{core_metrics.ssim(truth, noisy):.4f}"
@@ -81,6 +82,7 @@ def test_metric_labels_match_core_metrics(qtbot, model_window, small_file):
     assert label("ssimDeltaLabel") == f"{gain:+.4f}"
 
     w.metrics_panel.mask_check.setChecked(True)
+    w.update_slice_metrics(wait=True)
     mask = w.data.geometry("axial").extract(core_metrics.foreground_mask(w.data.truth01), 10)
     assert label("ssimNoisyLabel") == f"{core_metrics.ssim(truth, noisy, mask):.4f}"
     assert label("psnrDenoisedLabel") == f"{core_metrics.psnr(truth, den, mask):.2f} dB"
