@@ -346,3 +346,32 @@ def test_importing_the_gui_does_not_import_tensorflow():
             "mri_denoise_gui.app; assert 'tensorflow' not in sys.modules, 'tensorflow imported'; "
             "assert 'keras' not in sys.modules, 'keras imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_drag_and_drop_opens_nifti_files_only(qtbot, window, small_file, tmp_path):
+    from PyQt6.QtCore import QMimeData, QPoint, QPointF, QUrl
+    from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+
+    def mime_for(path):
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        return mime
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a volume")
+    text_mime = mime_for(text)  # the events do not own their mime data: keep it alive
+    refused = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, text_mime, Qt.MouseButton.LeftButton,
+                              Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(refused)
+    assert not refused.isAccepted()
+
+    mime = mime_for(small_file)
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: window.data is not None, timeout=5000)
+    assert window.data.volume.path == small_file.resolve()
+    assert window.data.mode == "clean"
