@@ -353,7 +353,7 @@ def test_reopening_after_close_restarts_the_worker(qtbot, make_dialog, volumes, 
     assert dialog.controller.thread is None  # closed: no idle thread left behind
     qtbot.wait(800)  # a late plan timer must not start it again
     assert dialog.controller.thread is None
-    with qtbot.waitSignal(dialog.planReady, timeout=RUN_MS):
+    with qtbot.waitSignal(dialog.controller.ready, timeout=RUN_MS):  # a fresh worker, ml/ already imported
         dialog.show()
     assert dialog.controller.thread is not None and dialog.controller.thread.isRunning()
     assert button(dialog, "startTrainingButton").isEnabled()
