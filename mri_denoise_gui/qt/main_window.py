@@ -7,7 +7,6 @@ opens them window-modal and returns), so tests and the --screenshot run can't ha
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from mri_denoise_gui import __version__
 from mri_denoise_gui.core.noise import add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.orientation import AXIS_NAMES
@@ -36,7 +34,6 @@ from mri_denoise_gui.core.volume import (
     count_volumes,
     has_nifti_suffix,
     load_volume,
-    save_volume,
 )
 from mri_denoise_gui.qt.controls import (
     MetricsPanel,
@@ -45,7 +42,9 @@ from mri_denoise_gui.qt.controls import (
     SliceControls,
     VolumeJobPanel,
 )
+from mri_denoise_gui.qt.export import build_sidecar, suggest_export_path, write_export
 from mri_denoise_gui.qt.inference_worker import InferenceController
+from mri_denoise_gui.qt.model_info import model_summary
 from mri_denoise_gui.qt.slice_views import CompareView
 from mri_denoise_gui.qt.state import (
     MODE_CLEAN,
@@ -77,51 +76,6 @@ def _metrics():
 
 def default_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
-
-
-def _num(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _model_summary(info: dict) -> tuple[str, str]:
-    """(short summary, full tooltip) from model.json; every field is optional."""
-    lines = []
-    arch = info.get("architecture")
-    if isinstance(arch, dict):
-        arch = arch.get("name")
-    if arch:
-        opts = info.get("architecture_options") or {}
-        detail = ", ".join(f"{k} {v}" for k, v in opts.items()) if isinstance(opts, dict) else ""
-        params = _num(info.get("parameters"))
-        lines.append(f"{arch}" + (f" ({detail})" if detail else "") + (f" · {int(params):,} parameters" if params else ""))
-    noise = info.get("noise")
-    if isinstance(noise, dict) and noise:
-        rng = noise.get("variance_range") or noise.get("variance")
-        if isinstance(rng, (list, tuple)) and len(rng) == 2:
-            rng = f"{rng[0]:g}–{rng[1]:g}"
-        lines.append(f"trained on {noise.get('kind', '?')} noise" + (f", variance {rng}" if rng is not None else ""))
-    val = info.get("validation")
-    if isinstance(val, dict) and _num(val.get("ssim")) is not None:
-        text = f"validation SSIM {val['ssim']:.3f}"
-        base = val.get("noisy_input") if isinstance(val.get("noisy_input"), dict) else {}
-        if _num(base.get("ssim")) is not None:
-            text += f" (noisy {base['ssim']:.3f})"
-        if _num(val.get("psnr")) is not None:
-            text += f", PSNR {val['psnr']:.1f} dB" + (f" (noisy {base['psnr']:.1f})" if _num(base.get("psnr")) else "")
-        lines.append(text)
-    epochs, seconds = _num(info.get("epochs_run")), _num(info.get("training_seconds"))
-    if epochs:
-        lines.append(f"{int(epochs)} epochs" + (f", {seconds / 60:.0f} min on {info.get('device', '?')}" if seconds else ""))
-    if info.get("fine_tuned_from"):
-        lines.append(f"fine-tuned from {Path(str(info['fine_tuned_from'])).name}")
-    tips = [f"{k}: {v}" for k, v in info.items() if not isinstance(v, (dict, list))]
-    data = info.get("training_data")
-    if isinstance(data, dict) and isinstance(data.get("source"), str):
-        tips.append(f"training data: {data['source']}")
-        if data.get("split"):
-            tips.append(f"split: {data['split']}")
-    tooltip = "\n".join(tips)
-    return "\n".join(lines) or "no training summary in model.json", tooltip
 
 
 class MainWindow(QMainWindow):
@@ -921,8 +875,10 @@ class MainWindow(QMainWindow):
 
         def compute():
             mask = data.foreground() if use_mask else None
-            return {"noisy": _metrics().volume_metrics(truth, noisy, mask),
-                    "denoised": _metrics().volume_metrics(truth, den, mask), "mask": use_mask}
+            from mri_denoise_gui.qt.volume_metrics import volume_metrics  # slab-wise: bounded memory
+
+            return {"noisy": volume_metrics(truth, noisy, mask),
+                    "denoised": volume_metrics(truth, den, mask), "mask": use_mask}
 
         def done(result):
             if job != self._metrics_job or data is not self.data:
@@ -1021,27 +977,17 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.show_error("Denoising the volume failed", reason, details)
 
-    def _suggest_export_path(self, kind: str) -> Path:
-        vol = self.data.volume
-        folder = vol.path.parent if vol.path is not None else Path.home()
-        stem = vol.path.name if vol.path is not None else "volume.nii.gz"
-        for suffix in (".nii.gz", ".nii"):
-            if stem.lower().endswith(suffix):
-                stem = stem[: -len(suffix)]
-                break
-        return folder / f"{stem}_{kind}.nii.gz"
-
     def _on_export_denoised_triggered(self) -> None:
         if self.data is None:
             return
-        path = self._ask_save_path("Export denoised volume", self._suggest_export_path("denoised"))
+        path = self._ask_save_path("Export denoised volume", suggest_export_path(self.data.volume, "denoised"))
         if path:
             self.export_volume("denoised", path)
 
     def _on_export_noisy_triggered(self) -> None:
         if self.data is None:
             return
-        path = self._ask_save_path("Export noisy volume", self._suggest_export_path("noisy"))
+        path = self._ask_save_path("Export noisy volume", suggest_export_path(self.data.volume, "noisy"))
         if path:
             self.export_volume("noisy", path)
 
@@ -1067,57 +1013,22 @@ class MainWindow(QMainWindow):
         self._write_export(kind, path)
         return True
 
-    def _sidecar(self, kind: str) -> dict:
-        data = self.data
-        vol = data.volume
-        side = {
-            "software": f"mri-denoise-gui {__version__}",
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "content": kind,
-            "source": {"path": str(vol.path) if vol.path else None, "volume_index": vol.volume_index,
-                       "opened_as": "real noisy scan" if data.mode == MODE_NOISY else "clean volume (ground truth)"},
-            "normalizer": data.normalizer.to_dict(),
-            "units": "original intensity units of the source (normalisation inverted)",
-        }
-        if data.mode == MODE_CLEAN:
-            side["noise"] = self.noise.to_dict()
-        if data.reference is not None:
-            side["reference"] = str(data.reference.path)
-        if kind == "denoised" and self.model is not None:
-            info = self.model.get("info", {})
-            side["model"] = {"name": self.model.get("name"), "folder": self.model.get("folder"),
-                             "device": self.model.get("device"),
-                             **{k: info[k] for k in ("architecture", "architecture_options", "noise", "validation",
-                                                     "created", "versions") if k in info}}
-            side["denoised_along_axis"] = self._denoised_axis
-        if data.volume_metrics is not None:
-            side["metrics"] = {"vs": "ground truth", **data.volume_metrics}
-        return side
-
     def _write_export(self, kind: str, path: Path) -> None:
         data = self.data
-        array01 = data.denoised01 if kind == "denoised" else data.noisy01
-        if array01 is None:
+        if (data.denoised01 if kind == "denoised" else data.noisy01) is None:
             self.show_error("Nothing to export", f"there is no {kind} volume yet")
             return
-        volume, normalizer, sidecar = data.volume, data.normalizer, self._sidecar(kind)
-        keep_clipped = data.mode == MODE_NOISY and kind == "denoised"
+        sidecar = build_sidecar(data, kind, self.noise, self.model if kind == "denoised" else None,
+                                self._denoised_axis)
         self.statusBar().showMessage(f"Writing {path.name}…")
-
-        def write():
-            out = normalizer.inverse(array01)
-            if keep_clipped:
-                # a real scan's intensities beyond the normaliser's percentiles were clipped
-                # before denoising: give them back, as ml.inference.Denoiser.denoise_volume does
-                out = out + (volume.data - normalizer.inverse(normalizer.forward(volume.data)))
-            return save_volume(path, out, like=volume, sidecar=sidecar)
 
         def done(written):
             self.statusBar().showMessage(f"Exported {kind} volume to {written}", 10_000)
             self.settings.setValue("files/lastExportDir", str(Path(written).parent))
             self.exportFinished.emit(str(written))
 
-        self.tasks.run(write, done, lambda r, d: self.show_error(f"Could not export the {kind} volume", r, d))
+        self.tasks.run(lambda: write_export(data, kind, path, sidecar), done,
+                       lambda r, d: self.show_error(f"Could not export the {kind} volume", r, d))
 
     # ------------------------------------------------------------------------------------
     # Model
@@ -1175,7 +1086,7 @@ class MainWindow(QMainWindow):
             self.data.denoised_tokens = None
             self.data.volume_metrics = None
             self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
-        summary, tooltip = _model_summary(info.get("info", {}))
+        summary, tooltip = model_summary(info.get("info", {}))
         self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
                                    f"{info.get('folder')}\n{tooltip}")
         self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")

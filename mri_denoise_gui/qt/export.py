@@ -1,0 +1,77 @@
+"""Export of the denoised / noisy volume: original units, original header, a provenance sidecar.
+
+Plain functions on `ViewerData` (no Qt), run by the window in a background thread.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+
+from mri_denoise_gui import __version__
+from mri_denoise_gui.core.volume import save_volume
+from mri_denoise_gui.qt.state import MODE_CLEAN, MODE_NOISY, NoiseSettings, ViewerData
+
+MODEL_KEYS = ("architecture", "architecture_options", "noise", "validation", "created", "versions")
+
+
+def suggest_export_path(volume, kind: str) -> Path:
+    """`scan.nii.gz` -> `scan_denoised.nii.gz` next to it (never the input itself)."""
+    folder = volume.path.parent if volume.path is not None else Path.home()
+    stem = volume.path.name if volume.path is not None else "volume.nii.gz"
+    for suffix in (".nii.gz", ".nii"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return folder / f"{stem}_{kind}.nii.gz"
+
+
+def build_sidecar(data: ViewerData, kind: str, noise: NoiseSettings, model: dict | None,
+                  denoised_axis: int | None) -> dict:
+    """What was exported, from what, with which noise and model, and how good it was."""
+    vol = data.volume
+    side = {
+        "software": f"mri-denoise-gui {__version__}",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "content": kind,
+        "source": {"path": str(vol.path) if vol.path else None, "volume_index": vol.volume_index,
+                   "opened_as": "real noisy scan" if data.mode == MODE_NOISY else "clean volume (ground truth)"},
+        "normalizer": data.normalizer.to_dict(),
+        "units": "original intensity units of the source (normalisation inverted)",
+    }
+    if data.mode == MODE_CLEAN:
+        side["noise"] = noise.to_dict()
+    if data.reference is not None:
+        side["reference"] = str(data.reference.path)
+    if model is not None:
+        info = model.get("info", {})
+        side["model"] = {"name": model.get("name"), "folder": model.get("folder"), "device": model.get("device"),
+                         **{k: info[k] for k in MODEL_KEYS if k in info}}
+        side["denoised_along_axis"] = denoised_axis
+    if data.volume_metrics is not None:
+        side["metrics"] = {"vs": "ground truth", **data.volume_metrics}
+    return side
+
+
+def export_array(data: ViewerData, kind: str) -> np.ndarray:
+    """The volume to write, back in the source's units.
+
+    A real scan's intensities beyond the normaliser's percentiles were clipped before denoising:
+    they are given back (as `ml.inference.Denoiser.denoise_volume` does). Not for simulated
+    noise, where that would copy the ground truth into the output.
+    """
+    array01 = data.denoised01 if kind == "denoised" else data.noisy01
+    if array01 is None:
+        raise ValueError(f"there is no {kind} volume yet")
+    norm = data.normalizer
+    out = norm.inverse(array01)
+    if data.mode == MODE_NOISY and kind == "denoised":
+        src = data.volume.data
+        out = out + (src - norm.inverse(norm.forward(src)))
+    return out
+
+
+def write_export(data: ViewerData, kind: str, path: Path, sidecar: dict) -> Path:
+    return save_volume(path, export_array(data, kind), like=data.volume, sidecar=sidecar)
