@@ -72,6 +72,7 @@ def save_model_folder(model, folder: str | Path, metadata: dict, extra_files: di
     folder = Path(folder).resolve()
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.staging-", dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a model folder is shipped and shared
     try:
         model.save(staging / MODEL_FILE)
         meta = {

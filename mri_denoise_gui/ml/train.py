@@ -62,7 +62,8 @@ class TrainingConfig:
     normalizer: dict = field(default_factory=lambda: {"method": "percentile", "low": 0.5, "high": 99.5})
     volume_index: int = 0
     init_from: str | None = None
-    seed: int = 0
+    seed: int = 0  # the split, the validation pairs and (unless stream_seed is set) the training stream
+    stream_seed: int | None = None  # a different training stream with the same validation set (fine-tuning stages)
     tensorboard: bool = False
     lr_patience: int = 3
     monitor: str = "val_loss"  # what picks the best checkpoint: val_loss (min) or val_psnr_metric / val_ssim_metric (max)
@@ -349,7 +350,8 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
         raise ValueError("invalid training settings: " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
     cancel = cancel or threading.Event()
     out = Path(config.out).resolve()
-    keras.utils.set_random_seed(config.seed)
+    stream_seed = config.seed if config.stream_seed is None else int(config.stream_seed)
+    keras.utils.set_random_seed(stream_seed)
     device = configure_devices()
     started = time.time()
     prepared = _prepare(config)
@@ -361,7 +363,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss=get_loss(config.loss), metrics=[ssim_metric, psnr_metric])
     dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, config.batch_size,
-                                      config.noise_kind, config.variance_range, seed=config.seed)
+                                      config.noise_kind, config.variance_range, seed=stream_seed)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.training-", dir=out.parent))
@@ -405,7 +407,8 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
     try:
         history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
                             validation_data=(prepared.val_noisy, prepared.val_clean),
-                            validation_batch_size=config.batch_size, callbacks=callbacks, verbose=0)
+                            validation_batch_size=config.batch_size, callbacks=callbacks, verbose=0,
+                            shuffle=False)  # the tf.data stream is shuffled already
         epochs_run = len(history.epoch)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
