@@ -44,3 +44,13 @@ def test_screenshot_without_a_model_still_exits_0(tmp_path, small_file):
     proc = _run([str(small_file), "--model", str(tmp_path / "no-model"), "--screenshot", str(out)], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.exists()
+
+
+def test_the_window_is_shown_before_tensorflow_is_imported(tmp_path):
+    code = ("import os, sys; os.environ['MRI_DENOISE_GUI_EXIT_AFTER_SHOW'] = '1';"
+            "from mri_denoise_gui.app import main; rc = main([]);"
+            "assert rc == 0, rc; assert 'tensorflow' not in sys.modules, 'TensorFlow imported before show'")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "window_shown_at=" in proc.stdout

@@ -375,3 +375,18 @@ def test_drag_and_drop_opens_nifti_files_only(qtbot, window, small_file, tmp_pat
     qtbot.waitUntil(lambda: window.data is not None, timeout=5000)
     assert window.data.volume.path == small_file.resolve()
     assert window.data.mode == "clean"
+
+
+def test_zoom_and_pan_are_linked_across_panes(qtbot, window, small_file):
+    window.open_file(small_file)
+    qtbot.wait(50)
+    source = window.panes["truth"].view_box
+    source.setRange(xRange=(5, 15), yRange=(10, 20), padding=0)
+    qtbot.wait(50)
+    expected = np.array(source.viewRange())
+    for key in ("noisy", "denoised"):
+        np.testing.assert_allclose(np.array(window.panes[key].view_box.viewRange()), expected, atol=1e-6)
+    window.compare.reset_view()
+    rect = window.panes["noisy"].image_rect()
+    (x0, x1), (y0, y1) = window.panes["noisy"].view_box.viewRange()
+    assert x0 <= rect.left() and x1 >= rect.right() and y0 <= rect.top() and y1 >= rect.bottom()
