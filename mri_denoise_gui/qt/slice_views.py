@@ -20,7 +20,8 @@ NAV_KEYS = {
 }
 
 PANE_BACKGROUND = "#000000"
-LABEL_STYLE = "color: #f0c040; font-weight: bold; font-size: 13px; background: transparent;"
+LABEL_STYLE = ("color: #f0c040; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 120);"
+               " padding: 0px 3px; border-radius: 2px;")
 MESSAGE_STYLE = "color: #b8b8b8; font-size: 13px; background: transparent;"
 TITLE_STYLE = (
     "QLabel { color: #e8e8e8; background: #1d2024; font-weight: bold; font-size: 13px;"
