@@ -16,6 +16,7 @@ from pathlib import Path
 
 _T0 = time.perf_counter()
 
+# Spelled out (checked against core by a test) so that --help needs neither numpy nor scikit-image.
 AXES = ("axial", "coronal", "sagittal")
 KINDS = ("gaussian", "localvar", "rician", "speckle", "poisson")
 
@@ -135,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     def start() -> None:
         opened = True
         if args.file:
-            opened = window.open_file(args.file, as_noisy=args.noisy_scan, volume_index=args.volume_index)
+            index = args.volume_index
+            if index is None and args.screenshot:
+                index = 0  # unattended: never ask which volume of a 4D file
+            opened = window.open_file(args.file, as_noisy=args.noisy_scan, volume_index=index)
         elif args.demo:
             opened = window.open_demo()
         if args.model:

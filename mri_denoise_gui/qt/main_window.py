@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
         for key, pane in self.panes.items():
             pane.set_image(None, (0, 1))
             pane.set_orientation_labels(None)
-        self.panes["noisy"].show_message("Open a volume: File › Open… (Ctrl+O),\nor drop a .nii / .nii.gz file here")
+        self.panes["noisy"].show_message("Open a volume: File › Open… (Ctrl+O),\nor drop a .nii / .nii.gz file here\n(Shift+drop: a real noisy scan)")
         self.panes["denoised"].show_message(None)
         self.panes["truth"].show_message(None)
         self.panes["residual"].show_message(None)
@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
         clean = not has or self.data.mode == MODE_CLEAN
         self.noise_controls.setEnabled(clean)
         self.noise_controls.setToolTip("" if clean else "A real noisy scan: noise is not simulated")
-        self.metrics_panel.set_available(has and self.data.has_truth)
+        self.metrics_panel.set_available(not has or self.data.has_truth)  # dashes until a volume is open
 
     # ------------------------------------------------------------------------------------
     # Messages

@@ -19,6 +19,11 @@ def test_parser_takes_the_documented_options():
     assert (args.file, args.model, args.noise_kind, args.variance, args.seed, args.axis, args.slice,
             args.screenshot) == ("scan.nii.gz", "m", "gaussian", 0.01, 3, "coronal", 7, "out.png")
     assert build_parser().parse_args(["--demo"]).demo
+    from mri_denoise_gui import app
+    from mri_denoise_gui.core.noise import NOISE_KINDS
+    from mri_denoise_gui.core.orientation import AXIS_NAMES
+
+    assert app.KINDS == NOISE_KINDS and app.AXES == AXIS_NAMES
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--noise-kind", "salt"])
 
