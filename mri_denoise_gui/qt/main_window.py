@@ -625,7 +625,8 @@ class MainWindow(QMainWindow):
         self.noise_token += 1
         self.cache.clear()
         self._noisy_metric_cache.clear()
-        self.panes["noisy"].title.setText("Noisy")
+        self.panes["noisy"].title.setText(
+            f"Noisy · {settings.kind}, σ {sigma_from_variance(settings.variance):.3f}")
         self.noise_controls.set_dirty(False)
         self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
         self._update_residual_level()

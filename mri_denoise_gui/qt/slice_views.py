@@ -79,6 +79,13 @@ class SlicePane(QFrame):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view_box.addItem(self.image_item)
         self.image: np.ndarray | None = None  # what is on screen now (display orientation)
+        pen = pg.mkPen(240, 192, 64, 150, width=1)
+        self._cross = [pg.InfiniteLine(angle=90, movable=False, pen=pen),
+                       pg.InfiniteLine(angle=0, movable=False, pen=pen)]
+        for line in self._cross:
+            line.setZValue(10)
+            line.hide()
+            self.view_box.addItem(line, ignoreBounds=True)
         self._shape: tuple[int, int] | None = None
         self._pixel_size = (1.0, 1.0)
 
@@ -144,6 +151,17 @@ class SlicePane(QFrame):
             label.setText((labels or {}).get(edge, ""))
             label.adjustSize()
         self._place_overlays()
+
+    def set_crosshair(self, row: int | None, col: int | None) -> None:
+        """Mark the voxel under the cursor (in every pane, so the same spot can be compared)."""
+        if row is None or col is None or self._shape is None:
+            for line in self._cross:
+                line.hide()
+            return
+        self._cross[0].setPos((col + 0.5) * self._pixel_size[1])
+        self._cross[1].setPos((row + 0.5) * self._pixel_size[0])
+        for line in self._cross:
+            line.show()
 
     def image_rect(self) -> QRectF | None:
         if self._shape is None:
@@ -211,8 +229,8 @@ class CompareView(QWidget):
         for key, title, name in self.PANES:
             pane = SlicePane(title, name, self._grid_host)  # parented even while hidden
             pane.view_box.sigSliceStep.connect(self.sliceStep)
-            pane.cursorMoved.connect(self.cursorMoved)
-            pane.cursorLeft.connect(self.cursorLeft)
+            pane.cursorMoved.connect(self._on_cursor_moved)
+            pane.cursorLeft.connect(self._on_cursor_left)
             self.panes[key] = pane
         # Linked zoom and pan. pyqtgraph's setXLink/setYLink fight each other when the aspect is
         # locked, so every pane copies the view rectangle of the one the user moved.
@@ -254,6 +272,16 @@ class CompareView(QWidget):
                     pane.view_box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0, update=True)
         finally:
             self._syncing = False
+
+    def _on_cursor_moved(self, row: int, col: int) -> None:
+        for pane in self.panes.values():
+            pane.set_crosshair(row, col)
+        self.cursorMoved.emit(row, col)
+
+    def _on_cursor_left(self) -> None:
+        for pane in self.panes.values():
+            pane.set_crosshair(None, None)
+        self.cursorLeft.emit()
 
     @property
     def gray_panes(self) -> list[SlicePane]:

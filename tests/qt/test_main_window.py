@@ -281,6 +281,16 @@ def test_cursor_readout_names_voxel_mm_and_values(window, small_file):
     assert f"voxel ({i}, {j}, {k})" in text and "mm" in text
     assert f"truth {window.current['truth'][3, 4]:.3f}" in text and "noisy" in text
 
+    window.panes["noisy"].cursorMoved.emit(3, 4)  # what the mouse sends: a crosshair in every pane
+    row_mm, col_mm = geom.pixel_size
+    for pane in (window.panes["noisy"], window.panes["truth"]):  # the panes with an image (no model here)
+        vertical, horizontal = pane._cross
+        assert vertical.isVisible() and vertical.value() == pytest.approx(4.5 * col_mm)
+        assert horizontal.value() == pytest.approx(3.5 * row_mm)
+    window.panes["noisy"].cursorLeft.emit()
+    assert not window.panes["truth"]._cross[0].isVisible()
+    assert window.cursor_label.text() == ""
+
 
 def test_real_noisy_scan_has_no_ground_truth_until_a_reference_is_attached(window, small_file, tmp_path):
     ref = write_nifti(tmp_path / "ref.nii.gz", phantom((32, 40, 24), seed=5), affine=np.diag([1.0, 1.2, 2.0, 1.0]))
