@@ -1,13 +1,12 @@
 """The main window: three linked panes, slice scrubber, noise controls, metrics, worker, files.
 
 The window holds the state (`ViewerData`, tokens, cache) and wires widgets to it; numbers come
-from `core`, denoising from the inference worker. Message boxes never block (`show_error`
+from `core`, denoising from the inference worker, file actions from `file_actions.FileActionsMixin`. Message boxes never block (`show_error`
 opens them window-modal and returns), so tests and the --screenshot run can't hang on one.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ from PyQt6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, pyqt
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QFileDialog,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -29,12 +27,6 @@ from PyQt6.QtWidgets import (
 from mri_denoise_gui.core.noise import add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.orientation import AXIS_NAMES
-from mri_denoise_gui.core.volume import (
-    VolumeError,
-    count_volumes,
-    has_nifti_suffix,
-    load_volume,
-)
 from mri_denoise_gui.qt.controls import (
     MetricsPanel,
     ModelPanel,
@@ -42,8 +34,8 @@ from mri_denoise_gui.qt.controls import (
     SliceControls,
     VolumeJobPanel,
 )
-from mri_denoise_gui.qt.export import build_sidecar, suggest_export_path, write_export
-from mri_denoise_gui.qt.inference_worker import InferenceController
+from mri_denoise_gui.qt.file_actions import FileActionsMixin
+from mri_denoise_gui.qt.inference_worker import InferenceController, describe_error
 from mri_denoise_gui.qt.model_info import model_summary
 from mri_denoise_gui.qt.slice_views import CompareView
 from mri_denoise_gui.qt.state import (
@@ -61,10 +53,7 @@ from mri_denoise_gui.qt.tasks import TaskRunner
 
 ORGANIZATION = "mri-denoise-gui"
 APPLICATION = "mri-denoise-gui"
-MAX_RECENT = 10
 SYNC_NOISE_VOXELS = 4 * 2**20  # above this, noise is generated in a background thread
-SYNC_LOAD_BYTES = 48 * 2**20  # files larger than this load in a background thread
-NIFTI_FILTER = "NIfTI volumes (*.nii *.nii.gz);;All files (*)"
 
 
 def _metrics():
@@ -78,7 +67,7 @@ def default_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileActionsMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -337,99 +326,6 @@ class MainWindow(QMainWindow):
         if "TensorFlow" in text:
             self.device_label.setText("TensorFlow loading…")
 
-    # ------------------------------------------------------------------------------------
-    # Files
-    # ------------------------------------------------------------------------------------
-    def _ask_open_path(self, title: str) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, title, self._last_dir(), NIFTI_FILTER)
-        return path or None
-
-    def _ask_save_path(self, title: str, suggested: Path) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, title, str(suggested), NIFTI_FILTER)
-        return path or None
-
-    def ask_volume_index(self, path: Path, n_volumes: int) -> int | None:
-        """Which volume of a 4D file to open (None = cancel)."""
-        value, ok = QInputDialog.getInt(self, "4D volume", f"{Path(path).name} holds {n_volumes} volumes.\n"
-                                        "Which one (0-based)?", 0, 0, n_volumes - 1)
-        return int(value) if ok else None
-
-    def _last_dir(self) -> str:
-        return str(self.settings.value("files/lastDir", str(Path.home())))
-
-    def _on_open_triggered(self) -> None:
-        path = self._ask_open_path("Open volume (simulate noise)")
-        if path:
-            self.open_file(path)
-
-    def _on_open_noisy_triggered(self) -> None:
-        path = self._ask_open_path("Open real noisy scan")
-        if path:
-            self.open_file(path, as_noisy=True)
-
-    def open_demo(self) -> bool:
-        from mri_denoise_gui.resources import demo_volume_path
-
-        try:
-            path = demo_volume_path()
-        except FileNotFoundError as exc:
-            self.show_error("No demo volume", str(exc))
-            return False
-        if not path.exists():
-            self.show_error("No demo volume", f"the bundled demo volume is missing ({path}); run `make demo-volume`")
-            return False
-        return self.open_file(path)
-
-    def open_file(self, path, as_noisy: bool = False, volume_index: int | None = None) -> bool:
-        """Open a NIfTI file (small files at once, big ones in a background thread)."""
-        path = Path(path)
-        try:
-            n = count_volumes(path)
-            if n > 1 and volume_index is None:
-                volume_index = self.ask_volume_index(path, n)
-                if volume_index is None:
-                    return False
-            volume_index = int(volume_index or 0)
-            size = path.stat().st_size
-        except (VolumeError, OSError) as exc:
-            self.show_error("Could not open volume", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                            f"{path}\n{type(exc).__name__}: {exc}")
-            return False
-        except Exception as exc:  # anything nibabel throws: a message, never a crash
-            from mri_denoise_gui.qt.inference_worker import describe_error
-
-            self.show_error("Could not open volume", *describe_error(exc))
-            return False
-        if size <= SYNC_LOAD_BYTES:
-            try:
-                volume = load_volume(path, volume_index)
-            except Exception as exc:
-                from mri_denoise_gui.qt.inference_worker import describe_error
-
-                reason, details = describe_error(exc)
-                self.show_error("Could not open volume", reason, details)
-                return False
-            self._set_volume(volume, as_noisy)
-            return True
-        self._load_job += 1
-        job = self._load_job
-        self.job_panel.progress.setRange(0, 0)
-        self.job_panel.progress.setFormat("Loading…")
-        self.statusBar().showMessage(f"Loading {path.name}…")
-
-        def done(volume, job=job):
-            self.job_panel.progress.setRange(0, 100)
-            self.job_panel.progress.setFormat("")
-            if job == self._load_job and not self._closing:
-                self._set_volume(volume, as_noisy)
-
-        def failed(reason, details):
-            self.job_panel.progress.setRange(0, 100)
-            self.show_error("Could not open volume", reason, details)
-
-        self.tasks.run(lambda: load_volume(path, volume_index), done, failed)
-        return True
-
     def _set_volume(self, volume, as_noisy: bool) -> None:
         self.cancel_volume()
         normalizer = Normalizer().fit(volume.data)
@@ -477,92 +373,6 @@ class MainWindow(QMainWindow):
             self.apply_noise(self.noise_controls.settings())
         self.volumeLoaded.emit()
 
-    def _on_attach_triggered(self) -> None:
-        path = self._ask_open_path("Attach reference (clean) volume")
-        if path:
-            self.attach_reference(path)
-
-    def attach_reference(self, path) -> bool:
-        """Give a real noisy scan a clean reference of the same grid, so metrics can be shown."""
-        if self.data is None or self.data.mode != MODE_NOISY:
-            self.show_error("Cannot attach a reference", "open a real noisy scan first (File › Open noisy scan…)")
-            return False
-        try:
-            ref = load_volume(path)
-        except Exception as exc:
-            from mri_denoise_gui.qt.inference_worker import describe_error
-
-            self.show_error("Could not open reference", *describe_error(exc))
-            return False
-        if ref.shape != self.data.volume.shape:
-            self.show_error("Reference does not match",
-                            f"the reference is {ref.shape}, the scan is {self.data.volume.shape}: they must share a grid")
-            return False
-        if not np.allclose(ref.affine, self.data.volume.affine, atol=1e-3):
-            self.statusBar().showMessage("Warning: the reference's affine differs from the scan's", 10_000)
-        self.data.reference = ref
-        self.data.truth01 = Normalizer().fit(ref.data).forward(ref.data)
-        self.data.mask = None
-        self._noisy_metric_cache.clear()
-        self._update_actions()
-        self.refresh()
-        return True
-
-    # -- recent files ---------------------------------------------------------------------
-    def recent_files(self) -> list[str]:
-        value = self.settings.value("files/recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _add_recent(self, path: Path) -> None:
-        path = str(Path(path).resolve())
-        items = [p for p in self.recent_files() if p != path]
-        items.insert(0, path)
-        self.settings.setValue("files/recent", items[:MAX_RECENT])
-        self._rebuild_recent_menu()
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        items = self.recent_files()
-        for i, path in enumerate(items):
-            action = self.recent_menu.addAction(f"&{(i + 1) % 10}  {Path(path).name}")
-            action.setToolTip(path)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda _c=False, p=path: self.open_file(p))
-        if not items:
-            self.recent_menu.addAction("(none)").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self._on_clear_recent_triggered)
-
-    def _on_clear_recent_triggered(self) -> None:
-        self.settings.setValue("files/recent", [])
-        self._rebuild_recent_menu()
-
-    # -- drag and drop --------------------------------------------------------------------
-    def _dropped_path(self, event) -> str | None:
-        mime = event.mimeData()
-        if mime is None or not mime.hasUrls():
-            return None
-        for url in mime.urls():
-            if url.isLocalFile() and has_nifti_suffix(url.toLocalFile()):
-                return url.toLocalFile()
-        return None
-
-    def dragEnterEvent(self, event) -> None:
-        if self._dropped_path(event):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event) -> None:
-        path = self._dropped_path(event)
-        if path:
-            event.acceptProposedAction()
-            as_noisy = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-            QTimer.singleShot(0, lambda: self.open_file(path, as_noisy=as_noisy))
-
     # ------------------------------------------------------------------------------------
     # Noise
     # ------------------------------------------------------------------------------------
@@ -601,8 +411,6 @@ class MainWindow(QMainWindow):
             try:
                 noisy = make()
             except Exception as exc:
-                from mri_denoise_gui.qt.inference_worker import describe_error
-
                 self.show_error("Could not add noise", *describe_error(exc))
                 return
             self._on_noise_ready(job, data, settings, noisy)
@@ -977,59 +785,6 @@ class MainWindow(QMainWindow):
         self.job_panel.set_running(False, "Failed")
         self._update_actions()
         self.show_error("Denoising the volume failed", reason, details)
-
-    def _on_export_denoised_triggered(self) -> None:
-        if self.data is None:
-            return
-        path = self._ask_save_path("Export denoised volume", suggest_export_path(self.data.volume, "denoised"))
-        if path:
-            self.export_volume("denoised", path)
-
-    def _on_export_noisy_triggered(self) -> None:
-        if self.data is None:
-            return
-        path = self._ask_save_path("Export noisy volume", suggest_export_path(self.data.volume, "noisy"))
-        if path:
-            self.export_volume("noisy", path)
-
-    def export_volume(self, kind: str, path) -> bool:
-        """Write the denoised (or noisy) volume in original units; denoise the volume first if needed."""
-        path = Path(path)
-        if self.data is None:
-            self.show_error("Nothing to export", "open a volume first")
-            return False
-        if not has_nifti_suffix(path):
-            path = path.with_name(path.name + ".nii.gz")
-        src = self.data.volume.path
-        if src is not None and (path.resolve() == Path(src).resolve()
-                                or (path.exists() and os.path.samefile(path, src))):
-            self.show_error("Export refused", f"{path.name} is the opened file: choose another name")
-            return False
-        if kind == "denoised" and not self.volume_is_denoised():
-            self._pending_export = (kind, path)
-            if not self.denoise_volume():
-                self._pending_export = None
-                return False
-            return True
-        self._write_export(kind, path)
-        return True
-
-    def _write_export(self, kind: str, path: Path) -> None:
-        data = self.data
-        if (data.denoised01 if kind == "denoised" else data.noisy01) is None:
-            self.show_error("Nothing to export", f"there is no {kind} volume yet")
-            return
-        sidecar = build_sidecar(data, kind, self.noise, self.model if kind == "denoised" else None,
-                                self._denoised_axis)
-        self.statusBar().showMessage(f"Writing {path.name}…")
-
-        def done(written):
-            self.statusBar().showMessage(f"Exported {kind} volume to {written}", 10_000)
-            self.settings.setValue("files/lastExportDir", str(Path(written).parent))
-            self.exportFinished.emit(str(written))
-
-        self.tasks.run(lambda: write_export(data, kind, path, sidecar), done,
-                       lambda r, d: self.show_error(f"Could not export the {kind} volume", r, d))
 
     # ------------------------------------------------------------------------------------
     # Model
