@@ -332,6 +332,19 @@ def test_recent_files_and_settings_are_restored(make_window, settings, small_fil
     assert any(a.text().endswith(small_file.name) for a in w2.recent_menu.actions())
 
 
+def test_window_size_and_splitter_are_restored(qtbot, make_window, settings):
+    w = make_window()
+    w.resize(10, 560)  # the minimum width: it survives the offscreen platform's 800 px screen
+    w.splitter.setSizes([500, 330])
+    qtbot.wait(20)
+    sizes = w.splitter.sizes()
+    w.close()
+    w2 = make_window(settings)
+    qtbot.wait(20)
+    assert (w2.width(), w2.height()) == (w.width(), 560)
+    assert w2.splitter.sizes() == sizes
+
+
 def test_residual_pane_shows_noisy_minus_denoised(qtbot, model_window, small_file):
     w = model_window
     w.residual_action.setChecked(True)
