@@ -144,6 +144,9 @@ class InferenceWorker(QObject):
             if percent != last[0]:  # throttle: at most one signal per percent
                 last[0] = percent
                 self.volumeProgress.emit(request_id, int(done), int(total))
+            if self._pending is not None and done < total:
+                # between two batches, serve the slice on screen: scrubbing stays live meanwhile
+                self._process_pending_slice()
 
         from mri_denoise_gui.ml.errors import Cancelled
 

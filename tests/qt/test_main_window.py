@@ -413,3 +413,17 @@ def test_zoom_and_pan_are_linked_across_panes(qtbot, window, small_file):
     rect = window.panes["noisy"].image_rect()
     (x0, x1), (y0, y1) = window.panes["noisy"].view_box.viewRange()
     assert x0 <= rect.left() and x1 >= rect.right() and y0 <= rect.top() and y1 >= rect.bottom()
+
+
+def test_slices_are_denoised_while_the_volume_is(qtbot, model_window, tmp_path):
+    w = model_window
+    w.open_file(write_nifti(tmp_path / "long.nii.gz", phantom((128, 128, 400), seed=6)))
+    wait_denoised_current(qtbot, w)
+    shown_during_job = []
+    w.denoisedSliceShown.connect(lambda rid: shown_during_job.append(w._volume_job is not None))
+    with qtbot.waitSignal(w.volumeDenoised, timeout=300_000):
+        w.denoise_volume()
+        qtbot.waitUntil(lambda: w.job_panel.progress.value() > 0, timeout=60_000)
+        w.set_slice(3)
+        wait_denoised_current(qtbot, w, timeout=60_000)
+    assert shown_during_job and shown_during_job[0], "the slice waited for the whole volume"
