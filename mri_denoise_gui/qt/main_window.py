@@ -223,6 +223,10 @@ class MainWindow(FileActionsMixin, QMainWindow):
         view_menu = bar.addMenu("&View")
         self.residual_action = self._action(view_menu, "Show &residual pane", self._on_residual_toggled, "Ctrl+R",
                                             checkable=True)
+        view_menu.addSeparator()
+        for i, axis in enumerate(AXIS_NAMES, start=1):
+            self._action(view_menu, f"&{axis.capitalize()}", lambda a=axis: self.set_axis(a), f"Ctrl+{i}")
+        view_menu.addSeparator()
         self._action(view_menu, "Reset &zoom", self.compare.reset_view, "Ctrl+0")
         self._action(view_menu, "Reset &window / level", self._on_reset_levels_triggered, "Ctrl+L")
 
@@ -876,7 +880,8 @@ class MainWindow(FileActionsMixin, QMainWindow):
             xyz = geom.world(self.index, row, col)
         except IndexError:
             return
-        parts = [f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})", f"({xyz[0]:.1f}, {xyz[1]:.1f}, {xyz[2]:.1f}) mm"]
+        parts = [f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})", f"({xyz[0]:.1f}, {xyz[1]:.1f}, {xyz[2]:.1f}) mm",
+                 f"file {float(self.data.volume.data[ijk]):.4g}"]
         for key, name in (("noisy", "noisy"), ("denoised", "denoised"), ("truth", "truth")):
             image = self.current.get(key)
             if image is not None and row < image.shape[0] and col < image.shape[1]:

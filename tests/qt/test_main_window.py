@@ -270,6 +270,8 @@ def test_keyboard_navigation(qtbot, window, small_file):
     assert window.index == 0
     window.compare.sliceStep.emit(1)  # what the mouse wheel sends
     assert window.index == 1
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.axis == "coronal" and window.axis_combo.currentData() == "coronal"
 
 
 def test_cursor_readout_names_voxel_mm_and_values(window, small_file):
@@ -279,6 +281,7 @@ def test_cursor_readout_names_voxel_mm_and_values(window, small_file):
     text = window.cursor_label.text()
     i, j, k = geom.voxel(window.index, 3, 4)
     assert f"voxel ({i}, {j}, {k})" in text and "mm" in text
+    assert f"file {float(window.data.volume.data[i, j, k]):.4g}" in text  # the raw value in the file
     assert f"truth {window.current['truth'][3, 4]:.3f}" in text and "noisy" in text
 
     window.panes["noisy"].cursorMoved.emit(3, 4)  # what the mouse sends: a crosshair in every pane
