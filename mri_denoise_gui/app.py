@@ -129,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
             window.close()
             app.quit()
 
-        window.firstDenoisedShown.connect(lambda: QTimer.singleShot(300, shoot))
+        def when_metrics_ready(waited_ms: int = 0) -> None:
+            """The denoised slice is up: give the slice metrics (a background job) time to land."""
+            data = window.data
+            ready = data is None or not data.has_truth or window.slice_metrics.get("denoised") is not None
+            if ready or waited_ms >= 5000:
+                QTimer.singleShot(150, shoot)
+            else:
+                QTimer.singleShot(50, lambda: when_metrics_ready(waited_ms + 50))
+
+        window.firstDenoisedShown.connect(lambda: when_metrics_ready())
         window.modelFailed.connect(lambda reason: QTimer.singleShot(300, lambda: shoot(f"model failed: {reason}")))
         QTimer.singleShot(int(args.screenshot_timeout * 1000), lambda: shoot("timed out waiting for a denoised slice"))
 
