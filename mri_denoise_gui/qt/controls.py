@@ -166,15 +166,12 @@ class NoiseControls(QGroupBox):
 
     def set_settings(self, settings: NoiseSettings) -> None:
         settings = settings.validated()
-        for w in (self.kind_combo, self.variance_spin, self.seed_spin):
-            w.blockSignals(True)
-        try:
-            self.kind_combo.setCurrentIndex(max(0, NOISE_KINDS.index(settings.kind)))
-            self.variance_spin.setValue(settings.variance)
-            self.seed_spin.setValue(settings.seed)
-        finally:
-            for w in (self.kind_combo, self.variance_spin, self.seed_spin):
-                w.blockSignals(False)
+        blockers = [QSignalBlocker(w) for w in (self.kind_combo, self.variance_spin, self.seed_spin)]
+        self.kind_combo.setCurrentIndex(max(0, NOISE_KINDS.index(settings.kind)))
+        self.variance_spin.setValue(settings.variance)
+        self.seed_spin.setValue(settings.seed)
+        for blocker in blockers:
+            blocker.unblock()
         self._update_sigma()
 
     def auto_apply(self) -> bool:
