@@ -319,9 +319,7 @@ class BestModelPublisher(keras.callbacks.Callback):
             return
         value = self.sign * value
         self.best, self.best_logs, self.best_epoch = value, logs, epoch + 1
-        export = keras.models.clone_model(self.model)  # weights only: no optimizer state in the file
-        export.set_weights(self.model.get_weights())
-        save_model_folder(export, self.folder, self.metadata(epoch + 1, logs),
+        save_model_folder(self.model, self.folder, self.metadata(epoch + 1, logs),
                           extra_files={"training_log.csv": self.log_file})
 
 

@@ -52,6 +52,15 @@ def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volum
     assert train_files and val_files and not train_files & val_files
     assert all(t["slices"] > 0 for t in meta["training_data"]["train"])
     assert set(meta["versions"]) >= {"mri_denoise_gui", "tensorflow", "keras"}
+    # weights only: no optimizer state in the shipped file
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(result.folder / "model.keras") as z:
+        with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as h5:
+            assert "optimizer" not in h5
     # no staging or work folders left next to the model
     assert [p.name for p in result.folder.parent.iterdir()] == ["tiny"]
 
