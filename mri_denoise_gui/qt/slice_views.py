@@ -11,7 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
-from PyQt6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PyQt6.QtGui import QBrush, QColor, QFont, QPen
+from PyQt6.QtWidgets import (
+    QFrame,
+    QGraphicsSimpleTextItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 NAV_KEYS = {
     Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown,
@@ -19,8 +29,7 @@ NAV_KEYS = {
 }
 
 PANE_BACKGROUND = "#000000"
-LABEL_STYLE = ("color: #f0c040; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 120);"
-               " padding: 0px 3px; border-radius: 2px;")
+LABEL_COLOR = "#f0c040"
 MESSAGE_STYLE = "color: #b8b8b8; font-size: 13px; background: transparent;"
 TITLE_STYLE = (
     "QLabel { color: #e8e8e8; background: #1d2024; font-weight: bold; font-size: 13px;"
@@ -88,11 +97,21 @@ class SlicePane(QFrame):
         self._shape: tuple[int, int] | None = None
         self._pixel_size = (1.0, 1.0)
 
+        # Orientation letters live in the scene (drawn in the same pass as the image): QLabel
+        # overlays with a backdrop doubled the repaint time of a slice change. A dark outline
+        # keeps them legible over bright tissue.
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(14)
         self._edge_labels = {}
         for edge in ("top", "bottom", "left", "right"):
-            label = QLabel("", self.graphics)
-            label.setStyleSheet(LABEL_STYLE)
-            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            label = QGraphicsSimpleTextItem("")
+            label.setFont(font)
+            label.setBrush(QBrush(QColor(LABEL_COLOR)))
+            label.setPen(QPen(QColor(0, 0, 0, 200), 0.8))
+            label.setZValue(1000)
+            label.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            self.graphics.scene().addItem(label)
             self._edge_labels[edge] = label
         self.message = QLabel("", self.graphics)
         self.message.setStyleSheet(MESSAGE_STYLE)
@@ -148,7 +167,6 @@ class SlicePane(QFrame):
         self._labels = dict(labels) if labels else None
         for edge, label in self._edge_labels.items():
             label.setText((labels or {}).get(edge, ""))
-            label.adjustSize()
         self._place_overlays()
 
     def set_crosshair(self, row: int | None, col: int | None) -> None:
@@ -185,10 +203,11 @@ class SlicePane(QFrame):
         m = 4
         top, bottom = self._edge_labels["top"], self._edge_labels["bottom"]
         left, right = self._edge_labels["left"], self._edge_labels["right"]
-        top.move((w - top.width()) // 2, m)
-        bottom.move((w - bottom.width()) // 2, h - bottom.height() - m)
-        left.move(m + 2, (h - left.height()) // 2)
-        right.move(w - right.width() - m - 2, (h - right.height()) // 2)
+        size = {edge: label.boundingRect() for edge, label in self._edge_labels.items()}
+        top.setPos((w - size["top"].width()) / 2, m)
+        bottom.setPos((w - size["bottom"].width()) / 2, h - size["bottom"].height() - m)
+        left.setPos(m + 2, (h - size["left"].height()) / 2)
+        right.setPos(w - size["right"].width() - m - 2, (h - size["right"].height()) / 2)
         self.message.setFixedWidth(max(w - 40, 60))
         self.message.adjustSize()
         self.message.move((w - self.message.width()) // 2, (h - self.message.height()) // 2)
