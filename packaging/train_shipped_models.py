@@ -105,6 +105,7 @@ def main(argv=None) -> int:
              "kept": better},
         ]
         meta["training_seconds"] = round(meta1["training_seconds"] + meta2["training_seconds"], 1)
+        meta["epochs_run"] = meta1["epochs_run"] + (meta2["epochs_run"] if better else 0)
         staging = work / "publish"
         shutil.copytree(chosen, staging)
         (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
