@@ -45,15 +45,18 @@ def volume_seconds(denoiser, batch: int = 16) -> float:
     return time.perf_counter() - started
 
 
-def peak_memory_mb(folder: Path) -> float:
-    """Peak RSS of a fresh process that loads ``folder`` and denoises a 256x256x128 volume."""
+def peak_memory_mb(folder: Path) -> tuple[float, float]:
+    """Peak RSS of a fresh process that loads ``folder`` and denoises a 256x256x128 volume,
+    and how much that peak grew during denoising (after TensorFlow, the model and the input)."""
     code = ("import sys, resource, numpy as np; sys.path.insert(0, %r);"
             "from mri_denoise_gui.ml.inference import Denoiser;"
             "d = Denoiser.load(%r); v = np.random.default_rng(1).random((256, 256, 128)).astype(np.float32);"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
             "d.denoise_volume01(v, axis=2, batch_size=16);"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)") % (str(ROOT), str(folder))
+            "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)") % (str(ROOT), str(folder))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024.0
+    before, after = (int(v) for v in out.stdout.strip().splitlines()[-1].split())
+    return after / 1024.0, (after - before) / 1024.0
 
 
 def main(argv=None) -> int:
@@ -75,11 +78,12 @@ def main(argv=None) -> int:
         r = results[name]
         table.append({"model": name, "architecture": d.info["architecture"], "parameters": d.info["parameters"],
                       "device": d.device, "slices_per_s_batch1": max(r["b1"]), "slices_per_s_batch16": max(r["b16"]),
-                      "volume_256x256x128_s": min(r["volume_s"]), "peak_rss_mb": peak_memory_mb(d.folder)})
-    print(f"{'model':<18} {'params':>8} {'slices/s b1':>12} {'slices/s b16':>13} {'256x256x128 s':>14} {'peak RSS MB':>12}")
+                      "volume_256x256x128_s": min(r["volume_s"])})
+        table[-1]["peak_rss_mb"], table[-1]["denoise_peak_growth_mb"] = peak_memory_mb(d.folder)
+    print(f"{'model':<18} {'params':>8} {'slices/s b1':>12} {'slices/s b16':>13} {'256x256x128 s':>14} {'peak RSS MB':>12} {'growth MB':>10}")
     for t in table:
         print(f"{t['model']:<18} {t['parameters']:>8} {t['slices_per_s_batch1']:>12.1f} {t['slices_per_s_batch16']:>13.1f} "
-              f"{t['volume_256x256x128_s']:>14.2f} {t['peak_rss_mb']:>12.0f}")
+              f"{t['volume_256x256x128_s']:>14.2f} {t['peak_rss_mb']:>12.0f} {t['denoise_peak_growth_mb']:>10.0f}")
     d, s = table
     print(f"speed-up of default over seed: batch 1 {d['slices_per_s_batch1'] / s['slices_per_s_batch1']:.2f}x, "
           f"batch 16 {d['slices_per_s_batch16'] / s['slices_per_s_batch16']:.2f}x (target >= 2x); "
