@@ -1,6 +1,6 @@
 """Train the models shipped in resources/models/ reproducibly: `make train-default` / `make train-seed`.
 
-    python packaging/train_shipped_models.py default            # ~55 min on a 2-core CPU (two stages)
+    python packaging/train_shipped_models.py default            # ~60 min on a 2-core CPU (three stages)
     python packaging/train_shipped_models.py seed-autoencoder   # ~15 min
 
 Training data: only synthetic contrasts derived from nilearn's MNI152 T1/GM/WM maps
@@ -37,6 +37,11 @@ RECIPES = {
     "default-stage2": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2},
                            epochs=16, steps_per_epoch=300, batch_size=16, patch_size=96,
                            learning_rate=5e-4, loss="ssim_l1", lr_patience=2, stream_seed=7),
+    # third stage: polish with plain L1 at a low rate (PSNR), kept only if validation PSNR improves
+    "default-stage3": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2},
+                           epochs=10, steps_per_epoch=300, batch_size=16, patch_size=96,
+                           learning_rate=2.5e-4, loss="l1", lr_patience=2, stream_seed=11,
+                           monitor="val_psnr_metric"),
     "seed-autoencoder": dict(arch="seed-autoencoder", arch_options={"input_size": None},
                              epochs=12, steps_per_epoch=150, batch_size=16, patch_size=96,
                              learning_rate=2e-3, loss="ssim", lr_patience=3),
@@ -77,7 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (for a quick check)")
     parser.add_argument("--steps", type=int, help="override the recipe's steps per epoch")
     parser.add_argument("--stage2-only", type=Path, metavar="STAGE1_DIR",
-                        help="default only: run stage 2 from an existing stage-1 model folder")
+                        help="default only: run stages 2 and 3 from an existing stage-1 model folder")
     args = parser.parse_args(argv)
     out = (args.out or ROOT / "resources" / "models" / args.which).resolve()
     if args.which != "default":
@@ -96,27 +101,37 @@ def main(argv=None) -> int:
         meta2 = run("default-stage2", stage2, args.epochs, args.steps, init_from=stage1)
         better = meta2["validation"]["loss"] < meta1["validation"]["loss"]
         chosen, meta = (stage2, meta2) if better else (stage1, meta1)
+        stage3 = work / "stage3"
+        meta3 = run("default-stage3", stage3, args.epochs, args.steps, init_from=chosen)
+        better3 = meta3["validation"]["psnr"] > meta["validation"]["psnr"]  # L1 vs SSIM+L1 losses: compare PSNR
+        if better3:
+            chosen, meta = stage3, meta3
         meta["name"] = out.name
         meta["training_stages"] = [
-            {"stage": 1, "epochs": meta1["epochs_run"], "seconds": meta1["training_seconds"],
-             "val_loss": meta1["validation"]["loss"], "val_psnr": meta1["validation"]["psnr"]},
-            {"stage": 2, "epochs": meta2["epochs_run"], "seconds": meta2["training_seconds"],
+            {"stage": 1, "epochs": meta1["epochs_run"], "seconds": meta1["training_seconds"], "loss": "ssim_l1",
+             "val_loss": meta1["validation"]["loss"], "val_psnr": meta1["validation"]["psnr"],
+             "val_ssim": meta1["validation"]["ssim"]},
+            {"stage": 2, "epochs": meta2["epochs_run"], "seconds": meta2["training_seconds"], "loss": "ssim_l1",
              "val_loss": meta2["validation"]["loss"], "val_psnr": meta2["validation"]["psnr"],
-             "kept": better},
+             "val_ssim": meta2["validation"]["ssim"], "kept": better},
+            {"stage": 3, "epochs": meta3["epochs_run"], "seconds": meta3["training_seconds"], "loss": "l1",
+             "val_psnr": meta3["validation"]["psnr"], "val_ssim": meta3["validation"]["ssim"], "kept": better3},
         ]
-        meta["training_seconds"] = round(meta1["training_seconds"] + meta2["training_seconds"], 1)
-        meta["epochs_run"] = meta1["epochs_run"] + (meta2["epochs_run"] if better else 0)
+        meta["training_seconds"] = round(sum(m["training_seconds"] for m in (meta1, meta2, meta3)), 1)
+        meta["epochs_run"] = (meta1["epochs_run"] + (meta2["epochs_run"] if better else 0)
+                              + (meta3["epochs_run"] if better3 else 0))
         staging = work / "publish"
         shutil.copytree(chosen, staging)
         (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
         if (stage1 / "training_log.csv").is_file():
             shutil.copyfile(stage1 / "training_log.csv", staging / "training_log_stage1.csv")
-        if (stage2 / "training_log.csv").is_file():
-            shutil.copyfile(stage2 / "training_log.csv", staging / "training_log_stage2.csv")
+        for n, stage in ((2, stage2), (3, stage3)):
+            if (stage / "training_log.csv").is_file():
+                shutil.copyfile(stage / "training_log.csv", staging / f"training_log_stage{n}.csv")
         (staging / "training_log.csv").unlink(missing_ok=True)
         staging.chmod(0o755)
         publish_folder(staging, out)
-        print(f"kept stage {2 if better else 1}: {out}", flush=True)
+        print(f"kept stages: 1{', 2' if better else ''}{', 3' if better3 else ''} -> {out}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
