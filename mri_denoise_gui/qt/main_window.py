@@ -963,8 +963,41 @@ class MainWindow(FileActionsMixin, QMainWindow):
         except RuntimeError:  # already deleted
             pass
 
+    def _training_running(self) -> bool:
+        dialog = self.findChild(QWidget, "trainingDialog")
+        try:
+            return bool(dialog is not None and dialog.is_training())
+        except (RuntimeError, AttributeError):
+            return False
+
+    def _ask_to_stop_training(self) -> None:
+        """Non-modal question: a training run is an hour of work the user may not want lost."""
+        box = self.findChild(QMessageBox, "stopTrainingOnCloseBox")
+        if box is None:
+            box = QMessageBox(
+                QMessageBox.Icon.Question, "Training is running",
+                "A model is training. Stop it and quit?\n"
+                "The best model saved so far stays in its output folder.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self,
+            )
+            box.setObjectName("stopTrainingOnCloseBox")
+            box.setWindowModality(Qt.WindowModality.NonModal)
+            box.setDefaultButton(QMessageBox.StandardButton.No)
+            box.finished.connect(self._on_stop_training_answered)
+        box.show()
+        box.raise_()
+
+    def _on_stop_training_answered(self, result: int) -> None:
+        if result == QMessageBox.StandardButton.Yes:
+            self._close_confirmed = True
+            self.close()
+
     def closeEvent(self, event) -> None:
         """Save settings, cancel running work, stop the worker thread and wait for it."""
+        if not self._closing and self._training_running() and not getattr(self, "_close_confirmed", False):
+            event.ignore()
+            self._ask_to_stop_training()
+            return
         if not self._closing:
             self._closing = True
             self.save_settings()

@@ -405,3 +405,26 @@ def test_enter_in_a_field_does_not_start_training(qtbot, make_dialog, volumes, t
     qtbot.keyClick(dialog.form.epochs_spin, Qt.Key.Key_Enter)
     assert not dialog.is_training()
     assert dialog.isVisible()
+
+
+def test_closing_the_window_while_training_asks_then_cancels_cleanly(qtbot, make_window, volumes, tmp_path):
+    from mri_denoise_gui.qt.training_dialog import open_training_dialog
+
+    window = make_window()
+    dialog = open_training_dialog(window)
+    qtbot.waitUntil(lambda: dialog.config_class is not None, timeout=READY_MS)
+    out = tmp_path / "models" / "window_close"
+    configure_tiny(dialog, volumes, out, epochs=200, steps=20)
+    assert dialog.start_training()
+    window.close()  # returns at once with a question; nothing is stopped yet
+    assert window.isVisible() and dialog.is_training()
+    box = window.findChild(QMessageBox, "stopTrainingOnCloseBox")
+    assert box is not None and box.isVisible()
+    box.button(QMessageBox.StandardButton.No).click()
+    assert window.isVisible() and dialog.is_training()
+    window.close()
+    box = window.findChild(QMessageBox, "stopTrainingOnCloseBox")
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=RUN_MS)
+    assert not dialog.is_training()
+    assert no_partial_folders(out.parent)
