@@ -58,9 +58,24 @@ def _warm_up_imports() -> None:
     threading.Thread(target=warm, daemon=True, name="warm-up-imports").start()
 
 
+def _no_display() -> bool:
+    """Qt aborts the process without a display; say so in one line instead."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _no_display():
+        print(
+            "mri-denoise-gui: error: no display found (DISPLAY / WAYLAND_DISPLAY are not set). "
+            "Run it on a desktop, under xvfb-run, or headless with "
+            "QT_QPA_PLATFORM=offscreen and --screenshot PNG.",
+            file=sys.stderr,
+        )
+        return 2
 
     import pyqtgraph as pg
     from PyQt6.QtCore import QTimer
@@ -71,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("mri-denoise-gui")
     app.setApplicationName("mri-denoise-gui")
     app.setApplicationDisplayName("MRI Denoise")
+    app.setDesktopFileName("mri-denoise-gui")  # Wayland matches the window to the desktop entry
 
     from mri_denoise_gui.qt.main_window import MainWindow
     from mri_denoise_gui.qt.theme import apply_dark_theme

@@ -59,3 +59,15 @@ def test_the_window_is_shown_before_tensorflow_is_imported(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "window_shown_at=" in proc.stdout
+
+
+def test_without_a_display_the_app_says_so_instead_of_aborting():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    proc = subprocess.run([sys.executable, "-m", "mri_denoise_gui", "--demo"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "no display found" in proc.stderr and "Traceback" not in proc.stderr
