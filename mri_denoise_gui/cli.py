@@ -19,6 +19,7 @@ from mri_denoise_gui.core.metrics import METRIC_NAMES, foreground_mask, slice_me
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.volume import VolumeError, count_volumes, load_volume, save_volume
+from mri_denoise_gui.cli_args import float_in, nonneg_int
 from mri_denoise_gui.cli_ml import add_ml_subcommands
 from mri_denoise_gui.ml.errors import ModelError
 
@@ -122,26 +123,6 @@ def _json_safe(obj):
     return obj
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse exits 2 with usage on errors already; keep its one-line message last."""
 
@@ -163,11 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.add_argument("--kind", choices=NOISE_KINDS, default="rician")
     p.add_argument(
-        "--variance", type=_nonneg_float, required=True,
+        "--variance", type=float_in(0.0, name="variance"), required=True,
         help="noise variance on the normalised [0, 1] image (0.0025 = sigma 0.05 = 5%% of the range)",
     )
-    p.add_argument("--seed", type=_nonneg_int, default=None)
-    p.add_argument("--volume-index", type=_nonneg_int, default=0, help="volume of a 4D file (default 0)")
+    p.add_argument("--seed", type=nonneg_int, default=None)
+    p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.set_defaults(func=cmd_add_noise)
 
     p = sub.add_parser("metrics", help="SSIM, PSNR and NRMSE of TEST against the reference REF")
@@ -176,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", type=int, choices=(0, 1, 2), default=None, help="also print per-slice scores")
     p.add_argument("--mask", action="store_true", help="score only inside the Otsu foreground of REF")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--volume-index", type=_nonneg_int, default=0)
+    p.add_argument("--volume-index", type=nonneg_int, default=0)
     p.set_defaults(func=cmd_metrics)
 
     add_ml_subcommands(sub)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mri_denoise_gui import __version__
+from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
 
 
 class CommandError(ValueError):
@@ -60,34 +61,7 @@ def _model_dir(value: str | None) -> Path:
     return default_model_dir()
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _variance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"variance must be in [0, 1), got {text}")
-    return value
+_variance = float_in(0.0, 1.0, name="variance")
 
 
 # ---------------------------------------------------------------- denoise
@@ -294,8 +268,8 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--output-dir", help="write <stem>_denoised.nii.gz for every input here")
     p.add_argument("--model", help="model folder (default: the shipped default model)")
     p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="file axis to slice along (default 2)")
-    p.add_argument("--batch-size", type=_positive_int, default=8)
-    p.add_argument("--volume-index", type=_nonneg_int, default=0, help="volume of a 4D file (default 0)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_denoise)
 
@@ -305,10 +279,10 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--out", help="model folder to write")
     p.add_argument("--config", help="a TrainingConfig JSON file (flags override it)")
     p.add_argument("--arch", choices=arch_names)
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--steps-per-epoch", type=_positive_int)
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--patch", type=_positive_int, help="patch size in pixels")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--steps-per-epoch", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--patch", type=positive_int, help="patch size in pixels")
     p.add_argument("--lr", type=float)
     p.add_argument("--loss", choices=("ssim", "ssim_l1", "l1"))
     p.add_argument("--noise-kind", choices=train_kinds)
@@ -317,7 +291,7 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--central-fraction", type=float)
     p.add_argument("--all-axes", action="store_true", help="slices along all three axes")
     p.add_argument("--init-from", help="fine-tune this model folder")
-    p.add_argument("--seed", type=_nonneg_int)
+    p.add_argument("--seed", type=nonneg_int)
     p.add_argument("--tensorboard", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -328,7 +302,7 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--variance", nargs="+", type=_variance, metavar="V", help="noise variances (default 0.0025)")
     p.add_argument("--baselines", default="nlm", help="comma-separated, e.g. nlm,wavelet,bm3d, or none")
     p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2)
-    p.add_argument("--seed", type=_nonneg_int, default=0)
-    p.add_argument("--volume-index", type=_nonneg_int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--volume-index", type=nonneg_int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
