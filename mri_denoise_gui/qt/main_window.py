@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from mri_denoise_gui.qt.messages import open_box
 from mri_denoise_gui.core.noise import add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.orientation import AXIS_NAMES
@@ -293,14 +294,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.errorShown.emit(reason, details)
         if self._closing:
             return
-        box = QMessageBox(QMessageBox.Icon.Warning, title, reason, QMessageBox.StandardButton.Ok, self)
-        box.setObjectName("errorBox")
-        if details:
-            box.setDetailedText(details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _r, b=box: self._message_boxes.remove(b) if b in self._message_boxes else None)
-        self._message_boxes.append(box)
-        box.open()
+        open_box(self, self._message_boxes, "errorBox", title, reason, details=details)
 
     def show_about(self) -> None:
         from mri_denoise_gui.qt.about import about_box

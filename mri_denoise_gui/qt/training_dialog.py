@@ -32,6 +32,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from mri_denoise_gui.qt.messages import open_box
 from mri_denoise_gui.qt.training_form import TrainingForm
 from mri_denoise_gui.qt.training_plot import TrainingCurves
 from mri_denoise_gui.qt.training_worker import TrainingController
@@ -632,22 +633,13 @@ class TrainingDialog(QDialog):
 
     def _show_error(self, title: str, reason: str, details: str = "") -> None:
         """A non-blocking message box (open(), never exec()), so nothing waits on it."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, reason, QMessageBox.StandardButton.Ok, self)
-        box.setObjectName("trainingErrorBox")
-        if details:
-            box.setDetailedText(details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _r, b=box: self._message_boxes.remove(b) if b in self._message_boxes else None)
-        self._message_boxes.append(box)
-        box.open()
+        open_box(self, self._message_boxes, "trainingErrorBox", title, reason, details=details)
 
     def _ask_stop_and_close(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
-                          "Stop training and close? The best model so far stays in the output folder.",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        box.setObjectName("stopTrainingBox")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _r, b=box: self._message_boxes.remove(b) if b in self._message_boxes else None)
+        box = open_box(self, self._message_boxes, "stopTrainingBox", "Training is running",
+                       "Stop training and close? The best model so far stays in the output folder.",
+                       icon=QMessageBox.Icon.Question,
+                       buttons=QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, show=False)
 
         def answered(button):
             if box.standardButton(button) == QMessageBox.StandardButton.Yes:
@@ -655,7 +647,6 @@ class TrainingDialog(QDialog):
                 self.cancel_training()
 
         box.buttonClicked.connect(answered)
-        self._message_boxes.append(box)
         box.open()
 
     def showEvent(self, event) -> None:
