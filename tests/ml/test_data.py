@@ -67,10 +67,7 @@ def test_pipeline_yields_noisy_clean_batches(volume_files):
 def test_synthetic_slices_are_normalised_and_varied():
     from mri_denoise_gui.ml.synthetic import TissueMaps, synth_slice
 
-    try:
-        maps = TissueMaps.load().slab(60, 120)
-    except FileNotFoundError:
-        pytest.skip("nilearn's MNI maps are not installed")
+    maps = TissueMaps.load().slab(60, 120)  # nilearn is in the test extra
     rng = np.random.default_rng(0)
     slices = [synth_slice(maps, rng) for _ in range(12)]
     assert all(s.dtype == np.float32 and s.min() >= 0 and s.max() <= 1 for s in slices)
