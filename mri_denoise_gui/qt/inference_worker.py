@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
+
+from mri_denoise_gui.qt.python_thread import PythonThread
 
 
 @dataclass
@@ -172,7 +174,7 @@ class InferenceController(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.thread = QThread()
+        self.thread = PythonThread()  # one Python thread state: TF's thread-locals survive
         self.thread.setObjectName("inferenceThread")
         self.worker = InferenceWorker()
         self.worker.moveToThread(self.thread)

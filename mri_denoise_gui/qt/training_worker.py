@@ -19,6 +19,7 @@ from typing import Any, Callable
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from mri_denoise_gui.qt.inference_worker import describe_error
+from mri_denoise_gui.qt.python_thread import PythonThread
 
 #: At most one batch event per this many seconds reaches the GUI (epoch events always do).
 BATCH_EVENT_INTERVAL = 0.1
@@ -29,17 +30,6 @@ MEASURE_STEPS = 3
 _ORPHANED: list = []
 
 
-class PythonThread(QThread):
-    """A QThread whose event loop runs inside a Python `run()`.
-
-    Why: with a bare QThread, PyQt gives each slot call a fresh Python thread state, so
-    `threading.local` data dies between calls; TensorFlow's eager context and Keras's global
-    state are thread-locals, and a model built in a later slot than the import segfaults.
-    Running `exec()` from Python keeps one thread state for the thread's whole life.
-    """
-
-    def run(self) -> None:
-        self.exec()
 
 
 class ProgressThrottle:
