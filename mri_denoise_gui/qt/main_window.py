@@ -682,10 +682,9 @@ class MainWindow(FileActionsMixin, QMainWindow):
 
         def compute():
             mask = data.foreground() if use_mask else None
-            from mri_denoise_gui.qt.volume_metrics import volume_metrics  # slab-wise: bounded memory
-
-            return {"noisy": volume_metrics(truth, noisy, mask),
-                    "denoised": volume_metrics(truth, den, mask), "mask": use_mask}
+            metrics = _metrics()  # slab-wise for large volumes: bounded memory
+            return {"noisy": metrics.volume_metrics(truth, noisy, mask),
+                    "denoised": metrics.volume_metrics(truth, den, mask), "mask": use_mask}
 
         def done(result):
             if job != self._metrics_job or data is not self.data:

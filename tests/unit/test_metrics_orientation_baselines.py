@@ -118,3 +118,16 @@ def test_nlm_3d_mode():
     clean, noisy = _pair()
     out = baselines.nlm_denoise(noisy, mode="3d")
     assert psnr(np.clip(clean, 0, 1), out) > psnr(np.clip(clean, 0, 1), noisy)
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_slab_wise_volume_metrics_give_the_same_numbers(use_mask):
+    """Large volumes are scored in slabs (bounded memory); the numbers must not change."""
+    ref = phantom((30, 26, 22), seed=4)
+    ref = (ref - ref.min()) / (ref.max() - ref.min())
+    test = np.clip(ref + np.random.default_rng(0).normal(0, 0.05, ref.shape), 0, 1).astype(np.float32)
+    mask = foreground_mask(ref) if use_mask else None
+    whole = volume_metrics(ref, test, mask, min_voxels=ref.size + 1)
+    slabs = volume_metrics(ref, test, mask, slab=5, min_voxels=0)
+    for key in ("ssim", "psnr", "nrmse"):
+        assert slabs[key] == pytest.approx(whole[key], rel=1e-9, abs=1e-12), key
