@@ -18,7 +18,7 @@ from mri_denoise_gui import __version__
 from mri_denoise_gui.core.metrics import METRIC_NAMES, foreground_mask, slice_metrics, volume_metrics
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.core.volume import VolumeError, count_volumes, load_volume, save_volume
+from mri_denoise_gui.core.volume import VolumeError, load_volume, save_volume
 from mri_denoise_gui.cli_args import float_in, nonneg_int
 from mri_denoise_gui.cli_ml import add_ml_subcommands
 from mri_denoise_gui.ml.errors import ModelError
@@ -37,7 +37,7 @@ def _same_path(a: str | Path, b: str | Path) -> bool:
 
 def cmd_info(args: argparse.Namespace) -> int:
     vol = load_volume(args.file)
-    n_volumes = count_volumes(args.file)
+    n_volumes = vol.n_volumes
     data = vol.data
     lines = [
         f"file:         {vol.path}",
@@ -123,12 +123,8 @@ def _json_safe(obj):
     return obj
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 with usage on errors already; keep its one-line message last."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="mri-denoise",
         description="Add realistic noise to MRI volumes, denoise them with a CNN, and measure the result.",
     )

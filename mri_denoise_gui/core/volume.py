@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,6 @@ class Volume:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]
-
-    def with_data(self, data: np.ndarray) -> "Volume":
-        """Same geometry and header, new voxel values (not tied to the source file)."""
-        if data.shape != self.data.shape:
-            raise VolumeError(f"data shape {data.shape} does not match volume shape {self.data.shape}")
-        return replace(self, data=np.asarray(data, dtype=np.float32), path=None, warnings=[])
 
 
 def has_nifti_suffix(path: str | os.PathLike) -> bool:
