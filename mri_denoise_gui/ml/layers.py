@@ -6,14 +6,21 @@ import keras
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="mri_denoise_gui")
-class PixelUnshuffle(keras.layers.Layer):
-    """Space-to-depth: (H, W, C) -> (H/f, W/f, C*f*f). Lets a net work at lower resolution
-    without throwing information away (FFDNet), which is where most of its speed comes from."""
+class _PixelRearrange(keras.layers.Layer):
+    """Shared by the two pixel shuffles: one integer ``factor`` and its config."""
 
     def __init__(self, factor: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.factor = int(factor)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="mri_denoise_gui")
+class PixelUnshuffle(_PixelRearrange):
+    """Space-to-depth: (H, W, C) -> (H/f, W/f, C*f*f). Lets a net work at lower resolution
+    without throwing information away (FFDNet), which is where most of its speed comes from."""
 
     def call(self, x):
         f = self.factor
@@ -28,17 +35,10 @@ class PixelUnshuffle(keras.layers.Layer):
         f = self.factor
         return (b, None if h is None else h // f, None if w is None else w // f, c * f * f)
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
 
 @keras.saving.register_keras_serializable(package="mri_denoise_gui")
-class PixelShuffle(keras.layers.Layer):
+class PixelShuffle(_PixelRearrange):
     """Depth-to-space, the exact inverse of PixelUnshuffle."""
-
-    def __init__(self, factor: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = int(factor)
 
     def call(self, x):
         f = self.factor
@@ -53,6 +53,3 @@ class PixelShuffle(keras.layers.Layer):
         b, h, w, c = input_shape
         f = self.factor
         return (b, None if h is None else h * f, None if w is None else w * f, c // (f * f))
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
