@@ -139,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     bad = config.validate()
     if bad:
         raise CommandError("; ".join(f"{k}: {v}" for k, v in bad.items()))
-    from mri_denoise_gui.ml.train import plan, train
+    from mri_denoise_gui.ml.train import epoch_summary, plan, train
 
     summary = plan(config)
     print(f"training on {summary['train']['volumes']} volume(s), validating on "
@@ -149,11 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def progress(event):
         if event["kind"] == "epoch":
-            logs = event["logs"]
-            print(f"epoch {event['epoch']}/{event['epochs']}  loss {logs.get('loss', float('nan')):.4f}  "
-                  f"val SSIM {logs.get('val_ssim_metric', float('nan')):.4f}  "
-                  f"val PSNR {logs.get('val_psnr_metric', float('nan')):.2f} dB  "
-                  f"({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(f"{epoch_summary(event)}  ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
 
     result = train(config, progress=progress)
     if result.folder is None:

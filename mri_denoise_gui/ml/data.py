@@ -21,6 +21,8 @@ from mri_denoise_gui.core.volume import has_nifti_suffix, load_volume
 
 #: Noise kinds the training pipeline can generate; "rician+gaussian" picks one per patch.
 TRAIN_NOISE_KINDS = NOISE_KINDS + ("rician+gaussian",)
+#: Per-patch loss weights: none, or mid-range sigma / the patch's sigma (see TrainingConfig).
+NOISE_WEIGHTINGS = ("none", "inverse_sigma")
 SLAB_GAP = 8  # slices left unused between train and validation slabs of a single volume
 
 
@@ -205,13 +207,13 @@ def validation_pairs(sampler, n: int, kind: str, variance_range, seed: int = 123
 
 # ---------------------------------------------------------------- TensorFlow side
 
-def tf_add_noise(clean, kind: str, variance_range):
+def tf_add_noise(clean, kind: str, variance_range, sigma=None):
     """Noise on a batch (B, H, W, 1) in TF ops, one sigma per patch, same definitions as core.noise."""
     import tensorflow as tf
 
-    lo, hi = sigma_range(variance_range)
     shape = tf.shape(clean)
-    sigma = tf.random.uniform(tf.stack([shape[0], 1, 1, 1]), lo, hi)
+    if sigma is None:
+        sigma = tf_sample_sigma(shape[0], variance_range)
 
     def gaussian():
         return clean + tf.random.normal(shape) * sigma
@@ -239,6 +241,28 @@ def tf_add_noise(clean, kind: str, variance_range):
     return tf.clip_by_value(noisy, 0.0, top)
 
 
+def tf_sample_sigma(batch, variance_range):
+    """One sigma per patch, uniform in sigma, shaped (B, 1, 1, 1)."""
+    import tensorflow as tf
+
+    lo, hi = sigma_range(variance_range)
+    return tf.random.uniform(tf.stack([batch, 1, 1, 1]), lo, hi)
+
+
+def tf_add_weighted_noise(clean, kind: str, variance_range, weighting: str):
+    """(noisy, clean, per-patch loss weight) for Keras ``sample_weight``."""
+    import tensorflow as tf
+
+    sigma = tf_sample_sigma(tf.shape(clean)[0], variance_range)
+    noisy = tf_add_noise(clean, kind, variance_range, sigma)
+    if weighting == "inverse_sigma":
+        lo, hi = sigma_range(variance_range)
+        weight = 0.5 * (lo + hi) / tf.maximum(tf.reshape(sigma, [-1]), 1e-3)
+    else:
+        weight = tf.ones([tf.shape(clean)[0]])
+    return noisy, clean, weight
+
+
 def tf_augment(patch):
     """Random flips and 90-degree rotations of one (H, W, 1) patch."""
     import tensorflow as tf
@@ -249,8 +273,10 @@ def tf_augment(patch):
 
 
 def training_dataset(sampler_factory: Callable[[int], object], patch: int, batch_size: int,
-                     kind: str, variance_range, seed: int = 0, shuffle_buffer: int = 512):
-    """An endless tf.data stream of (noisy, clean) batches with prefetch."""
+                     kind: str, variance_range, seed: int = 0, shuffle_buffer: int = 512,
+                     weighting: str = "none"):
+    """An endless tf.data stream of (noisy, clean) batches with prefetch; with a ``weighting``
+    other than "none", (noisy, clean, per-patch weight) batches."""
     import tensorflow as tf
 
     check_noise_kind(kind)
@@ -265,5 +291,9 @@ def training_dataset(sampler_factory: Callable[[int], object], patch: int, batch
     ds = ds.shuffle(shuffle_buffer, seed=seed)
     ds = ds.map(tf_augment, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True)
-    ds = ds.map(lambda c: (tf_add_noise(c, kind, variance_range), c), num_parallel_calls=tf.data.AUTOTUNE)
+    if weighting == "none":
+        ds = ds.map(lambda c: (tf_add_noise(c, kind, variance_range), c), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda c: tf_add_weighted_noise(c, kind, variance_range, weighting),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -66,6 +66,10 @@ class TrainingConfig:
     stream_seed: int | None = None  # a different training stream with the same validation set (fine-tuning stages)
     tensorboard: bool = False
     lr_patience: int = 3
+    #: "inverse_sigma" weights each patch's loss by (mid sigma / its sigma): errors scale with sigma, so
+    #: unweighted losses let the noisiest patches dominate and under-serve low noise (mean PSNR in dB
+    #: counts every noise level alike)
+    noise_weighting: str = "none"
     monitor: str = "val_loss"  # what picks the best checkpoint: val_loss (min) or val_psnr_metric / val_ssim_metric (max)
 
     def validate(self) -> dict:
@@ -89,6 +93,8 @@ class TrainingConfig:
                 bad["patch_size"] = f"must be a multiple of {s} for {self.arch}"
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
             bad["learning_rate"] = "must be between 0 and 1"
+        if self.noise_weighting not in mldata.NOISE_WEIGHTINGS:
+            bad["noise_weighting"] = f"choose from {', '.join(mldata.NOISE_WEIGHTINGS)}"
         if self.monitor not in MONITORS:
             bad["monitor"] = f"choose from {', '.join(MONITORS)}"
         if self.loss not in LOSSES:
@@ -251,6 +257,15 @@ def _floats(logs) -> dict:
     return out
 
 
+def epoch_summary(event: dict) -> str:
+    """One line for an "epoch" progress event, shared by the command line and the recipes."""
+    logs = event.get("logs", {})
+    nan = float("nan")
+    return (f"epoch {event['epoch']}/{event['epochs']}  loss {logs.get('loss', nan):.4f}  "
+            f"val loss {logs.get('val_loss', nan):.4f}  val SSIM {logs.get('val_ssim_metric', nan):.4f}  "
+            f"val PSNR {logs.get('val_psnr_metric', nan):.2f} dB  lr {logs.get('learning_rate', nan):.2e}")
+
+
 class ProgressCallback(keras.callbacks.Callback):
     """Forwards train_begin / batch / epoch / train_end events with logs to a plain function."""
 
@@ -361,7 +376,8 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss=get_loss(config.loss), metrics=[ssim_metric, psnr_metric])
     dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, config.batch_size,
-                                      config.noise_kind, config.variance_range, seed=stream_seed)
+                                      config.noise_kind, config.variance_range, seed=stream_seed,
+                                      weighting=config.noise_weighting)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.training-", dir=out.parent))
@@ -376,7 +392,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
             "normalizer": Normalizer.from_dict(config.normalizer).to_dict(),
             "noise": {"kind": config.noise_kind, "variance_range": list(config.variance_range),
                       "sigma_range": list(mldata.sigma_range(config.variance_range)),
-                      "sampling": "sigma uniform per patch"},
+                      "sampling": "sigma uniform per patch", "loss_weighting": config.noise_weighting},
             "training_data": prepared.summary,
             "validation": {"ssim": logs.get("val_ssim_metric"), "psnr": logs.get("val_psnr_metric"),
                            "loss": logs.get("val_loss"), "epoch": epoch, "selected_by": config.monitor,

@@ -64,6 +64,24 @@ def test_pipeline_yields_noisy_clean_batches(volume_files):
     assert float(np.abs(noisy.numpy() - clean.numpy()).mean()) > 0
 
 
+def test_inverse_sigma_weights_favour_the_quieter_patches(volume_files):
+    train, _, _ = mldata.load_regions(volume_files, Normalizer(), val_fraction=0.34)
+
+    def factory(seed):
+        return mldata.VolumePatchSampler(train, 32, rng=np.random.default_rng(seed))
+
+    ds = mldata.training_dataset(factory, 32, 16, "gaussian", (1e-4, 1e-2), seed=0, shuffle_buffer=8,
+                                 weighting="inverse_sigma")
+    noisy, clean, weight = (t.numpy() for t in next(iter(ds)))
+    assert weight.shape == (16,) and np.all(weight > 0)
+    # weight = mid sigma / sigma: the weight times the patch's noise level is the same for every patch
+    residual = (noisy - clean).reshape(16, -1)
+    unclipped = (clean.reshape(16, -1) > 0.2) & (clean.reshape(16, -1) < 0.8)
+    sigma = np.array([r[m].std() for r, m in zip(residual, unclipped)])
+    assert np.corrcoef(weight, 1 / sigma)[0, 1] > 0.95
+    assert abs(np.median(weight * sigma) - 0.055) < 0.0055
+
+
 def test_synthetic_slices_are_normalised_and_varied():
     from mri_denoise_gui.ml.synthetic import TissueMaps, synth_slice
 

@@ -21,8 +21,9 @@ def test_config_validates_and_round_trips(tmp_path):
     again = TrainingConfig.from_json(config.to_json())
     assert again == config
     bad = TrainingConfig(out="", epochs=0, patch_size=30, loss="mse", noise_kind="salt",
-                         variance_range=(0.5, 0.1), learning_rate=3).validate()
-    assert {"out", "data", "epochs", "patch_size", "loss", "noise_kind", "variance_range", "learning_rate"} <= set(bad)
+                         variance_range=(0.5, 0.1), learning_rate=3, noise_weighting="snr").validate()
+    assert {"out", "data", "epochs", "patch_size", "loss", "noise_kind", "variance_range", "learning_rate",
+            "noise_weighting"} <= set(bad)
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainingConfig.from_dict({"epochz": 3})
 
