@@ -106,6 +106,16 @@ def _tissue_means(rng, contrast):
     return float(gm), float(wm), float(csf)
 
 
+def _sharpen(rng, s):
+    """Crisper tissue boundaries than the 152-subject average: one subject's sulci and GM/WM
+    borders are a voxel or two wide, and a net that only saw the template's soft edges blurs them."""
+    probs = np.stack([s["gm"], s["wm"], s["csf"]]).astype(np.float32)
+    powered = np.power(np.clip(probs, 1e-4, 1.0), np.float32(rng.uniform(2.0, 8.0)))
+    sharp = powered / powered.sum(axis=0, keepdims=True)
+    total = np.clip(probs.sum(axis=0), 0.0, 1.0)  # keep the brain's own outline
+    return tuple(sharp[i] * total for i in range(3))
+
+
 def _head(rng, brain2d, scale):
     """Skull-like rings around the brain: CSF gap, bone, scalp fat, in pixels of this slice."""
     outside = ~brain2d
@@ -121,17 +131,23 @@ def _head(rng, brain2d, scale):
     return dist, (r_bone, r_marrow, r_scalp, r_out)
 
 
-def _ellipses(rng, shape, n):
+def _ellipses(rng, shape, n, ring=False):
+    """Flat filled ellipses, or (``ring``) flat elliptic bands 1-8 px wide: scalp, dura and
+    vessels are thin flat structures that a net which never saw one keeps noisy and darkens."""
     out = np.zeros(shape, np.float32)
     yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
     for _ in range(n):
         cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
-        ry, rx = rng.uniform(3, shape[0] / 5), rng.uniform(3, shape[1] / 5)
+        big = 2.5 if ring else 5
+        ry, rx = rng.uniform(3, shape[0] / big), rng.uniform(3, shape[1] / big)
         th = rng.uniform(0, np.pi)
         dy, dx = yy - cy, xx - cx
-        a = (dy * np.cos(th) + dx * np.sin(th)) / ry
-        b = (-dy * np.sin(th) + dx * np.cos(th)) / rx
-        inside = (a * a + b * b) <= 1.0
+        u = dy * np.cos(th) + dx * np.sin(th)
+        v = -dy * np.sin(th) + dx * np.cos(th)
+        inside = (u / ry) ** 2 + (v / rx) ** 2 <= 1.0
+        if ring:
+            w = rng.uniform(1.0, 8.0)
+            inside = ((u / (ry + w)) ** 2 + (v / (rx + w)) ** 2 <= 1.0) & ~inside
         out[inside] = rng.uniform(0.05, 1.0)
     return out
 
@@ -156,15 +172,17 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
             img = np.where(s["brain"], 1.05 - img, 0.0).astype(np.float32)
     else:
         gm, wm, csf = _tissue_means(rng, contrast)
-        img = gm * s["gm"] + wm * s["wm"] + csf * s["csf"]
+        p_gm, p_wm, p_csf = _sharpen(rng, s) if rng.random() < 0.6 else (s["gm"], s["wm"], s["csf"])
+        img = gm * p_gm + wm * p_wm + csf * p_csf
         if rng.random() < 0.35:  # borrow the template's fine detail
             detail = s["t1"] - ndimage.gaussian_filter(s["t1"], 1.5)
             img = img + rng.uniform(-0.6, 0.6) * detail * s["brain"]
     img = img.astype(np.float32)
-    # sub-tissue texture: real tissue is not piecewise constant
+    # sub-tissue texture: real tissue is not piecewise constant. Never finer than ~1.2 px: a
+    # "clean" target holding near-white texture teaches the net to keep noise it cannot tell apart
     if rng.random() < 0.8:
-        amp = rng.uniform(0.01, 0.12)
-        img *= 1.0 + amp * _smooth_noise(rng, shape, rng.uniform(0.6, 2.5)) * s["brain"]
+        amp = rng.uniform(0.01, 0.08)
+        img *= 1.0 + amp * _smooth_noise(rng, shape, rng.uniform(1.2, 3.0)) * s["brain"]
 
     # skull, scalp and background
     bg_kind = rng.choice(["zero", "head", "head_noisy", "noisy", "structures"], p=[0.2, 0.3, 0.2, 0.15, 0.15])
@@ -182,11 +200,15 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
             for a, b, v in bands:
                 band = outside & (dist >= a) & (dist < b)
                 img[band] = v
-            tex = 1.0 + rng.uniform(0.0, 0.2) * _smooth_noise(rng, shape, rng.uniform(0.8, 3))
+            tex = 1.0 + rng.uniform(0.0, 0.1) * _smooth_noise(rng, shape, rng.uniform(1.5, 4))
             img = np.where(outside & (dist < ro), img * tex, img).astype(np.float32)
     if bg_kind == "structures" or (bg_kind == "head" and rng.random() < 0.3):
         blobs = _ellipses(rng, shape, int(rng.integers(1, 5)))
         img = np.where((img <= 0.01) & (blobs > 0), blobs, img).astype(np.float32)
+    if rng.random() < 0.35:  # thin flat bands, in the background or (vessels, dura) across tissue
+        rings = _ellipses(rng, shape, int(rng.integers(1, 4)), ring=True)
+        where = (rings > 0) if rng.random() < 0.4 else (rings > 0) & (img <= 0.01)
+        img = np.where(where, rings, img).astype(np.float32)
 
     # bias field and gamma
     if rng.random() < 0.7:

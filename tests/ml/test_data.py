@@ -82,6 +82,37 @@ def test_inverse_sigma_weights_favour_the_quieter_patches(volume_files):
     assert abs(np.median(weight * sigma) - 0.055) < 0.0055
 
 
+def test_sharpened_tissue_maps_keep_the_partition_and_steepen_borders():
+    from mri_denoise_gui.ml.synthetic import TissueMaps, _sharpen
+
+    maps = TissueMaps.load().slab(60, 120)
+    s = maps.slice2d(2, 30)
+    gm, wm, csf = _sharpen(np.random.default_rng(0), s)
+    total = np.clip(s["gm"] + s["wm"] + s["csf"], 0, 1)
+    assert np.allclose(gm + wm + csf, total, atol=1e-4)
+    inside = s["brain"]
+    # fewer voxels are mixtures: the maps move towards 0 or 1
+    def mixed(p):
+        return float(((p > 0.2) & (p < 0.8) & inside).mean())
+    assert mixed(gm) < 0.8 * mixed(s["gm"]) and mixed(wm) < 0.8 * mixed(s["wm"])
+
+
+def test_ring_structures_are_thin_flat_bands():
+    from scipy import ndimage
+
+    from mri_denoise_gui.ml.synthetic import _ellipses
+
+    rng = np.random.default_rng(3)
+    bands = [_ellipses(rng, (160, 160), 1, ring=True) for _ in range(5)]
+    bands = [b for b in bands if b.any()]
+    assert bands
+    for rings in bands:
+        assert len(np.unique(rings[rings > 0])) == 1  # flat
+        assert ndimage.distance_transform_edt(rings > 0).max() <= 5  # at most ~8 px across
+    filled = _ellipses(np.random.default_rng(3), (160, 160), 1)
+    assert ndimage.distance_transform_edt(filled > 0).max() >= 3  # the same draw, filled, is thick
+
+
 def test_synthetic_slices_are_normalised_and_varied():
     from mri_denoise_gui.ml.synthetic import TissueMaps, synth_slice
 
