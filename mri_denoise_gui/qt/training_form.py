@@ -85,7 +85,7 @@ class TrainingForm(QWidget):
     #: config fields this form owns (everything else in the config is kept as it is)
     FIELDS = ("data", "arch", "init_from", "epochs", "steps_per_epoch", "batch_size", "patch_size",
               "learning_rate", "loss", "seed", "noise_kind", "variance_range", "val_fraction",
-              "central_fraction", "all_axes", "out")
+              "central_fraction", "all_axes", "noise_weighting", "out")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -276,6 +276,12 @@ class TrainingForm(QWidget):
         self.sigma_label.setObjectName("sigmaRangeLabel")
         self.sigma_label.setStyleSheet("color: #9aa0a8;")
         form.addRow("", self.sigma_label)
+        self.weighting_check = QCheckBox("count low noise as much as high (weight by 1/σ)")
+        self.weighting_check.setObjectName("noiseWeightingCheck")
+        self.weighting_check.toggled.connect(self._on_value_changed)
+        self._row(form, "", "noise_weighting", self.weighting_check,
+                  "Errors grow with the noise level, so unweighted the noisiest patches dominate the loss; "
+                  "weighting each patch by 1/sigma helps at low noise (the default model's last stage uses it)")
         self.val_spin = self._dspin("valFractionSpin", 0.0, 0.95, 0.05, 2)
         self._row(form, "Validation", "val_fraction", self.val_spin,
                   "Fraction of volumes kept for validation (one volume: a slab, with a gap)")
@@ -358,6 +364,7 @@ class TrainingForm(QWidget):
             "val_fraction": round(self.val_spin.value(), 4),
             "central_fraction": round(self.central_spin.value() / 100.0, 4),
             "all_axes": self.all_axes_check.isChecked(),
+            "noise_weighting": "inverse_sigma" if self.weighting_check.isChecked() else "none",
             "out": str(Path(self.out_edit.text().strip()).expanduser()) if self.out_edit.text().strip() else "",
         }
 
@@ -367,7 +374,7 @@ class TrainingForm(QWidget):
             self.data_list, self.arch_combo, self.scratch_radio, self.finetune_radio, self.epochs_spin,
             self.steps_spin, self.batch_spin, self.patch_spin, self.lr_spin, self.loss_combo, self.seed_spin,
             self.noise_combo, self.var_low_spin, self.var_high_spin, self.val_spin, self.central_spin,
-            self.all_axes_check, self.out_edit)]
+            self.all_axes_check, self.weighting_check, self.out_edit)]
         try:
             if "data" in config:
                 self.data_list.clear()
@@ -394,6 +401,8 @@ class TrainingForm(QWidget):
                 self.central_spin.setValue(int(round(100 * float(config["central_fraction"]))))
             if "all_axes" in config:
                 self.all_axes_check.setChecked(bool(config["all_axes"]))
+            if "noise_weighting" in config:
+                self.weighting_check.setChecked(config["noise_weighting"] == "inverse_sigma")
             if "out" in config:
                 self.out_edit.setText(str(config.get("out") or ""))
         finally:

@@ -290,9 +290,13 @@ def test_settings_persist_between_dialogs(qtbot, make_dialog, settings, volumes,
     first = make_dialog()
     configure_tiny(first, volumes, tmp_path / "models" / "kept", epochs=7, steps=9)
     first.form.lr_spin.setValue(0.0042)
+    assert first.form.values()["noise_weighting"] == "none"
+    first.form.weighting_check.setChecked(True)
+    assert first.config["noise_weighting"] == "inverse_sigma"  # the dialog's config follows the form
     first.close()
     second = make_dialog(ready=False, settings=settings)
     values = second.form.values()
+    assert values["noise_weighting"] == "inverse_sigma"
     assert values["epochs"] == 7 and values["steps_per_epoch"] == 9 and values["arch"] == "tiny"
     assert values["learning_rate"] == pytest.approx(0.0042)
     assert values["data"] == [str(volumes)] and values["out"] == str(tmp_path / "models" / "kept")
