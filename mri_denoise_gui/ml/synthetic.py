@@ -178,8 +178,9 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
             detail = s["t1"] - ndimage.gaussian_filter(s["t1"], 1.5)
             img = img + rng.uniform(-0.6, 0.6) * detail * s["brain"]
     img = img.astype(np.float32)
-    # sub-tissue texture: real tissue is not piecewise constant. Never finer than ~1.2 px: a
-    # "clean" target holding near-white texture teaches the net to keep noise it cannot tell apart
+    # sub-tissue texture: real tissue is not piecewise constant. Never finer than ~1.2 px, so no
+    # clean target holds near-white texture the net could not tell from noise (0.6 px measured
+    # the same on the held-out set: see benchmarks/README.md)
     if rng.random() < 0.8:
         amp = rng.uniform(0.01, 0.08)
         img *= 1.0 + amp * _smooth_noise(rng, shape, rng.uniform(1.2, 3.0)) * s["brain"]
