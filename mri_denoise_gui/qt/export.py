@@ -55,6 +55,11 @@ def build_sidecar(data: ViewerData, kind: str, noise: NoiseSettings, model: dict
     return side
 
 
+def export_source01(data: ViewerData, kind: str) -> np.ndarray | None:
+    """The normalised volume an export of ``kind`` writes (None until there is one)."""
+    return data.denoised01 if kind == "denoised" else data.noisy01
+
+
 def export_array(data: ViewerData, kind: str) -> np.ndarray:
     """The volume to write, back in the source's units.
 
@@ -62,7 +67,7 @@ def export_array(data: ViewerData, kind: str) -> np.ndarray:
     they are given back (as `ml.inference.Denoiser.denoise_volume` does). Not for simulated
     noise, where that would copy the ground truth into the output.
     """
-    array01 = data.denoised01 if kind == "denoised" else data.noisy01
+    array01 = export_source01(data, kind)
     if array01 is None:
         raise ValueError(f"there is no {kind} volume yet")
     norm = data.normalizer

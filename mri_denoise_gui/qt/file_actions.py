@@ -17,7 +17,7 @@ from PyQt6.QtWidgets import QFileDialog, QInputDialog
 
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.volume import VolumeError, count_volumes, has_nifti_suffix, load_volume
-from mri_denoise_gui.qt.export import build_sidecar, suggest_export_path, write_export
+from mri_denoise_gui.qt.export import build_sidecar, export_source01, suggest_export_path, write_export
 from mri_denoise_gui.qt.inference_worker import describe_error
 from mri_denoise_gui.qt.state import MODE_NOISY
 
@@ -199,19 +199,13 @@ class FileActionsMixin:
             as_noisy = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
             QTimer.singleShot(0, lambda: self.open_file(path, as_noisy=as_noisy))
 
-    def _on_export_denoised_triggered(self) -> None:
+    def _ask_and_export(self, kind: str) -> None:
+        """File › Export denoised / noisy volume: ask where (next to the input), then export."""
         if self.data is None:
             return
-        path = self._ask_save_path("Export denoised volume", suggest_export_path(self.data.volume, "denoised"))
+        path = self._ask_save_path(f"Export {kind} volume", suggest_export_path(self.data.volume, kind))
         if path:
-            self.export_volume("denoised", path)
-
-    def _on_export_noisy_triggered(self) -> None:
-        if self.data is None:
-            return
-        path = self._ask_save_path("Export noisy volume", suggest_export_path(self.data.volume, "noisy"))
-        if path:
-            self.export_volume("noisy", path)
+            self.export_volume(kind, path)
 
     def export_volume(self, kind: str, path) -> bool:
         """Write the denoised (or noisy) volume in original units; denoise the volume first if needed."""
@@ -237,7 +231,7 @@ class FileActionsMixin:
 
     def _write_export(self, kind: str, path: Path) -> None:
         data = self.data
-        if (data.denoised01 if kind == "denoised" else data.noisy01) is None:
+        if export_source01(data, kind) is None:
             self.show_error("Nothing to export", f"there is no {kind} volume yet")
             return
         sidecar = build_sidecar(data, kind, self.noise, self.model if kind == "denoised" else None,

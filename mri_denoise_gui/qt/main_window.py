@@ -214,10 +214,10 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.attach_action = self._action(file_menu, "&Attach reference volume…", self._on_attach_triggered,
                                           tip="A clean reference for a real noisy scan, for SSIM / PSNR")
         file_menu.addSeparator()
-        self.export_action = self._action(file_menu, "&Export denoised volume…", self._on_export_denoised_triggered,
-                                          "Ctrl+E")
-        self.export_noisy_action = self._action(file_menu, "Export &noisy volume…", self._on_export_noisy_triggered,
-                                                "Ctrl+Shift+E")
+        self.export_action = self._action(file_menu, "&Export denoised volume…",
+                                          lambda: self._ask_and_export("denoised"), "Ctrl+E")
+        self.export_noisy_action = self._action(file_menu, "Export &noisy volume…",
+                                                lambda: self._ask_and_export("noisy"), "Ctrl+Shift+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 

@@ -200,6 +200,28 @@ def test_export_round_trips_the_header(qtbot, model_window, tmp_path):
     np.testing.assert_allclose(noisy, w.data.normalizer.inverse(w.data.noisy01), rtol=1e-5, atol=1e-3)
 
 
+def test_export_menu_suggests_a_name_beside_the_input_and_writes_there(qtbot, model_window, small_file,
+                                                                       monkeypatch, tmp_path):
+    w = model_window
+    w.open_file(small_file)
+    asked = []
+    target = tmp_path / "chosen_noisy.nii.gz"
+
+    def ask(title, suggested):
+        asked.append((title, suggested))
+        return str(target)
+
+    monkeypatch.setattr(w, "_ask_save_path", ask)
+    with qtbot.waitSignal(w.exportFinished, timeout=30_000) as blocker:
+        w.export_noisy_action.trigger()
+    stem = small_file.name.removesuffix(".nii.gz").removesuffix(".nii")
+    assert asked == [("Export noisy volume", small_file.parent / f"{stem}_noisy.nii.gz")]
+    assert blocker.args == [str(target)] and target.is_file()
+    monkeypatch.setattr(w, "_ask_save_path", lambda title, suggested: asked.append((title, suggested)))
+    w.export_action.trigger()  # the dialog cancelled (None): asked with its own name, nothing written
+    assert asked[-1] == ("Export denoised volume", small_file.parent / f"{stem}_denoised.nii.gz")
+
+
 def test_export_never_overwrites_the_input(model_window, small_file):
     w = model_window
     w.open_file(small_file)
