@@ -77,10 +77,19 @@ def _mse(ref, test, mask) -> float:
 def psnr(ref: np.ndarray, test: np.ndarray, mask: np.ndarray | None = None) -> float:
     """PSNR in dB; identical images give inf."""
     ref, test = _pair(ref, test)
-    mse = _mse(ref, test, _mask(mask, ref.shape))
-    if mse == 0:
-        return float("inf")
-    return float(10.0 * np.log10(DATA_RANGE**2 / mse))
+    return _psnr_from_mse(_mse(ref, test, _mask(mask, ref.shape)))
+
+
+def _psnr_from_mse(mse: float) -> float:
+    return float("inf") if mse == 0 else float(10.0 * np.log10(DATA_RANGE**2 / mse))
+
+
+def _nrmse_from(mse: float, ref_mean_square: float) -> float:
+    """RMSE over the reference's RMS: 0 when equal, inf on an empty reference."""
+    err, denom = float(np.sqrt(mse)), float(np.sqrt(ref_mean_square))
+    if err == 0:
+        return 0.0
+    return err / denom if denom > 0 else float("inf")
 
 
 def nrmse(ref: np.ndarray, test: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -89,11 +98,7 @@ def nrmse(ref: np.ndarray, test: np.ndarray, mask: np.ndarray | None = None) -> 
     mask = _mask(mask, ref.shape)
     if mask is not None:
         ref, test = ref[mask], test[mask]
-    err = float(np.sqrt(np.mean((ref - test) ** 2)))
-    denom = float(np.sqrt(np.mean(ref**2)))
-    if err == 0:
-        return 0.0
-    return err / denom if denom > 0 else float("inf")
+    return _nrmse_from(float(np.mean((ref - test) ** 2)), float(np.mean(ref**2)))
 
 
 def foreground_mask(reference: np.ndarray) -> np.ndarray:
@@ -160,11 +165,10 @@ def _slab_volume_metrics(ref: np.ndarray, test: np.ndarray, mask: np.ndarray | N
         sq_ref += float(np.dot(r.ravel(), r.ravel()))
         count += int(r.size)
     mse = sq_err / max(count, 1)
-    err, denom = float(np.sqrt(mse)), float(np.sqrt(sq_ref / max(count, 1)))
     return {
         "ssim": ssim_sum / ssim_count if ssim_count else 1.0,
-        "psnr": float("inf") if mse == 0 else float(10.0 * np.log10(DATA_RANGE**2 / mse)),
-        "nrmse": 0.0 if err == 0 else (err / denom if denom > 0 else float("inf")),
+        "psnr": _psnr_from_mse(mse),
+        "nrmse": _nrmse_from(mse, sq_ref / max(count, 1)),
     }
 
 
