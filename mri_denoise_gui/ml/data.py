@@ -253,13 +253,12 @@ def tf_add_weighted_noise(clean, kind: str, variance_range, weighting: str):
     """(noisy, clean, per-patch loss weight) for Keras ``sample_weight``."""
     import tensorflow as tf
 
+    if weighting != "inverse_sigma":
+        raise ValueError(f"unknown noise weighting {weighting!r}; choose from {', '.join(NOISE_WEIGHTINGS)}")
     sigma = tf_sample_sigma(tf.shape(clean)[0], variance_range)
     noisy = tf_add_noise(clean, kind, variance_range, sigma)
-    if weighting == "inverse_sigma":
-        lo, hi = sigma_range(variance_range)
-        weight = 0.5 * (lo + hi) / tf.maximum(tf.reshape(sigma, [-1]), 1e-3)
-    else:
-        weight = tf.ones([tf.shape(clean)[0]])
+    lo, hi = sigma_range(variance_range)
+    weight = 0.5 * (lo + hi) / tf.maximum(tf.reshape(sigma, [-1]), 1e-3)
     return noisy, clean, weight
 
 
