@@ -71,6 +71,21 @@ def run(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) ->
     return json.loads((Path(result.folder) / "model.json").read_text())
 
 
+def _stage_record(n: int, recipe_name: str, meta: dict, kept: bool | None = None) -> dict:
+    """One stage for model.json's "training_stages", described from its recipe: the validation
+    loss is recorded only for stages picked by it (stage 3's L1 loss is not comparable)."""
+    recipe = RECIPES[recipe_name]
+    loss = recipe["loss"] + (", patches weighted by 1/sigma" if recipe.get("noise_weighting") == "inverse_sigma" else "")
+    val = meta["validation"]
+    record = {"stage": n, "epochs": meta["epochs_run"], "seconds": meta["training_seconds"], "loss": loss}
+    if recipe.get("monitor", "val_loss") == "val_loss":
+        record["val_loss"] = val["loss"]
+    record.update(val_psnr=val["psnr"], val_ssim=val["ssim"])
+    if kept is not None:
+        record["kept"] = kept
+    return record
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["default", "seed-autoencoder"])
@@ -103,26 +118,16 @@ def main(argv=None) -> int:
         if better3:
             chosen, meta = stage3, meta3
         meta["name"] = out.name
-        meta["training_stages"] = [
-            {"stage": 1, "epochs": meta1["epochs_run"], "seconds": meta1["training_seconds"], "loss": "ssim_l1",
-             "val_loss": meta1["validation"]["loss"], "val_psnr": meta1["validation"]["psnr"],
-             "val_ssim": meta1["validation"]["ssim"]},
-            {"stage": 2, "epochs": meta2["epochs_run"], "seconds": meta2["training_seconds"], "loss": "ssim_l1",
-             "val_loss": meta2["validation"]["loss"], "val_psnr": meta2["validation"]["psnr"],
-             "val_ssim": meta2["validation"]["ssim"], "kept": better},
-            {"stage": 3, "epochs": meta3["epochs_run"], "seconds": meta3["training_seconds"],
-             "loss": "l1, patches weighted by 1/sigma",
-             "val_psnr": meta3["validation"]["psnr"], "val_ssim": meta3["validation"]["ssim"], "kept": better3},
-        ]
+        meta["training_stages"] = [_stage_record(1, "default", meta1),
+                                   _stage_record(2, "default-stage2", meta2, kept=better),
+                                   _stage_record(3, "default-stage3", meta3, kept=better3)]
         meta["training_seconds"] = round(sum(m["training_seconds"] for m in (meta1, meta2, meta3)), 1)
         meta["epochs_run"] = (meta1["epochs_run"] + (meta2["epochs_run"] if better else 0)
                               + (meta3["epochs_run"] if better3 else 0))
         staging = work / "publish"
         shutil.copytree(chosen, staging)
         (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if (stage1 / "training_log.csv").is_file():
-            shutil.copyfile(stage1 / "training_log.csv", staging / "training_log_stage1.csv")
-        for n, stage in ((2, stage2), (3, stage3)):
+        for n, stage in ((1, stage1), (2, stage2), (3, stage3)):
             if (stage / "training_log.csv").is_file():
                 shutil.copyfile(stage / "training_log.csv", staging / f"training_log_stage{n}.csv")
         (staging / "training_log.csv").unlink(missing_ok=True)
