@@ -13,7 +13,6 @@ import logging
 import math
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
@@ -28,8 +27,6 @@ MEASURE_STEPS = 3
 #: Threads that did not stop in time on shutdown: kept referenced so Qt never destroys a
 #: running QThread (which aborts the process); they end with the cancelled run or the process.
 _ORPHANED: list = []
-
-
 
 
 class ProgressThrottle:
