@@ -37,11 +37,12 @@ RECIPES = {
                            epochs=20, steps_per_epoch=300, batch_size=16, patch_size=96,
                            learning_rate=5e-4, loss="ssim_l1", lr_patience=2, stream_seed=7),
     # third stage: polish with L1 at a low rate, each patch weighted by 1/sigma so that low noise
-    # counts as much as high noise (as mean PSNR in dB does); kept only if validation PSNR improves
+    # counts as much as high noise (as mean PSNR in dB does), validating and keeping an average of
+    # the weights (its momentum is in model.json's config); kept only if validation PSNR improves
     "default-stage3": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2},
-                           epochs=14, steps_per_epoch=300, batch_size=16, patch_size=96,
+                           epochs=30, steps_per_epoch=300, batch_size=16, patch_size=96,
                            learning_rate=2.5e-4, loss="l1", lr_patience=2, stream_seed=11,
-                           monitor="val_psnr_metric", noise_weighting="inverse_sigma"),
+                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999),
     # the tutorial's network and loss, trained on the same data and noise for a fair comparison
     "seed-autoencoder": dict(arch="seed-autoencoder", arch_options={"input_size": None},
                              epochs=12, steps_per_epoch=150, batch_size=16, patch_size=96,

@@ -71,6 +71,9 @@ class TrainingConfig:
     #: counts every noise level alike)
     noise_weighting: str = "none"
     monitor: str = "val_loss"  # what picks the best checkpoint: val_loss (min) or val_psnr_metric / val_ssim_metric (max)
+    #: momentum of an exponential moving average of the weights (Polyak averaging; 0 = off): the
+    #: average is what is validated and saved, which smooths out the last steps' noise for free
+    ema_momentum: float = 0.0
 
     def validate(self) -> dict:
         """Invalid fields mapped to a reason (empty when the config is usable)."""
@@ -95,6 +98,8 @@ class TrainingConfig:
             bad["learning_rate"] = "must be between 0 and 1"
         if self.noise_weighting not in mldata.NOISE_WEIGHTINGS:
             bad["noise_weighting"] = f"choose from {', '.join(mldata.NOISE_WEIGHTINGS)}"
+        if not (isinstance(self.ema_momentum, (int, float)) and 0 <= self.ema_momentum < 1):
+            bad["ema_momentum"] = "must be in [0, 1) (0 turns the weight average off)"
         if self.monitor not in MONITORS:
             bad["monitor"] = f"choose from {', '.join(MONITORS)}"
         if self.loss not in LOSSES:
@@ -373,7 +378,8 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
     strategy = distribution_strategy()
     with strategy.scope():
         model, arch, arch_options = _initial_model(config)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+        ema = {"use_ema": True, "ema_momentum": float(config.ema_momentum)} if config.ema_momentum else {}
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, **ema),
                       loss=get_loss(config.loss), metrics=[ssim_metric, psnr_metric])
     dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, config.batch_size,
                                       config.noise_kind, config.variance_range, seed=stream_seed,
@@ -411,8 +417,10 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.lr_patience,
                                           min_lr=1e-5, verbose=0),
         keras.callbacks.CSVLogger(str(log_file)),
-        publisher,
     ]
+    if config.ema_momentum:  # validate and publish the averaged weights
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    callbacks.append(publisher)
     if config.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out.parent / f"{out.name}_tensorboard")))
     if progress is not None:  # before the canceller, so a cancel set from the hook stops this batch

@@ -1,6 +1,7 @@
 import json
 import threading
 
+import keras
 import numpy as np
 import pytest
 
@@ -21,9 +22,10 @@ def test_config_validates_and_round_trips(tmp_path):
     again = TrainingConfig.from_json(config.to_json())
     assert again == config
     bad = TrainingConfig(out="", epochs=0, patch_size=30, loss="mse", noise_kind="salt",
-                         variance_range=(0.5, 0.1), learning_rate=3, noise_weighting="snr").validate()
+                         variance_range=(0.5, 0.1), learning_rate=3, noise_weighting="snr",
+                         ema_momentum=1.0).validate()
     assert {"out", "data", "epochs", "patch_size", "loss", "noise_kind", "variance_range", "learning_rate",
-            "noise_weighting"} <= set(bad)
+            "noise_weighting", "ema_momentum"} <= set(bad)
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainingConfig.from_dict({"epochz": 3})
 
@@ -69,6 +71,21 @@ def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volum
     tuned = train(tiny_config(tmp_path, volume_files, out=str(tmp_path / "tuned"), epochs=1,
                               init_from=str(result.folder)))
     assert json.loads((tuned.folder / "model.json").read_text())["fine_tuned_from"] == str(result.folder)
+
+    # with a weight average, the averaged weights are what gets saved: an average that barely moves
+    # stays where Keras starts it (the weights after the first step, which Adam moves by at most
+    # about the learning rate), where the same run without it moved them several times further
+    lr = 5e-3
+    averaged = train(tiny_config(tmp_path, volume_files, out=str(tmp_path / "averaged"), epochs=1,
+                                 learning_rate=lr, init_from=str(result.folder), ema_momentum=0.999999))
+
+    def weights(folder):
+        model = keras.saving.load_model(str(folder / "model.keras"), compile=False)
+        return np.concatenate([w.ravel() for w in model.get_weights()])
+
+    start = weights(result.folder)
+    assert np.abs(weights(tuned.folder) - start).max() > 3 * lr
+    assert np.abs(weights(averaged.folder) - start).max() < 1.05 * lr
 
 
 def test_cancel_stops_within_a_batch_and_leaves_no_model(tmp_path, volume_files):
