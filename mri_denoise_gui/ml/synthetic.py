@@ -186,7 +186,8 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
         img *= 1.0 + amp * _smooth_noise(rng, shape, rng.uniform(1.2, 3.0)) * s["brain"]
 
     # skull, scalp and background
-    bg_kind = rng.choice(["zero", "head", "head_noisy", "noisy", "structures"], p=[0.2, 0.3, 0.2, 0.15, 0.15])
+    bg_kind = rng.choice(["zero", "head", "head_noisy", "noisy", "structures", "flat"],
+                         p=[0.15, 0.25, 0.15, 0.15, 0.15, 0.15])
     scale = 1.0
     if bg_kind.startswith("head"):
         head = _head(rng, s["brain"], scale)
@@ -206,6 +207,13 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
     if bg_kind == "structures" or (bg_kind == "head" and rng.random() < 0.3):
         blobs = _ellipses(rng, shape, int(rng.integers(1, 5)))
         img = np.where((img <= 0.01) & (blobs > 0), blobs, img).astype(np.float32)
+    if bg_kind == "flat":  # a dim but not empty layer around the brain (muscle, fluid): a net that
+        # only saw zero or pure-noise surroundings blanks any flat region below ~0.1 to zero. Zero
+        # beyond it, as in a real scan, so the robust normalisation keeps the layer above 0
+        head = _head(rng, s["brain"], scale)
+        if head is not None:
+            layer = ~s["brain"] & (head[0] < rng.uniform(5, 80) * scale) & (img <= 0.01)
+            img = np.where(layer, np.float32(rng.uniform(0.03, 0.3)), img).astype(np.float32)
     if rng.random() < 0.35:  # thin flat bands, in the background or (vessels, dura) across tissue
         rings = _ellipses(rng, shape, int(rng.integers(1, 4)), ring=True)
         where = (rings > 0) if rng.random() < 0.4 else (rings > 0) & (img <= 0.01)
@@ -220,18 +228,24 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
     if rng.random() < 0.6:
         img = np.clip(img, 0.0, None) ** rng.uniform(0.6, 1.6)
 
-    # resolution: blur then resample to 0.7-4 mm (anisotropic sometimes)
-    res = rng.uniform(0.7, 2.0) if rng.random() < 0.65 else rng.uniform(2.0, 4.0)
-    res2 = res if rng.random() < 0.7 else float(np.clip(res * rng.uniform(0.5, 2.0), 0.7, 4.0))
-    zoom = (1.0 / res, 1.0 / res2)
-    blur = [max(0.0, 0.45 * (r - 1.0)) for r in (res, res2)]
-    extra = rng.uniform(0.0, 0.8) if rng.random() < 0.4 else 0.0
-    blur = [b + extra for b in blur]
+    # resolution: blur then resample to 0.7-4 mm (anisotropic sometimes), or (a quarter of the
+    # time) keep the 1 mm grid untouched: step edges one voxel wide, which a net trained only on
+    # resampled images blurs (worse than the noisy input right at the edge)
+    if rng.random() < 0.25:
+        res = res2 = 1.0
+        extra = 0.0
+    else:
+        res = rng.uniform(0.7, 2.0) if rng.random() < 0.65 else rng.uniform(2.0, 4.0)
+        res2 = res if rng.random() < 0.7 else float(np.clip(res * rng.uniform(0.5, 2.0), 0.7, 4.0))
+        extra = rng.uniform(0.0, 0.8) if rng.random() < 0.4 else 0.0
+    blur = [max(0.0, 0.45 * (r - 1.0)) + extra for r in (res, res2)]
     if contrast == "epi":
         blur = [b + rng.uniform(0.3, 1.0) for b in blur]
     if max(blur) > 0:
         img = ndimage.gaussian_filter(img, blur)
-    img = ndimage.zoom(img, zoom, order=1, prefilter=False).astype(np.float32)
+    if (res, res2) != (1.0, 1.0):
+        img = ndimage.zoom(img, (1.0 / res, 1.0 / res2), order=1, prefilter=False)
+    img = img.astype(np.float32)
 
     # noise floor already in the "clean" image: real backgrounds are not zero
     # (only where the image is dark: the target must stay clean inside the tissue)

@@ -121,3 +121,35 @@ def test_synthetic_slices_are_normalised_and_varied():
     slices = [synth_slice(maps, rng) for _ in range(12)]
     assert all(s.dtype == np.float32 and s.min() >= 0 and s.max() <= 1 for s in slices)
     assert len({s.shape for s in slices}) > 6  # resolutions vary
+
+
+class _Background(np.random.Generator):
+    """A generator that always picks the given background kind (everything else stays random)."""
+
+    def __init__(self, seed, kind):
+        super().__init__(np.random.PCG64(seed))
+        self.kind = kind
+
+    def choice(self, a, *args, **kwargs):
+        if isinstance(a, list) and self.kind in a:
+            return self.kind
+        return super().choice(a, *args, **kwargs)
+
+
+def test_synthetic_flat_layer_stays_dim_not_zero_and_some_slices_keep_the_1mm_grid():
+    from mri_denoise_gui.ml.synthetic import TissueMaps, synth_slice
+
+    maps = TissueMaps.load().slab(60, 120)
+
+    def dim_fraction(kind):
+        slices = [synth_slice(maps, _Background(seed, kind), contrast="t1") for seed in range(8)]
+        return np.mean([((s > 0.02) & (s < 0.4)).mean() for s in slices])
+
+    # the dim layer around the brain survives the robust normalisation (not mapped to 0)
+    assert dim_fraction("flat") > dim_fraction("zero") + 0.1
+
+    grid = {maps.slice2d(axis, 0)["t1"].shape for axis in range(3)}
+    grid |= {shape[::-1] for shape in grid}
+    rng = np.random.default_rng(1)
+    shapes = [synth_slice(maps, rng).shape for _ in range(24)]
+    assert 2 <= sum(shape in grid for shape in shapes) <= 14  # ~a quarter untouched, the rest resampled
