@@ -131,7 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "variance_range": tuple(args.variance_range) if args.variance_range else None,
         "val_fraction": args.val_fraction, "init_from": args.init_from, "seed": args.seed,
         "all_axes": args.all_axes or None, "central_fraction": args.central_fraction,
-        "tensorboard": args.tensorboard or None,
+        "tensorboard": args.tensorboard or None, "noise_weighting": args.noise_weighting,
+        "monitor": args.monitor, "ema_momentum": args.ema_momentum,
     }
     for key, value in overrides.items():
         if value is not None and value != []:
@@ -256,6 +257,9 @@ def add_ml_subcommands(subparsers) -> None:
 
     arch_names = ("resunet", "seed-autoencoder", "tiny")  # kept in sync with ml.architectures (tested)
     train_kinds = NOISE_KINDS + ("rician+gaussian",)
+    # kept in sync with ml.data.NOISE_WEIGHTINGS and ml.train.MONITORS (tested) without importing ml/
+    weightings = ("none", "inverse_sigma")
+    monitors = ("val_loss", "val_psnr_metric", "val_ssim_metric")
 
     p = subparsers.add_parser("denoise", help="denoise volumes with a trained model",
                               description="mri-denoise denoise IN OUT, or IN1 IN2 ... --output-dir DIR "
@@ -289,6 +293,11 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--init-from", help="fine-tune this model folder")
     p.add_argument("--seed", type=nonneg_int)
     p.add_argument("--tensorboard", action="store_true")
+    p.add_argument("--noise-weighting", choices=weightings,
+                   help="inverse_sigma weights each patch's loss by 1/sigma, so low noise counts as much as high")
+    p.add_argument("--monitor", choices=monitors, help="what picks the best checkpoint (default val_loss)")
+    p.add_argument("--ema-momentum", type=float_in(0.0, 1.0, "--ema-momentum"), metavar="M",
+                   help="validate and keep a moving average of the weights (e.g. 0.999; 0 = off)")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("evaluate", help="PSNR/SSIM of models and baselines on noisy copies of volumes")

@@ -61,3 +61,11 @@ def test_cli_architecture_choices_match_registry():
     add_ml_subcommands(parser.add_subparsers(dest="command"))
     for name in architectures.ARCHITECTURES:
         assert parser.parse_args(["train", "--arch", name]).arch == name
+
+    from mri_denoise_gui.ml.data import NOISE_WEIGHTINGS
+    from mri_denoise_gui.ml.train import MONITORS
+
+    for name in NOISE_WEIGHTINGS:
+        assert parser.parse_args(["train", "--noise-weighting", name]).noise_weighting == name
+    for name in MONITORS:
+        assert parser.parse_args(["train", "--monitor", name]).monitor == name

@@ -78,8 +78,12 @@ def test_train_subcommand_writes_a_model(tmp_path, capsys):
     out = tmp_path / "model"
     code, _, err = run(["train", "--data", *files, "--out", out, "--arch", "tiny", "--epochs", "1",
                         "--steps-per-epoch", "4", "--batch-size", "2", "--patch", "16",
-                        "--variance-range", "0.001", "0.004", "--val-fraction", "0.5"], capsys)
+                        "--variance-range", "0.001", "0.004", "--val-fraction", "0.5",
+                        "--noise-weighting", "inverse_sigma", "--monitor", "val_psnr_metric",
+                        "--ema-momentum", "0.9"], capsys)
     assert code == 0, err
     assert (out / "model.keras").is_file() and "epoch 1/1" in err
+    config = json.loads((out / "model.json").read_text())["config"]
+    assert (config["noise_weighting"], config["monitor"], config["ema_momentum"]) == ("inverse_sigma", "val_psnr_metric", 0.9)
     code, _, err = run(["train", "--data", files[0], "--out", out, "--val-fraction", "1.5"], capsys)
     assert code == 2 and "val_fraction" in err and len(err.strip().splitlines()) == 1
