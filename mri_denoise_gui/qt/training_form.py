@@ -39,6 +39,7 @@ FALLBACK_ARCHITECTURES = ("resunet", "seed-autoencoder", "tiny")
 FALLBACK_LOSSES = ("ssim", "ssim_l1", "l1")
 FALLBACK_NOISE_KINDS = NOISE_KINDS + ("rician+gaussian",)
 LOSS_LABELS = {"ssim": "SSIM (as the tutorial)", "ssim_l1": "SSIM + L1", "l1": "L1"}
+EMA_MOMENTUM = 0.999  # what the "moving average" box turns on (the default recipe's stage 3)
 NOISE_LABELS = {"rician+gaussian": "rician + gaussian (blind)"}
 NIFTI_FILTER = "NIfTI volumes (*.nii *.nii.gz);;All files (*)"
 INVALID_STYLE = "border: 1px solid #e05d5d; border-radius: 2px;"
@@ -85,7 +86,7 @@ class TrainingForm(QWidget):
     #: config fields this form owns (everything else in the config is kept as it is)
     FIELDS = ("data", "arch", "init_from", "epochs", "steps_per_epoch", "batch_size", "patch_size",
               "learning_rate", "loss", "seed", "noise_kind", "variance_range", "val_fraction",
-              "central_fraction", "all_axes", "noise_weighting", "out")
+              "central_fraction", "all_axes", "noise_weighting", "ema_momentum", "out")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -251,6 +252,13 @@ class TrainingForm(QWidget):
         self.editors["patch_size"] = self.patch_spin
         self._row(form, "Learning rate", "learning_rate", self.lr_spin, "Adam's initial learning rate")
         self._row(form, "Loss", "loss", self.loss_combo)
+        self.ema_check = QCheckBox("keep a moving average of the weights")
+        self.ema_check.setObjectName("emaCheck")
+        self.ema_check.toggled.connect(self._on_value_changed)
+        self._row(form, "", "ema_momentum", self.ema_check,
+                  "Validate and save an exponential moving average of the weights (momentum 0.999) "
+                  "instead of the last step's: smoother checkpoints in long, low-rate runs "
+                  "(the default model's last stage uses it)")
         self._row(form, "Seed", "seed", self.seed_spin, "Makes the split, patches and noise reproducible")
         return group
 
@@ -365,6 +373,7 @@ class TrainingForm(QWidget):
             "central_fraction": round(self.central_spin.value() / 100.0, 4),
             "all_axes": self.all_axes_check.isChecked(),
             "noise_weighting": "inverse_sigma" if self.weighting_check.isChecked() else "none",
+            "ema_momentum": EMA_MOMENTUM if self.ema_check.isChecked() else 0.0,
             "out": str(Path(self.out_edit.text().strip()).expanduser()) if self.out_edit.text().strip() else "",
         }
 
@@ -374,7 +383,7 @@ class TrainingForm(QWidget):
             self.data_list, self.arch_combo, self.scratch_radio, self.finetune_radio, self.epochs_spin,
             self.steps_spin, self.batch_spin, self.patch_spin, self.lr_spin, self.loss_combo, self.seed_spin,
             self.noise_combo, self.var_low_spin, self.var_high_spin, self.val_spin, self.central_spin,
-            self.all_axes_check, self.weighting_check, self.out_edit)]
+            self.all_axes_check, self.weighting_check, self.ema_check, self.out_edit)]
         try:
             if "data" in config:
                 self.data_list.clear()
@@ -403,6 +412,8 @@ class TrainingForm(QWidget):
                 self.all_axes_check.setChecked(bool(config["all_axes"]))
             if "noise_weighting" in config:
                 self.weighting_check.setChecked(config["noise_weighting"] == "inverse_sigma")
+            if isinstance(config.get("ema_momentum"), (int, float)):
+                self.ema_check.setChecked(config["ema_momentum"] > 0)
             if "out" in config:
                 self.out_edit.setText(str(config.get("out") or ""))
         finally:

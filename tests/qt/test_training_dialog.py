@@ -293,10 +293,13 @@ def test_settings_persist_between_dialogs(qtbot, make_dialog, settings, volumes,
     assert first.form.values()["noise_weighting"] == "none"
     first.form.weighting_check.setChecked(True)
     assert first.config["noise_weighting"] == "inverse_sigma"  # the dialog's config follows the form
+    assert first.config["ema_momentum"] == 0.0
+    first.form.ema_check.setChecked(True)
+    assert first.config["ema_momentum"] == 0.999
     first.close()
     second = make_dialog(ready=False, settings=settings)
     values = second.form.values()
-    assert values["noise_weighting"] == "inverse_sigma"
+    assert values["noise_weighting"] == "inverse_sigma" and values["ema_momentum"] == 0.999
     assert values["epochs"] == 7 and values["steps_per_epoch"] == 9 and values["arch"] == "tiny"
     assert values["learning_rate"] == pytest.approx(0.0042)
     assert values["data"] == [str(volumes)] and values["out"] == str(tmp_path / "models" / "kept")
