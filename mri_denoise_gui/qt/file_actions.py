@@ -9,6 +9,7 @@ replace.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -96,24 +97,55 @@ class FileActionsMixin:
                 return False
             self._set_volume(volume, as_noisy)
             return True
+        self.cancel_load()  # a newer open replaces a load still running
         self._load_job += 1
         job = self._load_job
-        self.job_panel.progress.setRange(0, 0)
-        self.job_panel.progress.setFormat("Loading…")
-        self.statusBar().showMessage(f"Loading {path.name}…")
+        cancel = threading.Event()
+        self._load_cancel = cancel
+        read = [0.0]  # fraction of the voxel data read, written by the load thread
+        panel = self.job_panel
+        panel.set_running(True, f"Loading {path.name}… %p %")
+        self.statusBar().showMessage(f"Loading {path.name}… (Cancel stops it)")
+        timer = QTimer(self)
+        timer.setInterval(100)
+        timer.timeout.connect(lambda: panel.progress.setValue(int(100 * read[0])))
+        timer.start()
 
-        def done(volume, job=job):
-            self.job_panel.progress.setRange(0, 100)
-            self.job_panel.progress.setFormat("")
-            if job == self._load_job and not self._closing:
+        def progress(done, total):
+            read[0] = done / max(total, 1)
+
+        def finish() -> bool:
+            """Stop this load's progress; True when it is still the newest load."""
+            timer.stop()
+            timer.deleteLater()
+            if job != self._load_job:
+                return False
+            self._load_cancel = None
+            panel.set_running(False, "")
+            panel.progress.setFormat("")
+            panel.progress.setValue(0)
+            self._update_actions()
+            return True
+
+        def done(volume):
+            if finish() and not self._closing:
                 self._set_volume(volume, as_noisy)
 
         def failed(reason, details):
-            self.job_panel.progress.setRange(0, 100)
-            self.show_error("Could not open volume", reason, details)
+            if not finish() or self._closing:  # superseded by a newer open, or the window is going
+                return
+            if cancel.is_set():
+                self.statusBar().showMessage(f"Loading {path.name} cancelled", 5000)
+            else:
+                self.show_error("Could not open volume", reason, details)
 
-        self.tasks.run(lambda: load_volume(path, volume_index), done, failed)
+        self.tasks.run(lambda: load_volume(path, volume_index, progress=progress, cancel=cancel), done, failed)
         return True
+
+    def cancel_load(self) -> None:
+        """Stop a background load (the file is read in chunks, so within a fraction of a second)."""
+        if self._load_cancel is not None:
+            self._load_cancel.set()
 
     def _on_attach_triggered(self) -> None:
         path = self._ask_open_path("Attach reference (clean) volume")

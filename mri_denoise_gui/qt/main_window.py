@@ -106,6 +106,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self._latest_slice_request = 0
         self._noise_job = 0
         self._load_job = 0
+        self._load_cancel = None  # threading.Event of the background load, while one runs
         self._volume_job: dict | None = None
         self._metrics_job = 0
         self._pending_export: tuple[str, Path] | None = None
@@ -199,6 +200,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.metrics_panel.maskChanged.connect(self._on_mask_changed)
         self.job_panel.denoiseRequested.connect(self.denoise_volume)
         self.job_panel.cancelRequested.connect(self.cancel_volume)
+        self.job_panel.cancelRequested.connect(self.cancel_load)
         self.resize(1280, 800)
 
     def _build_menus(self) -> None:
@@ -999,6 +1001,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
             self._pending_export = None
             if self._volume_job is not None:
                 self.cancel_volume()
+            self.cancel_load()
             for box in list(self._message_boxes):
                 box.close()
             self._close_training_dialog()

@@ -452,3 +452,42 @@ def test_slices_are_denoised_while_the_volume_is(qtbot, model_window, tmp_path):
         w.set_slice(3)
         wait_denoised_current(qtbot, w, timeout=60_000)
     assert shown_during_job and shown_during_job[0], "the slice waited for the whole volume"
+
+
+def test_large_file_loads_in_the_background_with_progress_and_can_be_cancelled(qtbot, window, small_file,
+                                                                               tmp_path, monkeypatch):
+    import threading
+
+    from mri_denoise_gui.core import volume as core_volume
+    from mri_denoise_gui.qt import file_actions
+
+    monkeypatch.setattr(file_actions, "SYNC_LOAD_BYTES", 0)  # every file counts as large
+    monkeypatch.setattr(core_volume, "READ_CHUNK", 2048)
+    reading, release = threading.Event(), threading.Event()
+    real_load = file_actions.load_volume
+
+    def held_load(path, index, progress=None, cancel=None):
+        def hold_a_third_in(done, total):  # the real load, paused in the reading thread
+            progress(done, total)
+            if done >= total // 3 and not reading.is_set():
+                reading.set()
+                release.wait(10)
+        return real_load(path, index, progress=hold_a_third_in, cancel=cancel)
+
+    monkeypatch.setattr(file_actions, "load_volume", held_load)
+    assert window.open_file(small_file)
+    qtbot.waitUntil(reading.is_set, timeout=5000)
+    cancel_button = window.job_panel.cancel
+    assert cancel_button.isEnabled() and "Loading small.nii.gz" in window.job_panel.progress.format()
+    qtbot.waitUntil(lambda: window.job_panel.progress.value() > 0, timeout=2000)  # polled from the thread
+    cancel_button.click()
+    release.set()
+    qtbot.waitUntil(lambda: "cancelled" in window.statusBar().currentMessage(), timeout=5000)
+    assert window.data is None and not cancel_button.isEnabled()
+    assert window.findChild(QMessageBox) is None  # a cancel is not an error
+
+    reading.clear()
+    monkeypatch.setattr(file_actions, "load_volume", real_load)
+    assert window.open_file(small_file)
+    qtbot.waitUntil(lambda: window.data is not None, timeout=5000)
+    assert window.data.volume.path == small_file.resolve() and not cancel_button.isEnabled()

@@ -1,4 +1,5 @@
 import gzip
+import threading
 
 import nibabel as nib
 import numpy as np
@@ -44,6 +45,34 @@ def test_4d_picks_volume_and_names_the_count(tmp_path):
     assert vol.shape == (4, 5, 6) and vol.n_volumes == 3 and np.all(vol.data == 2)
     with pytest.raises(VolumeError, match="3 volumes"):
         load_volume(path, volume_index=3)
+
+
+@pytest.mark.parametrize("name", ["four.nii.gz", "four.nii"])
+def test_chunked_load_reports_progress_reads_the_same_and_cancels(tmp_path, monkeypatch, name):
+    from mri_denoise_gui.core import volume
+
+    monkeypatch.setattr(volume, "READ_CHUNK", 4096)
+    data = np.random.default_rng(0).normal(size=(16, 16, 12, 3)).astype(np.float32)
+    path = write_nifti(tmp_path / name, data)
+    calls = []
+    vol = load_volume(path, volume_index=1, progress=lambda done, total: calls.append((done, total)))
+    assert np.array_equal(vol.data, load_volume(path, volume_index=1).data)
+    assert np.array_equal(vol.data, data[..., 1]) and vol.n_volumes == 3
+    per_volume = 16 * 16 * 12 * 4
+    assert len(calls) > per_volume // 4096 and calls[-1] == (per_volume, per_volume)
+    assert all(b[0] >= a[0] for a, b in zip(calls, calls[1:]))
+
+    cancel = threading.Event()
+
+    def stop_at_a_third(done, total):
+        if done > total // 3:
+            cancel.set()
+
+    reads = []
+    with pytest.raises(volume.LoadCancelled):
+        load_volume(path, volume_index=2, progress=lambda d, t: (reads.append(d), stop_at_a_third(d, t)),
+                    cancel=cancel)
+    assert max(reads) < per_volume // 2  # stopped within a chunk, not at the end
 
 
 def test_5d_is_refused(tmp_path):
@@ -92,10 +121,11 @@ def _header_bigger_than_data(tmp_path):
         (lambda t, p: _header_bigger_than_data(t), "shorter than the header"),
     ],
 )
-def test_bad_files_give_one_line_volume_error(tmp_path, phantom_file, make, reason):
+@pytest.mark.parametrize("chunked", [False, True], ids=["plain", "chunked"])
+def test_bad_files_give_one_line_volume_error(tmp_path, phantom_file, make, reason, chunked):
     path = make(tmp_path, phantom_file)
     with pytest.raises(VolumeError) as info:
-        load_volume(path)
+        load_volume(path, cancel=threading.Event()) if chunked else load_volume(path)
     message = str(info.value)
     assert reason in message and "\n" not in message
 
