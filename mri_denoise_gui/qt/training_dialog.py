@@ -96,8 +96,13 @@ def describe_plan(plan: dict, config: dict) -> str:
 
     split = {"slab": "one volume, split into slabs with a gap", "volume": "split by volume"}.get(
         plan.get("split"), str(plan.get("split", "")))
-    lines = [f"{side('Training', train, slices.get('train'))} · "
-             f"{side('Validation', val, slices.get('validation'))} <span style='color:#9aa0a8'>({split})</span>"]
+    if config.get("synthetic"):
+        lines = [f"<b>Training</b>: synthetic contrasts from {slices.get('train', 0):,} MNI152 slices · "
+                 f"<b>Validation</b>: {slices.get('validation', 0):,} other slices "
+                 "<span style='color:#9aa0a8'>(the file list is not used)</span>"]
+    else:
+        lines = [f"{side('Training', train, slices.get('train'))} · "
+                 f"{side('Validation', val, slices.get('validation'))} <span style='color:#9aa0a8'>({split})</span>"]
     epochs, steps, batch = config.get("epochs"), config.get("steps_per_epoch"), config.get("batch_size")
     patch = config.get("patch_size")
     lines.append(f"{epochs} epochs × {steps} steps × {batch} patches of {patch}×{patch} px "

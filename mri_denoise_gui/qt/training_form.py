@@ -8,6 +8,7 @@ source of truth and nothing loops.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -84,7 +85,7 @@ class TrainingForm(QWidget):
     configChanged = pyqtSignal()
 
     #: config fields this form owns (everything else in the config is kept as it is)
-    FIELDS = ("data", "arch", "init_from", "epochs", "steps_per_epoch", "batch_size", "patch_size",
+    FIELDS = ("data", "synthetic", "arch", "init_from", "epochs", "steps_per_epoch", "batch_size", "patch_size",
               "learning_rate", "loss", "seed", "noise_kind", "variance_range", "val_fraction",
               "central_fraction", "all_axes", "noise_weighting", "ema_momentum", "out")
 
@@ -160,6 +161,18 @@ class TrainingForm(QWidget):
         for b in (self.add_files_button, self.add_folder_button, self.add_current_button, self.remove_button):
             buttons.addWidget(b)
         v.addLayout(buttons)
+        self.synthetic_check = QCheckBox("synthetic images from the MNI152 template instead")
+        self.synthetic_check.setObjectName("syntheticCheck")
+        self._synthetic_available = importlib.util.find_spec("nilearn") is not None
+        if not self._synthetic_available:
+            self.synthetic_check.setEnabled(False)
+            self.synthetic_check.setToolTip("needs nilearn, which holds the template: pip install nilearn")
+        else:
+            self.synthetic_check.setToolTip(
+                "Random T1/T2/PD/FLAIR/EPI-like contrasts, bias fields, resolutions and backgrounds built "
+                "from nilearn's MNI152 maps: what the shipped models were trained on")
+        self.synthetic_check.toggled.connect(self._on_synthetic_toggled)
+        v.addWidget(self.synthetic_check)
         self.error_labels["data"] = _error_label("data")
         v.addWidget(self.error_labels["data"])
         self.editors["data"] = self.data_list
@@ -345,7 +358,7 @@ class TrainingForm(QWidget):
 
     def set_current_volume(self, path) -> None:
         self.current_volume_path = str(path) if path else None
-        self.add_current_button.setEnabled(bool(path))
+        self.add_current_button.setEnabled(bool(path) and not self.synthetic_check.isChecked())
         self.add_current_button.setToolTip(f"Add {path}" if path else "No volume is open in the main window")
 
     # -- values in and out -------------------------------------------------------------------
@@ -358,6 +371,7 @@ class TrainingForm(QWidget):
         finetune = self.finetune_radio.isChecked() and bool(self.current_model_dir)
         return {
             "data": self.data_paths(),
+            "synthetic": self.synthetic_check.isChecked(),
             "arch": self.arch_combo.currentData() or self.arch_combo.currentText(),
             "init_from": self.current_model_dir if finetune else None,
             "epochs": self.epochs_spin.value(),
@@ -383,7 +397,7 @@ class TrainingForm(QWidget):
             self.data_list, self.arch_combo, self.scratch_radio, self.finetune_radio, self.epochs_spin,
             self.steps_spin, self.batch_spin, self.patch_spin, self.lr_spin, self.loss_combo, self.seed_spin,
             self.noise_combo, self.var_low_spin, self.var_high_spin, self.val_spin, self.central_spin,
-            self.all_axes_check, self.weighting_check, self.ema_check, self.out_edit)]
+            self.all_axes_check, self.weighting_check, self.ema_check, self.synthetic_check, self.out_edit)]
         try:
             if "data" in config:
                 self.data_list.clear()
@@ -412,12 +426,15 @@ class TrainingForm(QWidget):
                 self.all_axes_check.setChecked(bool(config["all_axes"]))
             if "noise_weighting" in config:
                 self.weighting_check.setChecked(config["noise_weighting"] == "inverse_sigma")
+            if "synthetic" in config:
+                self.synthetic_check.setChecked(bool(config["synthetic"]) and self.synthetic_check.isEnabled())
             if isinstance(config.get("ema_momentum"), (int, float)):
                 self.ema_check.setChecked(config["ema_momentum"] > 0)
             if "out" in config:
                 self.out_edit.setText(str(config.get("out") or ""))
         finally:
             del blockers
+        self._enable_data_editors()
         self._show_start_arch()
         self._update_sigma_label()
 
@@ -462,7 +479,8 @@ class TrainingForm(QWidget):
                 child.setEnabled(editable)
         if editable:
             self.set_current_model(self.current_model_dir)
-            self.set_current_volume(self.current_volume_path)
+            self.synthetic_check.setEnabled(self._synthetic_available)
+            self._enable_data_editors()
             self.arch_combo.setEnabled(not self.finetune_radio.isChecked())
 
     # -- user edits ----------------------------------------------------------------------------
@@ -521,6 +539,17 @@ class TrainingForm(QWidget):
             elif self._scratch_arch is not None:
                 self._select(self.arch_combo, self._scratch_arch)
                 self._scratch_arch = None
+
+    def _on_synthetic_toggled(self, _synthetic: bool) -> None:
+        self._enable_data_editors()
+        self._on_value_changed()
+
+    def _enable_data_editors(self) -> None:
+        """Synthetic data replaces the file list, so the list is inert while it is chosen."""
+        files = not self.synthetic_check.isChecked()
+        for w in (self.data_list, self.add_files_button, self.add_folder_button, self.remove_button):
+            w.setEnabled(files)
+        self.set_current_volume(self.current_volume_path)
 
     def _on_value_changed(self, *_args) -> None:
         self._update_sigma_label()

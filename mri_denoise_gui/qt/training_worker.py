@@ -83,6 +83,8 @@ def slice_counts(config: Any, plan: dict) -> dict:
     def count(shape) -> int:
         return sum(len(mldata.central_indices(int(shape[a]), fraction)) for a in axes)
 
+    if getattr(config, "synthetic", False):  # MNI152 slabs: ml.train.plan counted them
+        return {side: int(plan[side].get("slices", 0)) for side in ("train", "validation")}
     out = {"train": 0, "validation": 0}
     if plan.get("split") == "slab":
         shape = nib.load(plan["train"]["files"][0]).shape[:3]

@@ -401,6 +401,22 @@ def test_plan_summary_and_durations_read_well(tmp_path):
         assert part in text, part
 
 
+def test_synthetic_data_replaces_the_file_list(qtbot, make_dialog, tmp_path):
+    dialog = make_dialog()
+    form = dialog.form
+    form.out_edit.setText(str(tmp_path / "synthetic_model"))
+    assert "data" in dialog.errors and form.data_list.isEnabled()
+    if not form.synthetic_check.isEnabled():
+        pytest.skip("nilearn (the MNI152 template) is not installed")
+    form.synthetic_check.setChecked(True)
+    assert dialog.config["synthetic"] is True and "data" not in dialog.errors
+    assert not form.data_list.isEnabled() and not form.add_files_button.isEnabled()
+    qtbot.waitUntil(lambda: "MNI152" in dialog.plan_label.text(), timeout=READY_MS)
+    assert "125 MNI152 slices" in dialog.plan_label.text()
+    form.synthetic_check.setChecked(False)
+    assert "data" in dialog.errors and form.data_list.isEnabled()
+
+
 def test_enter_in_a_field_does_not_start_training(qtbot, make_dialog, volumes, tmp_path):
     from PyQt6.QtCore import Qt
 
