@@ -33,7 +33,7 @@ from PyQt6.QtWidgets import (
 )
 
 from mri_denoise_gui.qt.messages import open_box
-from mri_denoise_gui.qt.training_form import TrainingForm
+from mri_denoise_gui.qt.training_form import MONITOR_LABELS, TrainingForm
 from mri_denoise_gui.qt.training_plot import TrainingCurves
 from mri_denoise_gui.qt.training_worker import TrainingController
 
@@ -41,8 +41,6 @@ SETTINGS_CONFIG = "training/config"
 SETTINGS_GEOMETRY = "training/geometry"
 PLAN_DELAY_MS = 600  # edits within this long share one plan (and one timing measurement)
 LOG_LINES = 2000
-MONITOR_LABELS = {"val_loss": "validation loss", "val_ssim_metric": "validation SSIM",
-                  "val_psnr_metric": "validation PSNR"}
 
 #: What the form shows before the worker has imported ml/ and can say TrainingConfig's defaults.
 FORM_DEFAULTS = {

@@ -40,6 +40,8 @@ FALLBACK_ARCHITECTURES = ("resunet", "seed-autoencoder", "tiny")
 FALLBACK_LOSSES = ("ssim", "ssim_l1", "l1")
 FALLBACK_NOISE_KINDS = NOISE_KINDS + ("rician+gaussian",)
 LOSS_LABELS = {"ssim": "SSIM (as the tutorial)", "ssim_l1": "SSIM + L1", "l1": "L1"}
+MONITOR_LABELS = {"val_loss": "validation loss", "val_ssim_metric": "validation SSIM",
+                  "val_psnr_metric": "validation PSNR"}
 EMA_MOMENTUM = 0.999  # what the "moving average" box turns on (the default recipe's stage 3)
 NOISE_LABELS = {"rician+gaussian": "rician + gaussian (blind)"}
 NIFTI_FILTER = "NIfTI volumes (*.nii *.nii.gz);;All files (*)"
@@ -87,7 +89,7 @@ class TrainingForm(QWidget):
     #: config fields this form owns (everything else in the config is kept as it is)
     FIELDS = ("data", "synthetic", "arch", "init_from", "epochs", "steps_per_epoch", "batch_size", "patch_size",
               "learning_rate", "loss", "seed", "noise_kind", "variance_range", "val_fraction",
-              "central_fraction", "all_axes", "noise_weighting", "ema_momentum", "out")
+              "central_fraction", "all_axes", "noise_weighting", "ema_momentum", "out", "monitor", "tensorboard")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -337,6 +339,17 @@ class TrainingForm(QWidget):
         h.addWidget(self.out_button)
         self._row(form, "Model folder", "out", row)
         self.editors["out"] = self.out_edit
+        self.monitor_combo = QComboBox()
+        self.monitor_combo.setObjectName("monitorCombo")
+        _set_combo_items(self.monitor_combo, tuple(MONITOR_LABELS), MONITOR_LABELS)
+        self.monitor_combo.currentIndexChanged.connect(self._on_value_changed)
+        self._row(form, "Keep the best by", "monitor", self.monitor_combo,
+                  "Which validation score picks the checkpoint that is saved (compare losses only within one loss)")
+        self.tensorboard_check = QCheckBox("TensorBoard logs beside the model folder")
+        self.tensorboard_check.setObjectName("tensorboardCheck")
+        self.tensorboard_check.toggled.connect(self._on_value_changed)
+        self._row(form, "", "tensorboard", self.tensorboard_check,
+                  "Writes <model folder>_tensorboard for `tensorboard --logdir`")
         return group
 
     # -- choices and context ----------------------------------------------------------------
@@ -388,6 +401,8 @@ class TrainingForm(QWidget):
             "all_axes": self.all_axes_check.isChecked(),
             "noise_weighting": "inverse_sigma" if self.weighting_check.isChecked() else "none",
             "ema_momentum": EMA_MOMENTUM if self.ema_check.isChecked() else 0.0,
+            "monitor": self.monitor_combo.currentData(),
+            "tensorboard": self.tensorboard_check.isChecked(),
             "out": str(Path(self.out_edit.text().strip()).expanduser()) if self.out_edit.text().strip() else "",
         }
 
@@ -397,7 +412,8 @@ class TrainingForm(QWidget):
             self.data_list, self.arch_combo, self.scratch_radio, self.finetune_radio, self.epochs_spin,
             self.steps_spin, self.batch_spin, self.patch_spin, self.lr_spin, self.loss_combo, self.seed_spin,
             self.noise_combo, self.var_low_spin, self.var_high_spin, self.val_spin, self.central_spin,
-            self.all_axes_check, self.weighting_check, self.ema_check, self.synthetic_check, self.out_edit)]
+            self.all_axes_check, self.weighting_check, self.ema_check, self.synthetic_check, self.out_edit,
+            self.monitor_combo, self.tensorboard_check)]
         try:
             if "data" in config:
                 self.data_list.clear()
@@ -430,6 +446,9 @@ class TrainingForm(QWidget):
                 self.synthetic_check.setChecked(bool(config["synthetic"]) and self.synthetic_check.isEnabled())
             if isinstance(config.get("ema_momentum"), (int, float)):
                 self.ema_check.setChecked(config["ema_momentum"] > 0)
+            self._select(self.monitor_combo, config.get("monitor"))
+            if "tensorboard" in config:
+                self.tensorboard_check.setChecked(bool(config["tensorboard"]))
             if "out" in config:
                 self.out_edit.setText(str(config.get("out") or ""))
         finally:

@@ -296,10 +296,14 @@ def test_settings_persist_between_dialogs(qtbot, make_dialog, settings, volumes,
     assert first.config["ema_momentum"] == 0.0
     first.form.ema_check.setChecked(True)
     assert first.config["ema_momentum"] == 0.999
+    first.form.monitor_combo.setCurrentIndex(first.form.monitor_combo.findData("val_psnr_metric"))
+    first.form.tensorboard_check.setChecked(True)
+    assert first.config["monitor"] == "val_psnr_metric" and first.config["tensorboard"] is True
     first.close()
     second = make_dialog(ready=False, settings=settings)
     values = second.form.values()
     assert values["noise_weighting"] == "inverse_sigma" and values["ema_momentum"] == 0.999
+    assert values["monitor"] == "val_psnr_metric" and values["tensorboard"] is True
     assert values["epochs"] == 7 and values["steps_per_epoch"] == 9 and values["arch"] == "tiny"
     assert values["learning_rate"] == pytest.approx(0.0042)
     assert values["data"] == [str(volumes)] and values["out"] == str(tmp_path / "models" / "kept")
