@@ -41,7 +41,7 @@ RECIPES = {
     # the weights (its momentum is in model.json's config); kept only if validation PSNR improves
     "default-stage3": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2},
                            epochs=30, steps_per_epoch=300, batch_size=16, patch_size=96,
-                           learning_rate=2.5e-4, loss="l1", lr_patience=2, stream_seed=11,
+                           learning_rate=2.5e-4, loss="l1", lr_patience=6, stream_seed=11,
                            monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999),
     # the tutorial's network and loss, trained on the same data and noise for a fair comparison
     "seed-autoencoder": dict(arch="seed-autoencoder", arch_options={"input_size": None},
@@ -93,28 +93,30 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="model folder (default: resources/models/<which>)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (for a quick check)")
     parser.add_argument("--steps", type=int, help="override the recipe's steps per epoch")
-    parser.add_argument("--stage2-only", type=Path, metavar="STAGE1_DIR",
-                        help="default only: run stages 2 and 3 from an existing stage-1 model folder")
+    parser.add_argument("--resume", type=Path, metavar="WORK_DIR",
+                        help="default only: reuse the finished stages (stage1/, stage2/ model folders) in "
+                             "WORK_DIR, run the rest there and keep it")
     args = parser.parse_args(argv)
     out = (args.out or ROOT / "resources" / "models" / args.which).resolve()
     if args.which != "default":
         run(args.which, out, args.epochs, args.steps)
         return 0
 
-    work = Path(tempfile.mkdtemp(prefix=".train-default-", dir=out.parent))
+    work = args.resume.resolve() if args.resume else Path(tempfile.mkdtemp(prefix=".train-default-", dir=out.parent))
+
+    def stage(n: int, recipe_name: str, init_from=None) -> tuple[Path, dict]:
+        folder = work / f"stage{n}"
+        if args.resume and (folder / "model.json").is_file():
+            print(f"stage {n}: reusing {folder}", flush=True)
+            return folder, json.loads((folder / "model.json").read_text())
+        return folder, run(recipe_name, folder, args.epochs, args.steps, init_from=init_from)
+
     try:
-        if args.stage2_only:
-            stage1 = args.stage2_only.resolve()
-            meta1 = json.loads((stage1 / "model.json").read_text())
-        else:
-            stage1 = work / "stage1"
-            meta1 = run("default", stage1, args.epochs, args.steps)
-        stage2 = work / "stage2"
-        meta2 = run("default-stage2", stage2, args.epochs, args.steps, init_from=stage1)
+        stage1, meta1 = stage(1, "default")
+        stage2, meta2 = stage(2, "default-stage2", init_from=stage1)
         better = meta2["validation"]["loss"] < meta1["validation"]["loss"]
         chosen, meta = (stage2, meta2) if better else (stage1, meta1)
-        stage3 = work / "stage3"
-        meta3 = run("default-stage3", stage3, args.epochs, args.steps, init_from=chosen)
+        stage3, meta3 = stage(3, "default-stage3", init_from=chosen)
         better3 = meta3["validation"]["psnr"] > meta["validation"]["psnr"]  # L1 vs SSIM+L1 losses: compare PSNR
         if better3:
             chosen, meta = stage3, meta3
@@ -136,7 +138,10 @@ def main(argv=None) -> int:
         publish_folder(staging, out)
         print(f"kept stages: 1{', 2' if better else ''}{', 3' if better3 else ''} -> {out}", flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.resume:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            shutil.rmtree(work / "publish", ignore_errors=True)
     return 0
 
 
