@@ -163,18 +163,6 @@ def load_volume(path: str | os.PathLike, volume_index: int = 0, progress=None, c
     """Read one 3D volume as float32. ``progress(done, total)`` (bytes of voxel data) is called
     from the reading thread; setting ``cancel`` (a threading.Event) raises `LoadCancelled`."""
     path = Path(path)
-    if progress is None and cancel is None:
-        return _load_volume(path, volume_index, None)
-    opener = gzip.open if str(path).lower().endswith(".gz") else open
-    _check_readable(path)
-    try:
-        with opener(path, "rb") as raw_file:
-            return _load_volume(path, volume_index, (raw_file, progress, cancel))
-    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
-        raise VolumeError(f"{path}: corrupt or truncated gzip data ({_short(exc)})") from None
-
-
-def _load_volume(path: Path, volume_index: int, chunked) -> Volume:
     img = _open_image(path)
     shape = _effective_shape(img.shape)
     ndim = len(shape)
@@ -188,12 +176,24 @@ def _load_volume(path: Path, volume_index: int, chunked) -> Volume:
             f"{path}: volume index {volume_index} is out of range: the file has "
             f"{n_volumes} volume{'s' if n_volumes != 1 else ''} (0 to {n_volumes - 1})"
         )
-    if chunked is not None:  # the same image, its voxel data read through _ChunkedReader
-        raw_file, progress, cancel = chunked
-        per_volume = int(np.prod(shape[:3])) * img.get_data_dtype().itemsize
-        reader = _ChunkedReader(raw_file, per_volume, progress, cancel)
-        holder = nib.FileHolder(fileobj=reader)
-        img = type(img).from_file_map({"image": holder})
+    if progress is None and cancel is None:
+        return _read_volume(path, img, shape, volume_index)
+    # the same image again, its voxel data read through _ChunkedReader
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as raw_file:
+            per_volume = int(np.prod(shape[:3])) * img.get_data_dtype().itemsize
+            reader = _ChunkedReader(raw_file, per_volume, progress, cancel)
+            chunked = type(img).from_file_map({"image": nib.FileHolder(fileobj=reader)})
+            return _read_volume(path, chunked, shape, volume_index)
+    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
+        raise VolumeError(f"{path}: corrupt or truncated gzip data ({_short(exc)})") from None
+
+
+def _read_volume(path: Path, img, shape: tuple[int, ...], volume_index: int) -> Volume:
+    """Voxel data of one volume of a checked image, as float32, with its geometry."""
+    ndim = len(shape)
+    n_volumes = shape[3] if ndim == 4 else 1
     try:
         proxy = img.dataobj
         if ndim == 4:
