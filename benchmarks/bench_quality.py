@@ -70,25 +70,36 @@ def write_held_out(folder: Path) -> list[Path]:
 RING_WIDTHS = (2, 3, 5, 10, 30)
 
 
-def thin_structure_probe(models, sigma: float = 0.05, size: int = 192) -> list[dict]:
-    """PSNR inside flat rings of several widths and inside a flat disc, per method."""
+def _radius(size: int) -> np.ndarray:
+    """Distance of every pixel from the centre of a size x size probe image."""
+    yy, xx = np.mgrid[:size, :size]
+    return np.hypot(yy - size / 2, xx - size / 2)
+
+
+def _probe_outputs(clean: np.ndarray, sigma: float, seed: int, models) -> dict:
+    """A probe image with Rician noise, and what NLM and each model make of it, by method."""
     from mri_denoise_gui.core.baselines import nlm_denoise
-    from mri_denoise_gui.core.metrics import psnr
     from mri_denoise_gui.core.noise import add_noise
 
-    yy, xx = np.mgrid[:size, :size]
-    r = np.hypot(yy - size / 2, xx - size / 2)
+    noisy = add_noise(clean, "rician", sigma * sigma, seed=seed, clip=True).astype(np.float32)
+    outputs = {"noisy input": noisy, "nlm": nlm_denoise(noisy[:, :, None], axis=2)[:, :, 0]}
+    for d in models:
+        outputs[d.name] = d.denoise_slices01(noisy[None], batch_size=1)[0]
+    return outputs
+
+
+def thin_structure_probe(models, sigma: float = 0.05, size: int = 192) -> list[dict]:
+    """PSNR inside flat rings of several widths and inside a flat disc, per method."""
+    from mri_denoise_gui.core.metrics import psnr
+
+    r = _radius(size)
     rows = []
     for width in RING_WIDTHS:
         ring = (r > 60) & (r < 60 + width)
         disc = r < 48
         clean = np.where(ring, 0.9, 0.0) + np.where(r < 50, 0.6, 0.0)
         clean = clean.astype(np.float32)
-        noisy = add_noise(clean, "rician", sigma * sigma, seed=width, clip=True).astype(np.float32)
-        outputs = {"noisy input": noisy, "nlm": nlm_denoise(noisy[:, :, None], axis=2)[:, :, 0]}
-        for d in models:
-            outputs[d.name] = d.denoise_slices01(noisy[None], batch_size=1)[0]
-        for method, out in outputs.items():
+        for method, out in _probe_outputs(clean, sigma, width, models).items():
             rows.append({"width_px": width, "method": method, "ring_psnr": psnr(clean, out, ring),
                          "disc_psnr": psnr(clean, out, disc),
                          "ring_bias": float(np.mean(out[ring] - clean[ring]))})
@@ -102,21 +113,14 @@ def flat_and_edge_probe(models, sigma: float = 0.05, size: int = 192) -> list[di
     """A flat disc at 0.8 (radius 60 px, a one-voxel step edge) on a flat dim level, per method:
     PSNR within 2 px of the edge, PSNR and bias of the dim level more than 15 px from the disc
     (a net that takes dim flat regions for background blanks them to 0)."""
-    from mri_denoise_gui.core.baselines import nlm_denoise
     from mri_denoise_gui.core.metrics import psnr
-    from mri_denoise_gui.core.noise import add_noise
 
-    yy, xx = np.mgrid[:size, :size]
-    r = np.hypot(yy - size / 2, xx - size / 2)
+    r = _radius(size)
     edge, far = np.abs(r - 60) < 2, r > 75
     rows = []
     for level in FLAT_LEVELS:
         clean = np.where(r < 60, 0.8, level).astype(np.float32)
-        noisy = add_noise(clean, "rician", sigma * sigma, seed=1, clip=True).astype(np.float32)
-        outputs = {"noisy input": noisy, "nlm": nlm_denoise(noisy[:, :, None], axis=2)[:, :, 0]}
-        for d in models:
-            outputs[d.name] = d.denoise_slices01(noisy[None], batch_size=1)[0]
-        for method, out in outputs.items():
+        for method, out in _probe_outputs(clean, sigma, 1, models).items():
             rows.append({"level": level, "method": method, "edge_psnr": psnr(clean, out, edge),
                          "flat_psnr": psnr(clean, out, far), "flat_bias": float(np.mean(out[far] - level))})
     return rows
@@ -161,19 +165,20 @@ def main(argv=None) -> int:
               f"  tissue SSIM {s['tissue_ssim']:.4f}  {s['seconds_per_slice']:.4f} s/slice")
     result["summary"] = summary
 
-    probe = thin_structure_probe(models)
-    print("\nthin flat rings at 0.9 (Rician sigma 5%): PSNR inside the ring / inside a flat disc, ring bias")
-    for row in probe:
-        print(f"  {row['width_px']:>3} px  {row['method']:<20} ring {row['ring_psnr']:6.2f} dB  "
-              f"disc {row['disc_psnr']:6.2f} dB  bias {row['ring_bias']:+.4f}")
-    result["thin_structures"] = probe
-    flat = flat_and_edge_probe(models)
-    print("\na disc at 0.8 on a flat dim level (Rician sigma 5%): PSNR within 2 px of the step edge, "
-          "PSNR and bias of the dim level")
-    for row in flat:
-        print(f"  level {row['level']:.2f}  {row['method']:<20} edge {row['edge_psnr']:6.2f} dB  "
-              f"level {row['flat_psnr']:6.2f} dB  bias {row['flat_bias']:+.4f}")
-    result["flat_and_edge"] = flat
+    probes = [
+        ("thin_structures", thin_structure_probe,
+         "thin flat rings at 0.9 (Rician sigma 5%): PSNR inside the ring / inside a flat disc, ring bias",
+         "{width_px:>3} px  {method:<20} ring {ring_psnr:6.2f} dB  disc {disc_psnr:6.2f} dB  bias {ring_bias:+.4f}"),
+        ("flat_and_edge", flat_and_edge_probe,
+         "a disc at 0.8 on a flat dim level (Rician sigma 5%): PSNR within 2 px of the step edge, "
+         "PSNR and bias of the dim level",
+         "level {level:.2f}  {method:<20} edge {edge_psnr:6.2f} dB  level {flat_psnr:6.2f} dB  bias {flat_bias:+.4f}"),
+    ]
+    for key, probe, title, line in probes:
+        result[key] = probe(models)
+        print(f"\n{title}")
+        for row in result[key]:
+            print("  " + line.format(**row))
     result["held_out"] = [{"contrast": c, "resolution_mm": r, "background": b, "seed": s} for c, r, b, s in HELD_OUT]
     result["test_slab"] = list(SYNTH_TEST_SLAB)
     (args.out / "bench_quality.json").write_text(json.dumps(result, indent=2))
