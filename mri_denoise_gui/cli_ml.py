@@ -132,8 +132,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         "val_fraction": args.val_fraction, "init_from": args.init_from, "seed": args.seed,
         "all_axes": args.all_axes or None, "central_fraction": args.central_fraction,
         "tensorboard": args.tensorboard or None, "noise_weighting": args.noise_weighting,
-        "monitor": args.monitor, "ema_momentum": args.ema_momentum,
+        "monitor": args.monitor, "ema_momentum": args.ema_momentum, "volume_index": args.volume_index,
+        "lr_schedule": args.lr_schedule,
     }
+    if args.normalize or args.percentiles:
+        normalizer = dict(config.normalizer or {})
+        if args.normalize:
+            normalizer["method"] = args.normalize
+        if args.percentiles:
+            normalizer["low"], normalizer["high"] = args.percentiles
+        overrides["normalizer"] = normalizer
     for key, value in overrides.items():
         if value is not None and value != []:
             setattr(config, key, value)
@@ -260,6 +268,7 @@ def add_ml_subcommands(subparsers) -> None:
     # kept in sync with ml.data.NOISE_WEIGHTINGS and ml.train.MONITORS (tested) without importing ml/
     weightings = ("none", "inverse_sigma")
     monitors = ("val_loss", "val_psnr_metric", "val_ssim_metric")
+    schedules = ("plateau", "cosine")  # ml.train.LR_SCHEDULES
 
     p = subparsers.add_parser("denoise", help="denoise volumes with a trained model",
                               description="mri-denoise denoise IN OUT, or IN1 IN2 ... --output-dir DIR "
@@ -284,12 +293,20 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--patch", type=positive_int, help="patch size in pixels")
     p.add_argument("--lr", type=float)
+    p.add_argument("--lr-schedule", choices=schedules,
+                   help="plateau (default): halve the rate when validation loss stalls; "
+                        "cosine: fall to 2%% of --lr along a half cosine over the epochs")
     p.add_argument("--loss", choices=("ssim", "ssim_l1", "l1"))
     p.add_argument("--noise-kind", choices=train_kinds)
     p.add_argument("--variance-range", nargs=2, type=_variance, metavar=("LOW", "HIGH"))
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--central-fraction", type=float)
     p.add_argument("--all-axes", action="store_true", help="slices along all three axes")
+    p.add_argument("--volume-index", type=nonneg_int, help="volume of 4D files to train on (3D files as they are)")
+    p.add_argument("--normalize", choices=("percentile", "minmax"),
+                   help="how each volume is mapped to [0, 1] (default percentile 0.5 / 99.5)")
+    p.add_argument("--percentiles", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                   help="the percentiles for --normalize percentile")
     p.add_argument("--init-from", help="fine-tune this model folder")
     p.add_argument("--seed", type=nonneg_int)
     p.add_argument("--tensorboard", action="store_true")

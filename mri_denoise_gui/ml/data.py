@@ -17,7 +17,7 @@ import numpy as np
 
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise
 from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.core.volume import has_nifti_suffix, load_volume
+from mri_denoise_gui.core.volume import count_volumes, has_nifti_suffix, load_volume
 
 #: Noise kinds the training pipeline can generate; "rician+gaussian" picks one per patch.
 TRAIN_NOISE_KINDS = NOISE_KINDS + ("rician+gaussian",)
@@ -90,11 +90,14 @@ def slab_ranges(n: int, val_fraction: float, gap: int = SLAB_GAP) -> tuple[tuple
 
 def load_regions(files: Sequence[Path], normalizer: Normalizer, val_fraction: float, seed: int = 0,
                  volume_index: int = 0):
-    """Load, normalise and split the training files into train and validation Regions."""
+    """Load, normalise and split the training files into train and validation Regions.
+
+    ``volume_index`` picks the volume of 4D files (an fMRI/DWI series: one b-value or time point);
+    3D files in the same set are read as they are, so mixed folders train without renaming."""
     train_files, val_files, mode = split_by_volume(files, val_fraction, seed)
 
     def load(path: Path):
-        vol = load_volume(path, volume_index=volume_index)
+        vol = load_volume(path, volume_index=volume_index if count_volumes(path) > 1 else 0)
         norm = normalizer.fit(vol.data)
         return norm.forward(vol.data, clip=True).astype(np.float16)
 

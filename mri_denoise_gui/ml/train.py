@@ -36,6 +36,9 @@ SYNTH_TRAIN_SLABS = ((0, 80), (144, 189))
 SYNTH_VAL_SLAB = (88, 104)
 SYNTH_TEST_SLAB = (112, 136)
 MONITORS = {"val_loss": "min", "val_psnr_metric": "max", "val_ssim_metric": "max"}
+#: "plateau": halve the rate when validation loss stalls for lr_patience epochs; "cosine": fall from
+#: learning_rate to 2% of it along a half cosine over the run's epochs (a fixed budget, no stall test)
+LR_SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass
@@ -60,12 +63,13 @@ class TrainingConfig:
     central_fraction: float = 0.8
     all_axes: bool = False
     normalizer: dict = field(default_factory=lambda: {"method": "percentile", "low": 0.5, "high": 99.5})
-    volume_index: int = 0
+    volume_index: int = 0  # which volume of 4D files (3D files are read as they are)
     init_from: str | None = None
     seed: int = 0  # the split, the validation pairs and (unless stream_seed is set) the training stream
     stream_seed: int | None = None  # a different training stream with the same validation set (fine-tuning stages)
     tensorboard: bool = False
     lr_patience: int = 3
+    lr_schedule: str = "plateau"  # see LR_SCHEDULES
     #: "inverse_sigma" weights each patch's loss by (mid sigma / its sigma): errors scale with sigma, so
     #: unweighted losses let the noisiest patches dominate and under-serve low noise (mean PSNR in dB
     #: counts every noise level alike)
@@ -84,6 +88,8 @@ class TrainingConfig:
             bad["data"] = "give at least one NIfTI file or folder (or use synthetic data)"
         if self.arch not in architectures.ARCHITECTURES and not self.init_from:
             bad["arch"] = f"unknown architecture; choose from {', '.join(architectures.ARCHITECTURES)}"
+        if not isinstance(self.volume_index, int) or isinstance(self.volume_index, bool) or self.volume_index < 0:
+            bad["volume_index"] = "must be a whole number >= 0 (the volume of 4D files to train on)"
         for name in ("epochs", "steps_per_epoch", "batch_size", "val_patches"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -100,6 +106,8 @@ class TrainingConfig:
             bad["noise_weighting"] = f"choose from {', '.join(mldata.NOISE_WEIGHTINGS)}"
         if not (isinstance(self.ema_momentum, (int, float)) and 0 <= self.ema_momentum < 1):
             bad["ema_momentum"] = "must be in [0, 1) (0 turns the weight average off)"
+        if self.lr_schedule not in LR_SCHEDULES:
+            bad["lr_schedule"] = f"choose from {', '.join(LR_SCHEDULES)}"
         if self.monitor not in MONITORS:
             bad["monitor"] = f"choose from {', '.join(MONITORS)}"
         if self.loss not in LOSSES:
@@ -251,6 +259,21 @@ def plan(config: TrainingConfig) -> dict:
 
 
 # ------------------------------------------------------------------ callbacks
+
+class CosineEpochs:
+    """Learning rate for an epoch: a half cosine from ``start`` down to ``floor * start`` over
+    ``epochs``. Why: a fixed budget with no stall test. The plateau test's min_delta (1e-4) is more
+    than a low validation loss of averaged (EMA) weights moves in an epoch, so there it halves the
+    rate every ``lr_patience`` epochs while validation PSNR is still rising."""
+
+    def __init__(self, start: float, epochs: int, floor: float = 0.02):
+        self.start, self.epochs, self.floor = float(start), max(int(epochs), 1), float(floor)
+
+    def __call__(self, epoch: int, lr=None) -> float:
+        t = min(epoch, self.epochs - 1) / max(self.epochs - 1, 1)
+        low = self.start * self.floor
+        return low + 0.5 * (self.start - low) * (1.0 + math.cos(math.pi * t))
+
 
 def _floats(logs) -> dict:
     out = {}
@@ -412,12 +435,12 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
 
     publisher = BestModelPublisher(out, metadata, cancel, log_file, monitor=config.monitor)
     canceller = CancelCallback(cancel)
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.lr_patience,
-                                          min_lr=1e-5, verbose=0),
-        keras.callbacks.CSVLogger(str(log_file)),
-    ]
+    if config.lr_schedule == "cosine":
+        schedule = keras.callbacks.LearningRateScheduler(CosineEpochs(config.learning_rate, config.epochs))
+    else:
+        schedule = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.lr_patience,
+                                                     min_lr=1e-5, verbose=0)
+    callbacks = [keras.callbacks.TerminateOnNaN(), schedule, keras.callbacks.CSVLogger(str(log_file))]
     if config.ema_momentum:  # validate and publish the averaged weights
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks.append(publisher)

@@ -63,9 +63,11 @@ def test_cli_architecture_choices_match_registry():
         assert parser.parse_args(["train", "--arch", name]).arch == name
 
     from mri_denoise_gui.ml.data import NOISE_WEIGHTINGS
-    from mri_denoise_gui.ml.train import MONITORS
+    from mri_denoise_gui.ml.train import LR_SCHEDULES, MONITORS
 
     for name in NOISE_WEIGHTINGS:
         assert parser.parse_args(["train", "--noise-weighting", name]).noise_weighting == name
     for name in MONITORS:
         assert parser.parse_args(["train", "--monitor", name]).monitor == name
+    for name in LR_SCHEDULES:
+        assert parser.parse_args(["train", "--lr-schedule", name]).lr_schedule == name

@@ -85,5 +85,9 @@ def test_train_subcommand_writes_a_model(tmp_path, capsys):
     assert (out / "model.keras").is_file() and "epoch 1/1" in err
     config = json.loads((out / "model.json").read_text())["config"]
     assert (config["noise_weighting"], config["monitor"], config["ema_momentum"]) == ("inverse_sigma", "val_psnr_metric", 0.9)
+    assert config["normalizer"] == {"method": "percentile", "low": 0.5, "high": 99.5} and config["volume_index"] == 0
     code, _, err = run(["train", "--data", files[0], "--out", out, "--val-fraction", "1.5"], capsys)
     assert code == 2 and "val_fraction" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["train", "--data", files[0], "--out", out, "--normalize", "percentile",
+                        "--percentiles", "99", "2"], capsys)
+    assert code == 2 and "normalizer" in err and "percentiles" in err and len(err.strip().splitlines()) == 1

@@ -23,6 +23,26 @@ def test_single_volume_is_split_by_slab_with_a_gap(volume_files):
     assert train[0].data.dtype == np.float16 and 0 <= float(train[0].data.min()) and float(train[0].data.max()) <= 1
 
 
+def test_volume_index_picks_the_volume_of_4d_files_and_leaves_3d_files_alone(tmp_path):
+    from tests.conftest import phantom, write_nifti
+
+    first, second = phantom((24, 24, 16), seed=1), phantom((24, 24, 16), seed=2)[::-1].copy()
+    series = write_nifti(tmp_path / "a_series.nii.gz", np.stack([first, second], axis=-1))
+    plain = write_nifti(tmp_path / "b_plain.nii.gz", first)
+    regions = {}
+    for index in (0, 1):
+        train, val, mode = mldata.load_regions([series, plain], Normalizer(), val_fraction=0.5, seed=0,
+                                               volume_index=index)
+        assert mode == "volume"
+        regions[index] = {r.path: r.data for r in train + val}
+    expected = Normalizer().fit(second).forward(second, clip=True)
+    assert np.allclose(regions[1][str(series)].astype(np.float32), expected, atol=1e-3)
+    assert not np.allclose(regions[0][str(series)].astype(np.float32), expected, atol=1e-3)
+    assert np.array_equal(regions[0][str(plain)], regions[1][str(plain)])  # the 3D file: read as it is
+    with pytest.raises(ValueError, match="out of range"):
+        mldata.load_regions([series, plain], Normalizer(), val_fraction=0.5, volume_index=2)
+
+
 def test_missing_data_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         mldata.find_nifti_files([tmp_path / "nope"])

@@ -23,9 +23,9 @@ def test_config_validates_and_round_trips(tmp_path):
     assert again == config
     bad = TrainingConfig(out="", epochs=0, patch_size=30, loss="mse", noise_kind="salt",
                          variance_range=(0.5, 0.1), learning_rate=3, noise_weighting="snr",
-                         ema_momentum=1.0).validate()
+                         ema_momentum=1.0, lr_schedule="step", volume_index=-1).validate()
     assert {"out", "data", "epochs", "patch_size", "loss", "noise_kind", "variance_range", "learning_rate",
-            "noise_weighting", "ema_momentum"} <= set(bad)
+            "noise_weighting", "ema_momentum", "lr_schedule", "volume_index"} <= set(bad)
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainingConfig.from_dict({"epochz": 3})
 
@@ -86,6 +86,15 @@ def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volum
     start = weights(result.folder)
     assert np.abs(weights(tuned.folder) - start).max() > 3 * lr
     assert np.abs(weights(averaged.folder) - start).max() < 1.05 * lr
+
+    # a cosine schedule sets each epoch's rate from the start down to 2% of it, whatever the
+    # validation loss does (the plateau schedule only ever halves, and only after a stall)
+    epochs = []
+    train(tiny_config(tmp_path, volume_files, out=str(tmp_path / "cosine"), epochs=3, steps_per_epoch=2,
+                      learning_rate=lr, init_from=str(result.folder), lr_schedule="cosine"),
+          progress=lambda e: epochs.append(e) if e["kind"] == "epoch" else None)
+    rates = [e["logs"]["learning_rate"] for e in epochs]
+    assert rates == pytest.approx([lr, 0.51 * lr, 0.02 * lr], rel=1e-5)
 
 
 def test_cancel_stops_within_a_batch_and_leaves_no_model(tmp_path, volume_files):
