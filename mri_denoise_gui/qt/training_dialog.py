@@ -48,6 +48,7 @@ FORM_DEFAULTS = {
     "batch_size": 16, "patch_size": 64, "learning_rate": 1e-3, "loss": "ssim_l1", "seed": 0,
     "noise_kind": "rician+gaussian", "variance_range": [1e-4, 1e-2], "val_fraction": 0.2,
     "central_fraction": 0.8, "all_axes": False, "out": "",
+    "normalizer": {"method": "percentile", "low": 0.5, "high": 99.5}, "volume_index": 0, "lr_schedule": "plateau",
 }
 
 
@@ -291,9 +292,9 @@ class TrainingDialog(QDialog):
         if not self.is_training():
             self._on_config_changed()
 
-    def set_current_volume(self, path: str | Path | None) -> None:
+    def set_current_volume(self, path: str | Path | None, volume_index: int = 0) -> None:
         """The volume open in the main window (what "Open volume" adds to the data)."""
-        self.form.set_current_volume(path)
+        self.form.set_current_volume(path, volume_index)
 
     # ------------------------------------------------------------------ config, validation, settings
     def _restore_config(self) -> dict:
@@ -703,6 +704,7 @@ def open_training_dialog(window=None) -> TrainingDialog:
     model_folder = ((getattr(window, "model", None) or {}).get("folder")) if window is not None else None
     data = getattr(window, "data", None)
     volume_path = getattr(getattr(data, "volume", None), "path", None)
+    volume_index = int(getattr(getattr(data, "volume", None), "volume_index", 0) or 0)
     if dialog is None:
         dialog = TrainingDialog(window, current_model_dir=model_folder, current_volume_path=volume_path,
                                 settings=getattr(window, "settings", None))
@@ -711,10 +713,9 @@ def open_training_dialog(window=None) -> TrainingDialog:
         ready = getattr(window, "modelReady", None)
         if ready is not None:
             ready.connect(lambda info, d=dialog: d.set_current_model((info or {}).get("folder")))
-    else:
-        if not dialog.is_training():
-            dialog.set_current_model(model_folder)
-        dialog.set_current_volume(volume_path)
+    elif not dialog.is_training():
+        dialog.set_current_model(model_folder)
+    dialog.set_current_volume(volume_path, volume_index)
     dialog.show()
     dialog.raise_()
     dialog.activateWindow()

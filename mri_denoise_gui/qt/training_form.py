@@ -42,8 +42,10 @@ FALLBACK_NOISE_KINDS = NOISE_KINDS + ("rician+gaussian",)
 LOSS_LABELS = {"ssim": "SSIM (as the tutorial)", "ssim_l1": "SSIM + L1", "l1": "L1"}
 MONITOR_LABELS = {"val_loss": "validation loss", "val_ssim_metric": "validation SSIM",
                   "val_psnr_metric": "validation PSNR"}
+SCHEDULE_LABELS = {"plateau": "halve when validation stalls", "cosine": "cosine down to 2%"}
 EMA_MOMENTUM = 0.999  # what the "moving average" box turns on (the default recipe's stage 3)
 NOISE_LABELS = {"rician+gaussian": "rician + gaussian (blind)"}
+NORMALIZER_LABELS = {"percentile": "percentiles", "minmax": "min to max (as the tutorial)"}
 NIFTI_FILTER = "NIfTI volumes (*.nii *.nii.gz);;All files (*)"
 INVALID_STYLE = "border: 1px solid #e05d5d; border-radius: 2px;"
 ERROR_STYLE = "color: #ff8a80; font-size: 11px;"
@@ -89,13 +91,15 @@ class TrainingForm(QWidget):
     #: config fields this form owns (everything else in the config is kept as it is)
     FIELDS = ("data", "synthetic", "arch", "init_from", "epochs", "steps_per_epoch", "batch_size", "patch_size",
               "learning_rate", "loss", "seed", "noise_kind", "variance_range", "val_fraction",
-              "central_fraction", "all_axes", "noise_weighting", "ema_momentum", "out", "monitor", "tensorboard")
+              "central_fraction", "all_axes", "noise_weighting", "ema_momentum", "out", "monitor", "tensorboard",
+              "normalizer", "volume_index", "lr_schedule")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.current_model_dir: str | None = None
         self._scratch_arch: str | None = None  # the user's choice, kept while fine-tuning shows the model's
         self.current_volume_path: str | None = None
+        self.current_volume_index = 0
         self._last_dir = str(Path.home())
         self.error_labels: dict[str, QLabel] = {}
         self.editors: dict[str, QWidget] = {}
@@ -178,6 +182,31 @@ class TrainingForm(QWidget):
         self.error_labels["data"] = _error_label("data")
         v.addWidget(self.error_labels["data"])
         self.editors["data"] = self.data_list
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        form.setHorizontalSpacing(8)
+        v.addLayout(form)
+        self.norm_combo = QComboBox()
+        self.norm_combo.setObjectName("normalizerCombo")
+        _set_combo_items(self.norm_combo, tuple(NORMALIZER_LABELS), NORMALIZER_LABELS)
+        self.norm_combo.currentIndexChanged.connect(self._on_value_changed)
+        self.norm_low_spin = self._dspin("normalizerLowSpin", 0.0, 100.0, 0.5, 1, " %")
+        self.norm_high_spin = self._dspin("normalizerHighSpin", 0.0, 100.0, 0.5, 1, " %")
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(self.norm_combo, 1)
+        h.addWidget(self.norm_low_spin)
+        h.addWidget(QLabel("to"))
+        h.addWidget(self.norm_high_spin)
+        self._row(form, "Normalise", "normalizer", row,
+                  "How each volume is mapped to [0, 1] for training, and by the model for every scan it "
+                  "denoises: robust percentiles keep a few hot voxels from squashing the contrast "
+                  "(the shipped models use 0.5 to 99.5%)")
+        self.volume_index_spin = self._spin("trainVolumeIndexSpin", 0, 9999)
+        self._row(form, "4D volume", "volume_index", self.volume_index_spin,
+                  "Which volume of 4D files to train on (a time point or b-value, from 0); 3D files are read as they are")
         self.add_files_button.clicked.connect(self._on_add_files_clicked)
         self.add_folder_button.clicked.connect(self._on_add_folder_clicked)
         self.add_current_button.clicked.connect(self.add_current_volume)
@@ -265,7 +294,21 @@ class TrainingForm(QWidget):
         self.editors["batch_size"] = self.batch_spin
         self.error_labels["patch_size"] = self.error_labels["batch_size"]
         self.editors["patch_size"] = self.patch_spin
-        self._row(form, "Learning rate", "learning_rate", self.lr_spin, "Adam's initial learning rate")
+        self.schedule_combo = QComboBox()
+        self.schedule_combo.setObjectName("lrScheduleCombo")
+        _set_combo_items(self.schedule_combo, tuple(SCHEDULE_LABELS), SCHEDULE_LABELS)
+        self.schedule_combo.setToolTip("Halve the rate whenever the validation loss stops improving, or let it fall "
+                                       "along a half cosine to 2% over the epochs (a fixed budget, no stall test)")
+        self.schedule_combo.currentIndexChanged.connect(self._on_value_changed)
+        pair = QWidget()
+        h = QHBoxLayout(pair)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(self.lr_spin)
+        h.addWidget(self.schedule_combo, 1)
+        self._row(form, "Learning rate", "learning_rate", pair, "Adam's initial learning rate, and how it falls")
+        self.editors["learning_rate"] = self.lr_spin
+        self.error_labels["lr_schedule"] = self.error_labels["learning_rate"]
+        self.editors["lr_schedule"] = self.schedule_combo
         self._row(form, "Loss", "loss", self.loss_combo)
         self.ema_check = QCheckBox("keep a moving average of the weights")
         self.ema_check.setObjectName("emaCheck")
@@ -369,8 +412,10 @@ class TrainingForm(QWidget):
             self.scratch_radio.setChecked(True)
         self._show_start_arch()
 
-    def set_current_volume(self, path) -> None:
+    def set_current_volume(self, path, volume_index: int = 0) -> None:
+        """The main window's volume (and, for a 4D file, the volume shown): what "Open volume" adds."""
         self.current_volume_path = str(path) if path else None
+        self.current_volume_index = int(volume_index) if path else 0
         self.add_current_button.setEnabled(bool(path) and not self.synthetic_check.isChecked())
         self.add_current_button.setToolTip(f"Add {path}" if path else "No volume is open in the main window")
 
@@ -392,6 +437,7 @@ class TrainingForm(QWidget):
             "batch_size": self.batch_spin.value(),
             "patch_size": self.patch_spin.value(),
             "learning_rate": self.lr_spin.value(),
+            "lr_schedule": self.schedule_combo.currentData(),
             "loss": self.loss_combo.currentData(),
             "seed": self.seed_spin.value(),
             "noise_kind": self.noise_combo.currentData(),
@@ -403,6 +449,9 @@ class TrainingForm(QWidget):
             "ema_momentum": EMA_MOMENTUM if self.ema_check.isChecked() else 0.0,
             "monitor": self.monitor_combo.currentData(),
             "tensorboard": self.tensorboard_check.isChecked(),
+            "normalizer": {"method": self.norm_combo.currentData(), "low": round(self.norm_low_spin.value(), 4),
+                           "high": round(self.norm_high_spin.value(), 4)},
+            "volume_index": self.volume_index_spin.value(),
             "out": str(Path(self.out_edit.text().strip()).expanduser()) if self.out_edit.text().strip() else "",
         }
 
@@ -413,7 +462,8 @@ class TrainingForm(QWidget):
             self.steps_spin, self.batch_spin, self.patch_spin, self.lr_spin, self.loss_combo, self.seed_spin,
             self.noise_combo, self.var_low_spin, self.var_high_spin, self.val_spin, self.central_spin,
             self.all_axes_check, self.weighting_check, self.ema_check, self.synthetic_check, self.out_edit,
-            self.monitor_combo, self.tensorboard_check)]
+            self.monitor_combo, self.tensorboard_check, self.norm_combo, self.norm_low_spin,
+            self.norm_high_spin, self.volume_index_spin, self.schedule_combo)]
         try:
             if "data" in config:
                 self.data_list.clear()
@@ -429,6 +479,7 @@ class TrainingForm(QWidget):
             if isinstance(config.get("learning_rate"), (int, float)):
                 self.lr_spin.setValue(float(config["learning_rate"]))
             self._select(self.loss_combo, config.get("loss"))
+            self._select(self.schedule_combo, config.get("lr_schedule"))
             self._select(self.noise_combo, config.get("noise_kind"))
             vr = config.get("variance_range")
             if isinstance(vr, (list, tuple)) and len(vr) == 2:
@@ -449,6 +500,14 @@ class TrainingForm(QWidget):
             self._select(self.monitor_combo, config.get("monitor"))
             if "tensorboard" in config:
                 self.tensorboard_check.setChecked(bool(config["tensorboard"]))
+            norm = config.get("normalizer")
+            if isinstance(norm, dict):
+                self._select(self.norm_combo, norm.get("method"))
+                for spin, key in ((self.norm_low_spin, "low"), (self.norm_high_spin, "high")):
+                    if isinstance(norm.get(key), (int, float)):
+                        spin.setValue(float(norm[key]))
+            if isinstance(config.get("volume_index"), int):
+                self.volume_index_spin.setValue(config["volume_index"])
             if "out" in config:
                 self.out_edit.setText(str(config.get("out") or ""))
         finally:
@@ -512,6 +571,8 @@ class TrainingForm(QWidget):
 
     def add_current_volume(self) -> None:
         if self.current_volume_path:
+            if self.current_volume_index:  # the volume of a 4D file the window shows: train on it too
+                self.volume_index_spin.setValue(self.current_volume_index)
             self.add_paths([self.current_volume_path])
 
     def _on_add_files_clicked(self) -> None:
@@ -564,15 +625,25 @@ class TrainingForm(QWidget):
         self._on_value_changed()
 
     def _enable_data_editors(self) -> None:
-        """Synthetic data replaces the file list, so the list is inert while it is chosen."""
+        """Synthetic data replaces the file list (and its 4D choice), so those editors are inert while
+        it is chosen; the normalisation stays editable: the model applies it to every scan it denoises."""
         files = not self.synthetic_check.isChecked()
-        for w in (self.data_list, self.add_files_button, self.add_folder_button, self.remove_button):
+        for w in (self.data_list, self.add_files_button, self.add_folder_button, self.remove_button,
+                  self.volume_index_spin):
             w.setEnabled(files)
-        self.set_current_volume(self.current_volume_path)
+        self._enable_percentiles()
+        self.set_current_volume(self.current_volume_path, self.current_volume_index)
 
     def _on_value_changed(self, *_args) -> None:
         self._update_sigma_label()
+        self._enable_percentiles()
         self.configChanged.emit()
+
+    def _enable_percentiles(self) -> None:
+        """Min-max has no percentiles: their boxes are inert while it is chosen."""
+        percentile = self.norm_combo.currentData() == "percentile" and self.norm_combo.isEnabled()
+        self.norm_low_spin.setEnabled(percentile)
+        self.norm_high_spin.setEnabled(percentile)
 
     def _update_sigma_label(self) -> None:
         low, high = self.var_low_spin.value(), self.var_high_spin.value()

@@ -421,6 +421,38 @@ def test_synthetic_data_replaces_the_file_list(qtbot, make_dialog, tmp_path):
     assert "data" in dialog.errors and form.data_list.isEnabled()
 
 
+def test_normalisation_and_4d_volume_rows_feed_the_config(qtbot, make_dialog, volumes, tmp_path):
+    dialog = make_dialog()
+    form = dialog.form
+    configure_tiny(dialog, volumes, tmp_path / "models" / "norm")
+    assert dialog.config["normalizer"] == {"method": "percentile", "low": 0.5, "high": 99.5}
+    assert dialog.config["volume_index"] == 0 and dialog.errors == {}
+    form.norm_low_spin.setValue(99.8)  # above the high percentile: validate() says why, Start stays off
+    assert "percentiles" in dialog.errors["normalizer"]
+    assert "percentiles" in dialog.findChild(QLabel, "error_normalizer").text()
+    assert not button(dialog, "startTrainingButton").isEnabled()
+    form.norm_combo.setCurrentIndex(form.norm_combo.findData("minmax"))
+    assert not form.norm_low_spin.isEnabled() and not form.norm_high_spin.isEnabled()
+    form.norm_combo.setCurrentIndex(form.norm_combo.findData("percentile"))
+    assert form.norm_low_spin.isEnabled()
+    form.norm_low_spin.setValue(1.0)
+    form.volume_index_spin.setValue(3)
+    assert dialog.config["normalizer"] == {"method": "percentile", "low": 1.0, "high": 99.5}
+    assert dialog.config["volume_index"] == 3 and dialog.errors == {}
+    if form.synthetic_check.isEnabled():  # synthetic slices have no 4D choice, but keep the normalisation
+        form.synthetic_check.setChecked(True)
+        assert not form.volume_index_spin.isEnabled() and form.norm_combo.isEnabled()
+        form.synthetic_check.setChecked(False)
+    form.set_values({"normalizer": {"method": "minmax", "low": 2.0, "high": 98.0}, "volume_index": 1})
+    assert form.values()["normalizer"] == {"method": "minmax", "low": 2.0, "high": 98.0}
+    assert form.values()["volume_index"] == 1 and not form.norm_high_spin.isEnabled()
+    # "Open volume" on a 4D file the window shows at volume 2 trains on that volume
+    series = write_nifti(tmp_path / "series.nii.gz", np.stack([phantom((24, 24, 16), seed=i) for i in range(3)], -1))
+    dialog.set_current_volume(series, 2)
+    form.add_current_volume()
+    assert str(series) in dialog.config["data"] and dialog.config["volume_index"] == 2
+
+
 def test_enter_in_a_field_does_not_start_training(qtbot, make_dialog, volumes, tmp_path):
     from PyQt6.QtCore import Qt
 
