@@ -8,7 +8,7 @@ STAMP_TEST := $(VENV)/.stamp-test
 STAMP_DEV := $(VENV)/.stamp-dev
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test demo-volume train-default train-seed bench dist app check-wheel clean
+.PHONY: run test demo-volume train-default train-seed bench stress dist app check-wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench: $(STAMP_TEST)
 	$(BIN)/python benchmarks/bench_inference.py
 	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_gui.py
+
+stress: $(STAMP_TEST)
+	$(BIN)/python benchmarks/stress_threads.py --minutes 10
 
 dist: $(STAMP_RUN)
 	$(BIN)/python -m pip install --quiet build
