@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
+import numpy as np
 from keras import layers
 
-from mri_denoise_gui.ml.layers import PixelShuffle, PixelUnshuffle
+from mri_denoise_gui.ml.layers import NoiseLevelMap, PixelShuffle, PixelUnshuffle
 
 DEFAULT_ARCH = "resunet"
 SEED_ARCH = "seed-autoencoder"
@@ -49,17 +50,22 @@ def _conv(x, filters, name, strides=1):
 
 
 def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
-                  input_size: int | None = None) -> keras.Model:
+                  noise_level: bool = False, input_size: int | None = None) -> keras.Model:
     """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
 
     Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the
     U-Net levels give a receptive field wide enough to be blind to the noise level, and
     predicting the noise (output = input - noise) keeps tissue contrast the net need not learn.
-    No normalisation layers, so inference is the same at any batch size.
+    No normalisation layers, so inference is the same at any batch size. ``noise_level`` adds the
+    image's own estimated sigma as one more channel (`layers.NoiseLevelMap`; needs ``unshuffle=2``).
     """
+    if noise_level and unshuffle != 2:
+        raise ValueError("noise_level needs unshuffle=2 (it reads the 2x2 Haar detail)")
     size = input_size if input_size else None
     inputs = keras.Input(shape=(size, size, 1), name="noisy")
     x = PixelUnshuffle(unshuffle, name="unshuffle")(inputs) if unshuffle > 1 else inputs
+    if noise_level:
+        x = layers.Concatenate(name="with_noise_level")([x, NoiseLevelMap(name="noise_level")(x)])
     skips = []
     filters = width
     for level in range(levels):
@@ -82,6 +88,36 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
     noise = PixelShuffle(unshuffle, name="shuffle")(x) if unshuffle > 1 else x
     outputs = layers.Subtract(name="denoised")([inputs, noise])
     return keras.Model(inputs, outputs, name="resunet")
+
+
+def grow(source: keras.Model, name: str, **options) -> keras.Model:
+    """Architecture ``name`` with ``options``, starting from ``source``'s weights, layer by layer.
+
+    Why: to add an input (the noise-level channel) to a trained network without retraining it:
+    kernels that gained input channels keep their old weights and start at zero on the new
+    ones, so the grown network computes exactly what ``source`` did until it is trained.
+    """
+    model = build(name, **options)
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        if layer.name not in by_name:
+            raise ValueError(f"cannot grow {source.name!r} into {name}: it has no layer {layer.name!r}")
+        old = by_name[layer.name].get_weights()
+        new = []
+        for w, o in zip(weights, old):
+            if w.shape == o.shape:
+                new.append(o)
+            elif w.ndim == 4 and w.shape[:2] == o.shape[:2] and w.shape[3] == o.shape[3] and w.shape[2] > o.shape[2]:
+                padded = np.zeros_like(w)
+                padded[:, :, : o.shape[2], :] = o
+                new.append(padded)
+            else:
+                raise ValueError(f"cannot grow layer {layer.name!r}: weights {o.shape} -> {w.shape}")
+        layer.set_weights(new)
+    return model
 
 
 def build_tiny(input_size: int | None = None) -> keras.Model:

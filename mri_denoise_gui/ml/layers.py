@@ -53,3 +53,34 @@ class PixelShuffle(_PixelRearrange):
         b, h, w, c = input_shape
         f = self.factor
         return (b, None if h is None else h * f, None if w is None else w * f, c // (f * f))
+
+
+@keras.saving.register_keras_serializable(package="mri_denoise_gui")
+class NoiseLevelMap(keras.layers.Layer):
+    """The image's own noise level as one constant channel, from pixel-unshuffled (factor 2) input.
+
+    Why: a blind network must infer sigma from what its field of view shows, and then hesitates to
+    flatten a flat region; non-local means is handed sigma estimated from the whole slice. This is
+    the same estimate (Donoho's: median |HH| / 0.6745 of the finest Haar diagonal detail, which the
+    four unshuffled channels give directly), on every ``step``-th position to keep it cheap, scaled
+    by 10 to about 0.1-1. The model stays blind for the user: nothing extra goes in.
+    """
+
+    def __init__(self, step: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.step = int(step)
+
+    def call(self, x):
+        xs = x[:, :: self.step, :: self.step, :] if self.step > 1 else x
+        hh = 0.5 * (xs[..., 0] - xs[..., 1] - xs[..., 2] + xs[..., 3])
+        b = ops.shape(x)[0]
+        values = ops.sort(ops.reshape(ops.abs(hh), (b, -1)), axis=-1)
+        median = values[:, ops.shape(values)[1] // 2]
+        sigma = 10.0 * median / 0.6745
+        return ops.ones_like(x[..., :1]) * ops.reshape(sigma, (b, 1, 1, 1))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:3], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "step": self.step}

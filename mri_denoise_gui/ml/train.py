@@ -375,7 +375,16 @@ def _initial_model(config: TrainingConfig):
             model = keras.saving.load_model(str(Path(config.init_from) / MODEL_FILE), compile=False, safe_mode=True)
         except Exception as exc:
             raise ModelError(f"cannot fine-tune from {config.init_from}: {str(exc).splitlines()[0]}") from None
-        return model, meta["architecture"], meta.get("architecture_options", {})
+        arch, options = meta["architecture"], meta.get("architecture_options", {})
+        wanted = dict(config.arch_options or {})
+        if wanted and wanted != options:  # grow the trained network into the asked-for options
+            if config.arch != arch:
+                raise ModelError(f"cannot fine-tune a {arch} model as {config.arch}")
+            try:
+                return architectures.grow(model, arch, **wanted), arch, wanted
+            except ValueError as exc:
+                raise ModelError(f"cannot fine-tune {config.init_from} with options {wanted}: {exc}") from None
+        return model, arch, options
     return architectures.build(config.arch, **(config.arch_options or {})), config.arch, dict(config.arch_options or {})
 
 

@@ -45,6 +45,30 @@ def test_default_is_small_residual_and_starts_as_identity():
     assert build("tiny").count_params() < 20_000
 
 
+def test_noise_level_channel_reads_the_image_noise_and_grows_from_a_trained_net():
+    from mri_denoise_gui.ml.layers import NoiseLevelMap, PixelUnshuffle
+    from tests.ml.conftest import random_weights
+
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[:128, :128] / 128.0
+    smooth = (0.3 + 0.4 * yy + 0.2 * np.sin(6 * xx)).astype(np.float32)  # structure, no noise
+    for sigma in (0.02, 0.05, 0.09):
+        noisy = (smooth + rng.normal(0, sigma, smooth.shape)).astype(np.float32)[None, :, :, None]
+        level = np.asarray(NoiseLevelMap()(PixelUnshuffle(2)(noisy)))
+        assert level.shape == (1, 64, 64, 1) and np.ptp(level) == 0
+        assert level[0, 0, 0, 0] == pytest.approx(10 * sigma, rel=0.15)
+
+    small = random_weights(build("resunet", width=8, levels=1), seed=3)
+    grown = architectures.grow(small, "resunet", width=8, levels=1, noise_level=True)
+    assert "noise_level" in [layer.name for layer in grown.layers]
+    x = rng.random((2, 32, 40, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(grown(x)), np.asarray(small(x)), atol=1e-6)  # new input at zero weight
+    with pytest.raises(ValueError, match="cannot grow"):
+        architectures.grow(small, "resunet", width=16, levels=1)
+    with pytest.raises(ValueError, match="unshuffle=2"):
+        build("resunet", unshuffle=4, noise_level=True)
+
+
 def test_unknown_names_and_options_are_clear():
     with pytest.raises(ValueError, match="unknown architecture"):
         build("nope")

@@ -97,6 +97,27 @@ def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volum
     assert rates == pytest.approx([lr, 0.51 * lr, 0.02 * lr], rel=1e-5)
 
 
+def test_fine_tuning_with_new_options_grows_the_network(tmp_path, volume_files):
+    from mri_denoise_gui.ml.architectures import build
+    from mri_denoise_gui.ml.inference import Denoiser
+    from mri_denoise_gui.ml.modelfile import save_model_folder
+
+    options = {"width": 8, "levels": 1, "unshuffle": 2}
+    start = save_model_folder(build("resunet", **options), tmp_path / "small",
+                              {"architecture": "resunet", "architecture_options": options, "stride": 4,
+                               "normalizer": {"method": "percentile", "low": 0.5, "high": 99.5}})
+    grown = train(tiny_config(tmp_path, volume_files, out=str(tmp_path / "grown"), arch="resunet", epochs=1,
+                              steps_per_epoch=2, init_from=str(start), arch_options={**options, "noise_level": True}))
+    meta = json.loads((grown.folder / "model.json").read_text())
+    assert meta["architecture_options"] == {**options, "noise_level": True}
+    denoiser = Denoiser.load(grown.folder)  # safe_mode load: the new layer is registered
+    assert "noise_level" in [layer.name for layer in denoiser.model.layers]
+    assert denoiser.denoise_slices01(np.full((1, 20, 24), 0.5, np.float32)).shape == (1, 20, 24)
+    with pytest.raises(Exception, match="as seed-autoencoder"):
+        train(tiny_config(tmp_path, volume_files, out=str(tmp_path / "nope"), arch="seed-autoencoder",
+                          init_from=str(start), arch_options={"input_size": None}))
+
+
 def test_cancel_stops_within_a_batch_and_leaves_no_model(tmp_path, volume_files):
     cancel = threading.Event()
     batches = []
