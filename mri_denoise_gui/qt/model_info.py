@@ -17,7 +17,8 @@ def model_summary(info: dict) -> tuple[str, str]:
         arch = arch.get("name")
     if arch:
         opts = info.get("architecture_options") or {}
-        detail = ", ".join(f"{k} {v}" for k, v in opts.items() if v is not None) if isinstance(opts, dict) else ""
+        detail = ", ".join(k.replace("_", " ") if v is True else f"{k} {v}"  # a switch reads as its name
+                           for k, v in opts.items() if v is not None and v is not False) if isinstance(opts, dict) else ""
         params = _num(info.get("parameters"))
         lines.append(f"{arch}" + (f" ({detail})" if detail else "") + (f" · {int(params):,} parameters" if params else ""))
     noise = info.get("noise")

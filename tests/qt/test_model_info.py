@@ -15,6 +15,9 @@ def test_summary_names_architecture_noise_and_validation():
     assert "validation SSIM 0.910 (noisy 0.520), PSNR 33.0 dB (noisy 26.6)" in summary
     assert "26 epochs, 30 min on CPU" in summary
     assert "synthetic MNI152" in tooltip
+    summary, _ = model_summary({"architecture": "resunet",
+                                "architecture_options": {"width": 16, "noise_level": True, "other": False}})
+    assert summary.startswith("resunet (width 16, noise level)")
 
 
 def test_summary_of_an_empty_model_json():
