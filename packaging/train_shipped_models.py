@@ -134,6 +134,7 @@ def main(argv=None) -> int:
             chosen, meta = stage4, meta4
         metas = (meta1, meta2, meta3, meta4)
         meta["name"] = out.name
+        meta["fine_tuned_from"] = None  # only from its own earlier stages (temporary folders): see training_stages
         meta["training_stages"] = [_stage_record(1, "default", meta1),
                                    _stage_record(2, "default-stage2", meta2, kept=better),
                                    _stage_record(3, "default-stage3", meta3, kept=better3),
