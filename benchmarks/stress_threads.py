@@ -70,8 +70,7 @@ def run(minutes: float, model: str | None, tmp: Path) -> dict:
     finished = []
     dialog.trainingFailed.connect(lambda reason, details: errors.append(f"training: {reason}"))
     dialog.trainingFinished.connect(finished.append)
-    if hasattr(window, "errorShown"):
-        window.errorShown.connect(lambda *a: errors.append(f"window: {a}"))
+    window.errorShown.connect(lambda reason, details: errors.append(f"window: {reason}"))
 
     rng = np.random.default_rng(0)
     n_slices = window.data.geometry(window.axis).n_slices

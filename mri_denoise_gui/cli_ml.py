@@ -262,6 +262,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def add_ml_subcommands(subparsers) -> None:
     """Register denoise / train / evaluate on the main parser's subparsers (no TensorFlow import)."""
     from mri_denoise_gui.core.noise import NOISE_KINDS
+    from mri_denoise_gui.core.normalize import METHODS as NORMALIZE_METHODS
 
     arch_names = ("resunet", "seed-autoencoder", "tiny")  # kept in sync with ml.architectures (tested)
     train_kinds = NOISE_KINDS + ("rician+gaussian",)
@@ -303,7 +304,7 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--central-fraction", type=float)
     p.add_argument("--all-axes", action="store_true", help="slices along all three axes")
     p.add_argument("--volume-index", type=nonneg_int, help="volume of 4D files to train on (3D files as they are)")
-    p.add_argument("--normalize", choices=("percentile", "minmax"),
+    p.add_argument("--normalize", choices=NORMALIZE_METHODS,
                    help="how each volume is mapped to [0, 1] (default percentile 0.5 / 99.5)")
     p.add_argument("--percentiles", nargs=2, type=float, metavar=("LOW", "HIGH"),
                    help="the percentiles for --normalize percentile")

@@ -132,26 +132,24 @@ def main(argv=None) -> int:
         better4 = meta4["validation"]["psnr"] > meta["validation"]["psnr"]
         if better4:
             chosen, meta = stage4, meta4
-        metas = (meta1, meta2, meta3, meta4)
+        stages = [(1, "default", stage1, meta1, True), (2, "default-stage2", stage2, meta2, better),
+                  (3, "default-stage3", stage3, meta3, better3), (4, "default-stage4", stage4, meta4, better4)]
         meta["name"] = out.name
         meta["fine_tuned_from"] = None  # only from its own earlier stages (temporary folders): see training_stages
-        meta["training_stages"] = [_stage_record(1, "default", meta1),
-                                   _stage_record(2, "default-stage2", meta2, kept=better),
-                                   _stage_record(3, "default-stage3", meta3, kept=better3),
-                                   _stage_record(4, "default-stage4", meta4, kept=better4)]
-        meta["training_seconds"] = round(sum(m["training_seconds"] for m in metas), 1)
-        meta["epochs_run"] = sum(m["epochs_run"] for m, kept in zip(metas, (True, better, better3, better4)) if kept)
+        meta["training_stages"] = [_stage_record(n, recipe, m, kept=None if n == 1 else kept)
+                                   for n, recipe, _, m, kept in stages]
+        meta["training_seconds"] = round(sum(m["training_seconds"] for _, _, _, m, _ in stages), 1)
+        meta["epochs_run"] = sum(m["epochs_run"] for _, _, _, m, kept in stages if kept)
         staging = work / "publish"
         shutil.copytree(chosen, staging)
         (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-        for n, stage in ((1, stage1), (2, stage2), (3, stage3), (4, stage4)):
-            if (stage / "training_log.csv").is_file():
-                shutil.copyfile(stage / "training_log.csv", staging / f"training_log_stage{n}.csv")
+        for n, _, folder, _, _ in stages:
+            if (folder / "training_log.csv").is_file():
+                shutil.copyfile(folder / "training_log.csv", staging / f"training_log_stage{n}.csv")
         (staging / "training_log.csv").unlink(missing_ok=True)
         staging.chmod(0o755)
         publish_folder(staging, out)
-        kept = [str(n) for n, k in ((1, True), (2, better), (3, better3), (4, better4)) if k]
-        print(f"kept stages: {', '.join(kept)} -> {out}", flush=True)
+        print(f"kept stages: {', '.join(str(n) for n, _, _, _, kept in stages if kept)} -> {out}", flush=True)
     finally:
         if not args.resume:
             shutil.rmtree(work, ignore_errors=True)

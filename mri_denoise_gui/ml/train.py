@@ -41,6 +41,11 @@ MONITORS = {"val_loss": "min", "val_psnr_metric": "max", "val_ssim_metric": "max
 LR_SCHEDULES = ("plateau", "cosine")
 
 
+def _whole(value, minimum: int) -> bool:
+    """An int (not a bool) of at least ``minimum``: what count-like settings must be."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 @dataclass
 class TrainingConfig:
     """Every training hyperparameter with its default (what the training dialog edits)."""
@@ -88,13 +93,12 @@ class TrainingConfig:
             bad["data"] = "give at least one NIfTI file or folder (or use synthetic data)"
         if self.arch not in architectures.ARCHITECTURES and not self.init_from:
             bad["arch"] = f"unknown architecture; choose from {', '.join(architectures.ARCHITECTURES)}"
-        if not isinstance(self.volume_index, int) or isinstance(self.volume_index, bool) or self.volume_index < 0:
+        if not _whole(self.volume_index, 0):
             bad["volume_index"] = "must be a whole number >= 0 (the volume of 4D files to train on)"
         for name in ("epochs", "steps_per_epoch", "batch_size", "val_patches"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _whole(getattr(self, name), 1):
                 bad[name] = "must be a whole number >= 1"
-        if not isinstance(self.patch_size, int) or self.patch_size < 16:
+        if not _whole(self.patch_size, 16):
             bad["patch_size"] = "must be a whole number >= 16"
         elif self.arch in architectures.ARCHITECTURES:
             s = architectures.stride(self.arch, **(self.arch_options or {}))
