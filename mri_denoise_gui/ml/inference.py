@@ -35,6 +35,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _load_keras(path: Path):
+    unreadable = f"{path} is not a readable Keras model file"
+    if not zipfile.is_zipfile(path):  # Keras itself would say "File not found" for any non-zip file
+        raise ModelError(f"{unreadable} (not a .keras zip archive: corrupt, truncated or another format)")
     try:
         return keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except ValueError as exc:
@@ -42,11 +45,31 @@ def _load_keras(path: Path):
         if "safe_mode" in text or "Lambda" in text or "unsafe" in text.lower():
             raise ModelError(f"{path} refused: it needs unsafe deserialisation (e.g. a Lambda layer), "
                              "which could run arbitrary code") from None
+        if "File not found" in text:
+            raise ModelError(f"{unreadable} (corrupt or truncated)") from None
         raise ModelError(f"{path} is not a usable Keras model: {_first_line(exc)}") from None
-    except (zipfile.BadZipFile, OSError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelError(f"{path} is corrupt or not a Keras 3 model file: {_first_line(exc)}") from None
+    except (zipfile.BadZipFile, OSError, KeyError, TypeError, AttributeError, EOFError) as exc:
+        raise ModelError(f"{unreadable} ({_first_line(exc)})") from None
     except Exception as exc:  # h5py / deserialisation errors come in many types
         raise ModelError(f"{path} could not be loaded: {_first_line(exc)}") from None
+
+
+def _check_network(model, path: Path) -> None:
+    """One input and one output, 2D single-channel in and out, and only finite weights."""
+    if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(f"{path} must have exactly one input and one output")
+    in_shape, out_shape = model.inputs[0].shape, model.outputs[0].shape
+    if len(in_shape) != 4 or len(out_shape) != 4:
+        raise ModelError(f"{path} maps {len(in_shape) - 1}D inputs to {len(out_shape) - 1}D outputs; "
+                         "a denoiser maps 2D slices (H, W, 1) to 2D slices")
+    if in_shape[-1] != 1:
+        raise ModelError(f"{path} takes {in_shape[-1]} input channels; an MRI slice has 1")
+    if out_shape[-1] != 1:
+        raise ModelError(f"{path} outputs {out_shape[-1]} channels; a denoiser must output 1")
+    for weight in model.weights:
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(weight))):
+            raise ModelError(f"{path} holds NaN or infinite weights ({weight.path}): "
+                             "it would output nothing but NaN; retrain or pick another model")
 
 
 class Denoiser:
@@ -75,14 +98,8 @@ class Denoiser:
             raise ModelError(f"{folder} is not a model folder: {MODEL_FILE} is missing")
         device = configure_devices()
         model = _load_keras(path)
-        if not isinstance(model, keras.Model) or len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ModelError(f"{path} must have exactly one input and one output")
-        in_shape, out_shape = model.inputs[0].shape, model.outputs[0].shape
-        if len(in_shape) != 4:
-            raise ModelError(f"{path} takes {len(in_shape) - 1}D inputs; a denoiser takes 2D slices (H, W, 1)")
-        if in_shape[-1] != 1 or out_shape[-1] != 1:
-            raise ModelError(f"{path} expects {in_shape[-1]} input channels; MRI slices have 1")
-        if int(info["input_channels"]) != in_shape[-1] or int(info["parameters"]) != model.count_params():
+        _check_network(model, path)
+        if info["input_channels"] != 1 or info["parameters"] != model.count_params():
             raise ModelError(f"{folder}/model.json does not match {MODEL_FILE} "
                              f"(json: {info['parameters']} parameters, file: {model.count_params()})")
         return cls(model, info, folder, device)

@@ -7,6 +7,7 @@ Kept free of TensorFlow imports at module level so ``read_model_json`` is cheap 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -15,9 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mri_denoise_gui.ml.errors import ModelError
+from mri_denoise_gui.ml.output_folder import META_FILE, MODEL_FILE, replace_problem
 
-MODEL_FILE = "model.keras"
-META_FILE = "model.json"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "architecture", "input_channels", "normalizer", "parameters")
 
@@ -52,18 +52,23 @@ def publish_folder(staging: Path, folder: Path) -> Path:
 
     Both renames are atomic; between them the old folder is kept aside, so at every moment
     ``folder`` is either the previous complete model or the new complete one (or absent if
-    there never was one), never a half-written mix.
+    there never was one), never a half-written mix. A ``folder`` that is neither empty nor a
+    model folder this app wrote is never replaced (ModelError): it may hold someone's scans.
     """
     folder = Path(folder)
+    problem = replace_problem(folder)
+    if problem:
+        raise ModelError(f"{folder} {problem}")
     old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(folder, old)
+    if folder.exists() or folder.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        os.replace(folder, old)  # onto the empty placeholder: atomic, and never onto anything else
     os.replace(staging, folder)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_symlink():  # a link to a model elsewhere: drop the link, keep what it pointed to
+            old.unlink()
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -121,4 +126,28 @@ def read_model_json(folder: str | Path) -> dict:
         raise ModelError(f"{meta_path} lacks {', '.join(missing)}")
     if meta["format_version"] != FORMAT_VERSION:
         raise ModelError(f"{meta_path} has format version {meta['format_version']}; this app reads {FORMAT_VERSION}")
+    for key, least in (("input_channels", 1), ("parameters", 0)):
+        if isinstance(meta[key], bool) or not isinstance(meta[key], int) or meta[key] < least:
+            raise ModelError(f"{meta_path}: {key} must be a whole number >= {least}, not {meta[key]!r}")
+    if not isinstance(meta["architecture"], str):
+        raise ModelError(f"{meta_path}: architecture must be a name, not {meta['architecture']!r}")
+    meta["normalizer"] = _checked_normalizer(meta["normalizer"], meta_path)
     return meta
+
+
+def _checked_normalizer(value, meta_path: Path) -> dict:
+    """The normaliser recipe as every reader will use it; ModelError if the app could not apply it.
+
+    One check here means the window and the command line accept exactly the same models."""
+    from mri_denoise_gui.core.normalize import Normalizer
+
+    if not isinstance(value, dict):
+        raise ModelError(f"{meta_path}: normalizer must be a JSON object, not {value!r}")
+    try:
+        recipe = Normalizer.from_dict({k: v for k, v in value.items() if k not in ("vmin", "vmax")})
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in (recipe.low, recipe.high)):
+            raise ValueError(f"percentiles must be numbers, got {recipe.low!r}, {recipe.high!r}")
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{meta_path} has an unusable normalizer: {exc}") from None
+    return {**value, **recipe.to_dict(), "vmin": None, "vmax": None}
