@@ -117,13 +117,22 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- train
 
+def _config_file(config_class, path: str):
+    """The TrainingConfig in a JSON file; CommandError naming the file if it is not one."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"--config {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return config_class.from_json(text)
+    except ValueError as exc:
+        raise CommandError(f"--config {path}: {exc}") from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mri_denoise_gui.ml.train import TrainingConfig
 
-    if args.config:
-        config = TrainingConfig.from_json(Path(args.config).read_text())
-    else:
-        config = TrainingConfig()
+    config = _config_file(TrainingConfig, args.config) if args.config else TrainingConfig()
     overrides = {
         "out": args.out, "data": args.data, "synthetic": args.synthetic or None, "arch": args.arch,
         "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
@@ -160,7 +169,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if event["kind"] == "epoch":
             print(f"{epoch_summary(event)}  ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
 
-    result = train(config, progress=progress)
+    try:
+        result = train(config, progress=progress)
+    except OSError as exc:  # a read-only or full disk under --out, mid-run: nothing was published
+        where = exc.filename or config.out
+        raise CommandError(f"cannot write the model to {config.out}: {where}: {exc.strerror or exc}") from None
     if result.folder is None:
         raise CommandError("training finished without a usable model (no validation improvement)")
     print(f"wrote {result.folder}: best val SSIM {result.best['ssim']:.4f}, PSNR {result.best['psnr']:.2f} dB "
@@ -170,6 +183,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- evaluate
+
+def check_baselines(names) -> None:
+    """CommandError for an unknown baseline or one whose optional package is missing (before any model runs)."""
+    from mri_denoise_gui.core.baselines import BASELINES, bm3d_available
+
+    for name in names:
+        if name not in BASELINES:
+            raise CommandError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+        if name == "bm3d" and not bm3d_available():
+            raise CommandError("baseline bm3d needs the optional 'bm3d' package: pip install 'mri-denoise-gui[bm3d]'")
+
+
+def _finite(value):
+    """``value`` with NaN and infinities as None, so the JSON is valid (json.dumps writes bare NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
 
 def evaluate(files, models, noise_kind="rician", variances=(0.0025,), baselines=("nlm",), axis=2,
              seed=0, volume_index=0, progress=None) -> dict:
@@ -185,9 +220,7 @@ def evaluate(files, models, noise_kind="rician", variances=(0.0025,), baselines=
     from mri_denoise_gui.core.normalize import Normalizer
     from mri_denoise_gui.core.volume import load_volume
 
-    for name in baselines:
-        if name not in BASELINES:
-            raise CommandError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    check_baselines(baselines)
     per_file = []
     for f_index, path in enumerate(files):
         vol = load_volume(path, volume_index=volume_index)
@@ -243,6 +276,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     files = find_nifti_files(args.data)
     baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip() and b.strip() != "none"]
+    check_baselines(baselines)
     from mri_denoise_gui.ml.inference import Denoiser
 
     models = [Denoiser.load(m) for m in (args.model or [str(_model_dir(None))])]
@@ -250,7 +284,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       baselines=baselines, axis=args.axis, seed=args.seed, volume_index=args.volume_index)
     result["models"] = {m.name: str(m.folder) for m in models}
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(_finite(result), indent=2, allow_nan=False))
     else:
         print(f"{len(files)} file(s), {args.noise_kind} noise, tissue = Otsu foreground of the clean volume")
         print(format_table(result["rows"]))

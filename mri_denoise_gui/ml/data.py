@@ -43,6 +43,28 @@ def find_nifti_files(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
+def smallest_slice(files: Sequence[Path], axes: Sequence[int] = (2,)) -> tuple[int, Path] | None:
+    """The shortest side of any slice training would cut from ``files``, and its file.
+
+    Read from the NIfTI headers only, so a patch size that cannot fit (and would be zero-padded
+    up to, allocating patch^2 per sample) is refused before any volume is loaded. Files nibabel
+    cannot open are skipped here: loading them says why."""
+    import nibabel as nib
+
+    best = None
+    for path in files:
+        try:
+            shape = tuple(int(s) for s in nib.load(str(path)).shape[:3])
+        except Exception:  # noqa: BLE001 - load_volume reports unreadable files in one line
+            continue
+        shape = shape + (1,) * (3 - len(shape))
+        for axis in axes:
+            side = min(s for i, s in enumerate(shape) if i != axis)
+            if best is None or side < best[0]:
+                best = (side, Path(path))
+    return best
+
+
 @dataclass
 class Region:
     """A clean normalised volume, or the slab of it (file-axis-2 range) one side of a split uses."""

@@ -115,11 +115,23 @@ def _prepare(config: TrainingConfig) -> _Prepared:
     return _Prepared(factory, val_noisy, val_clean, summary)
 
 
-def plan(config: TrainingConfig) -> dict:
-    """What training would use: volumes and slices for train and validation, and the device."""
+def _check_config(config: TrainingConfig) -> None:
+    """ValueError unless ``config`` validates and its patches fit the training images."""
     bad = config.validate()
     if bad:
         raise ValueError("invalid training settings: " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
+    if config.synthetic:
+        return
+    smallest = mldata.smallest_slice(mldata.find_nifti_files(config.data), _axes(config))
+    if smallest and config.patch_size > smallest[0]:
+        side, path = smallest
+        raise ValueError(f"patch_size: {config.patch_size} is larger than the {side}-pixel side of the slices of "
+                         f"{path.name}; use a patch of at most {side}")
+
+
+def plan(config: TrainingConfig) -> dict:
+    """What training would use: volumes and slices for train and validation, and the device."""
+    _check_config(config)
     if config.synthetic:
         train_slices = sum(b - a for a, b in SYNTH_TRAIN_SLABS)
         out = {"train": {"volumes": 1, "slices": train_slices},
@@ -276,9 +288,7 @@ def _noisy_baseline(noisy, clean) -> dict:
 
 def train(config: TrainingConfig, progress=None, cancel: threading.Event | None = None) -> TrainingResult:
     """Train (or fine-tune) per ``config``; returns where the best model went and its metrics."""
-    bad = config.validate()
-    if bad:
-        raise ValueError("invalid training settings: " + "; ".join(f"{k}: {v}" for k, v in bad.items()))
+    _check_config(config)
     cancel = cancel or threading.Event()
     out = Path(config.out).resolve()
     stream_seed = config.seed if config.stream_seed is None else int(config.stream_seed)
@@ -298,6 +308,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
                                       config.noise_kind, config.variance_range, seed=stream_seed,
                                       weighting=config.noise_weighting)
 
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again if no model
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.training-", dir=out.parent))
     log_file = workdir / "training_log.csv"
@@ -347,12 +358,23 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
         epochs_run = len(history.epoch)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if not publisher.best_epoch:
+            _remove_empty(created)
     if publisher.best_epoch and epochs_run != publisher.best_epoch:
         _record_epochs_run(out, epochs_run, round(time.time() - started, 1))
     best = {"ssim": publisher.best_logs.get("val_ssim_metric"), "psnr": publisher.best_logs.get("val_psnr_metric"),
             "epoch": publisher.best_epoch, "noisy_input": noisy_metrics}
     return TrainingResult(folder=out if publisher.best_epoch else None, best=best,
                           epochs_run=epochs_run, cancelled=canceller.cancelled)
+
+
+def _remove_empty(folders) -> None:
+    """Remove the (deepest first) folders a run created for a model it never published, if still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _record_epochs_run(folder: Path, epochs_run: int, seconds: float) -> None:

@@ -371,24 +371,12 @@ class TrainingDialog(QDialog):
         return errors
 
     def _extra_checks(self) -> dict:
-        """What `validate()` does not know: missing data paths, and never overwriting non-models."""
+        """What `validate()` does not know: missing data paths. (The model folder is judged by
+        `validate()` itself, through ml/output_folder.py, the same rule the command line uses.)"""
         errors = {}
         missing = [p for p in self.config.get("data") or [] if not Path(p).exists()]
         if missing:
             errors["data"] = "not found: " + ", ".join(Path(p).name for p in missing[:3])
-        out = str(self.config.get("out") or "").strip()
-        if out:
-            folder = Path(out).expanduser()
-            try:
-                if folder.exists() and not folder.is_dir():
-                    errors["out"] = "is a file, not a folder"
-                elif folder.is_dir() and any(folder.iterdir()) and not (folder / "model.json").is_file():
-                    errors["out"] = "holds files that are not a model: training would replace them"
-                init_from = self.config.get("init_from")
-                if init_from and folder.resolve() == Path(init_from).resolve():
-                    errors["out"] = "is the model being fine-tuned: choose another folder"
-            except OSError as exc:  # unreadable: say so rather than fail in a slot
-                errors["out"] = f"cannot be checked ({exc.strerror or exc})"
         return errors
 
     def _update_state(self) -> None:
