@@ -89,6 +89,9 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     for src, _ in jobs:  # fail before the slow model load
         if not src.exists():
             raise FileNotFoundError(f"{src}: no such file")
+    from mri_denoise_gui.ml.modelfile import check_model_folder
+
+    check_model_folder(_model_dir(args.model))  # a wrong folder is refused before the slow TensorFlow import
     from mri_denoise_gui.ml.inference import Denoiser
 
     denoiser = Denoiser.load(_model_dir(args.model))
@@ -130,6 +133,12 @@ def _config_file(config_class, path: str):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.out:  # a folder training must not replace is refused before the slow TensorFlow import
+        from mri_denoise_gui.ml.output_folder import output_problem
+
+        problem = output_problem(args.out, [] if args.synthetic else args.data, args.init_from)
+        if problem:
+            raise CommandError(f"--out {args.out} {problem}")
     from mri_denoise_gui.ml.train import TrainingConfig
 
     config = _config_file(TrainingConfig, args.config) if args.config else TrainingConfig()
@@ -172,8 +181,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(config, progress=progress)
     except OSError as exc:  # a read-only or full disk under --out, mid-run: nothing was published
-        where = exc.filename or config.out
-        raise CommandError(f"cannot write the model to {config.out}: {where}: {exc.strerror or exc}") from None
+        where = f"{exc.filename}: " if exc.filename and Path(exc.filename) != Path(config.out) else ""
+        raise CommandError(f"cannot write the model to {config.out}: {where}{exc.strerror or exc}") from None
     if result.folder is None:
         raise CommandError("training finished without a usable model (no validation improvement)")
     print(f"wrote {result.folder}: best val SSIM {result.best['ssim']:.4f}, PSNR {result.best['psnr']:.2f} dB "
@@ -277,9 +286,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     files = find_nifti_files(args.data)
     baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip() and b.strip() != "none"]
     check_baselines(baselines)
+    from mri_denoise_gui.ml.modelfile import check_model_folder
+
+    folders = args.model or [str(_model_dir(None))]
+    for folder in folders:  # every folder checked before the slow TensorFlow import
+        check_model_folder(folder)
     from mri_denoise_gui.ml.inference import Denoiser
 
-    models = [Denoiser.load(m) for m in (args.model or [str(_model_dir(None))])]
+    models = [Denoiser.load(m) for m in folders]
     result = evaluate(files, models, noise_kind=args.noise_kind, variances=args.variance or [0.0025],
                       baselines=baselines, axis=args.axis, seed=args.seed, volume_index=args.volume_index)
     result["models"] = {m.name: str(m.folder) for m in models}

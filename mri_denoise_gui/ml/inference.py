@@ -20,7 +20,7 @@ from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import layers as _registered_layers  # noqa: F401 - custom layers must be registered before loading
 from mri_denoise_gui.ml.device import configure_devices
 from mri_denoise_gui.ml.errors import Cancelled, ModelError
-from mri_denoise_gui.ml.modelfile import MODEL_FILE, read_model_json
+from mri_denoise_gui.ml.modelfile import MODEL_FILE, check_model_folder
 
 _log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ def _first_line(exc: BaseException) -> str:
 
 def _load_keras(path: Path):
     unreadable = f"{path} is not a readable Keras model file"
-    if not zipfile.is_zipfile(path):  # Keras itself would say "File not found" for any non-zip file
-        raise ModelError(f"{unreadable} (not a .keras zip archive: corrupt, truncated or another format)")
     try:
         return keras.saving.load_model(str(path), compile=False, safe_mode=True)
     except ValueError as exc:
@@ -92,10 +90,8 @@ class Denoiser:
     def load(cls, folder: str | Path) -> "Denoiser":
         """Load ``folder`` (model.keras + model.json); ModelError with a one-line reason if unusable."""
         folder = Path(folder)
-        info = read_model_json(folder)
+        info = check_model_folder(folder)
         path = folder / MODEL_FILE
-        if not path.is_file():
-            raise ModelError(f"{folder} is not a model folder: {MODEL_FILE} is missing")
         device = configure_devices()
         model = _load_keras(path)
         _check_network(model, path)

@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import tempfile
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -133,6 +134,20 @@ def read_model_json(folder: str | Path) -> dict:
         raise ModelError(f"{meta_path}: architecture must be a name, not {meta['architecture']!r}")
     meta["normalizer"] = _checked_normalizer(meta["normalizer"], meta_path)
     return meta
+
+
+def check_model_folder(folder: str | Path) -> dict:
+    """Everything about a model folder that can be checked without TensorFlow: its model.json
+    (see read_model_json) and a model.keras that is at least a zip archive. The CLI calls this
+    before the slow TensorFlow import, and Denoiser.load before loading the network."""
+    info = read_model_json(folder)
+    path = Path(folder) / MODEL_FILE
+    if not path.is_file():
+        raise ModelError(f"{folder} is not a model folder: {MODEL_FILE} is missing")
+    if not zipfile.is_zipfile(path):  # Keras itself would say "File not found" for any non-zip file
+        raise ModelError(f"{path} is not a readable Keras model file "
+                         "(not a .keras zip archive: corrupt, truncated or another format)")
+    return info
 
 
 def _checked_normalizer(value, meta_path: Path) -> dict:

@@ -28,7 +28,7 @@ from mri_denoise_gui.ml.device import configure_devices, distribution_strategy
 from mri_denoise_gui.ml.errors import ModelError
 from mri_denoise_gui.ml.inference import _check_network, _load_keras
 from mri_denoise_gui.ml.losses import get_loss, psnr_metric, ssim_metric
-from mri_denoise_gui.ml.modelfile import META_FILE, MODEL_FILE, read_model_json, save_model_folder
+from mri_denoise_gui.ml.modelfile import META_FILE, MODEL_FILE, check_model_folder, save_model_folder
 from mri_denoise_gui.ml.training_config import LR_SCHEDULES, MONITORS, TrainingConfig  # noqa: F401 - re-exported
 
 #: Slabs of the MNI152 template along file axis 2 (inferior -> superior, 189 slices at 1 mm)
@@ -261,13 +261,13 @@ class BestModelPublisher(keras.callbacks.Callback):
 
 def _initial_model(config: TrainingConfig):
     if config.init_from:
-        meta = read_model_json(config.init_from)
         path = Path(config.init_from) / MODEL_FILE
         try:
+            meta = check_model_folder(config.init_from)
             model = _load_keras(path)
             _check_network(model, path)
         except ModelError as exc:
-            raise ModelError(f"cannot fine-tune from it: {exc}") from None
+            raise ModelError(f"cannot fine-tune: {exc}") from None
         arch, options = meta["architecture"], meta.get("architecture_options", {})
         wanted = dict(config.arch_options or {})
         if wanted and wanted != options:  # grow the trained network into the asked-for options

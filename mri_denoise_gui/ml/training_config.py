@@ -16,7 +16,7 @@ from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import architectures, data as mldata
 from mri_denoise_gui.ml.errors import ModelError
 from mri_denoise_gui.ml.losses import LOSSES
-from mri_denoise_gui.ml.modelfile import read_model_json
+from mri_denoise_gui.ml.modelfile import check_model_folder
 from mri_denoise_gui.ml.output_folder import output_problem
 
 MONITORS = {"val_loss": "min", "val_psnr_metric": "max", "val_ssim_metric": "max"}
@@ -128,7 +128,7 @@ class TrainingConfig:
             bad["normalizer"] = str(exc)
         if self.init_from:
             try:
-                read_model_json(self.init_from)
+                check_model_folder(self.init_from)
             except ModelError as exc:
                 bad["init_from"] = str(exc)
         return bad
