@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -62,8 +63,8 @@ def publish_folder(staging: Path, folder: Path) -> Path:
         raise ModelError(f"{folder} {problem}")
     old = None
     if folder.exists() or folder.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-        os.replace(folder, old)  # onto the empty placeholder: atomic, and never onto anything else
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{secrets.token_hex(4)}")  # a fresh name:
+        os.replace(folder, old)  # the rename never lands on (and so never replaces) anything else
     os.replace(staging, folder)
     if old is not None:
         if old.is_symlink():  # a link to a model elsewhere: drop the link, keep what it pointed to

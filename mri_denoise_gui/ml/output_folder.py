@@ -27,13 +27,13 @@ def is_own_model_folder(folder: str | os.PathLike) -> bool:
     """True for a folder that only holds this app's model files, with a model.json naming this app."""
     folder = Path(folder)
     try:
-        if folder.is_symlink() or not folder.is_dir():
+        if not folder.is_dir():
             return False
-        names = [entry.name for entry in os.scandir(folder)]
-        if any(not OWN_FILE.fullmatch(name) for name in names):
-            return False
+        with os.scandir(folder) as entries:  # only our names, and only plain files (no links, no folders)
+            if any(not (OWN_FILE.fullmatch(e.name) and e.is_file(follow_symlinks=False)) for e in entries):
+                return False
         path = folder / META_FILE
-        if path.is_symlink() or not path.is_file():
+        if not path.is_file():
             return False
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
@@ -52,7 +52,9 @@ def replace_problem(folder: str | os.PathLike) -> str | None:
             return None
         if not folder.is_dir():
             return "is a file, not a folder: training would replace it"
-        if not any(os.scandir(folder)) or is_own_model_folder(folder):
+        with os.scandir(folder) as entries:
+            empty = next(entries, None) is None
+        if empty or is_own_model_folder(folder):
             return None
     except OSError as exc:
         return f"cannot be checked ({exc.strerror or exc})"

@@ -30,6 +30,34 @@ def test_config_validates_and_round_trips(tmp_path):
         TrainingConfig.from_dict({"epochz": 3})
 
 
+def test_config_files_that_are_not_configs_say_what_is_wrong(tmp_path):
+    for text, words in (("[1, 2]", "JSON object"), ('{"epochs": 2,', "not valid JSON"),
+                        ('{"data": "scan.nii.gz"}', "data (a list of paths)"),
+                        ('{"arch_options": [1]}', "arch_options"), ('{"synthetic": "yes"}', "synthetic"),
+                        ('{"out": 5}', "out (text)"), ('{"normalizer": null}', "normalizer")):
+        with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            TrainingConfig.from_json(text)
+    config = TrainingConfig.from_json('{"seed": 1.5, "lr_patience": 0, "stream_seed": -1}')
+    assert {"seed", "lr_patience", "stream_seed"} <= set(config.validate())
+
+
+def test_a_fixed_size_network_takes_only_its_own_patch(tmp_path):
+    seed = TrainingConfig(out=str(tmp_path / "m"), synthetic=True, arch="seed-autoencoder", patch_size=32)
+    assert "256x256" in seed.validate()["patch_size"]
+    seed.patch_size = 256
+    assert seed.validate() == {}
+    seed.arch_options, seed.patch_size = {"input_size": None}, 32  # built size-free: any multiple of 8
+    assert seed.validate() == {}
+
+
+def test_a_patch_larger_than_every_slice_is_refused_before_loading(tmp_path, volume_files):
+    with pytest.raises(ValueError, match="at most 40"):
+        plan(tiny_config(tmp_path, volume_files, patch_size=4096))
+    with pytest.raises(ValueError, match="at most 20"):  # all axes: the 40x20 slices along axis 0
+        plan(tiny_config(tmp_path, volume_files, patch_size=32, all_axes=True))
+    assert not (tmp_path / "models").exists()
+
+
 def test_plan_reports_disjoint_volumes(tmp_path, volume_files):
     summary = plan(tiny_config(tmp_path, volume_files, val_fraction=0.34))
     train_files, val_files = summary["train"]["files"], summary["validation"]["files"]
