@@ -80,7 +80,7 @@ def test_missing_corrupt_and_mismatched_folders_are_clear(tmp_path, tiny_model_d
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model_dir, broken)
     (broken / "model.keras").write_bytes(b"not a zip file at all")
-    with pytest.raises(ModelError, match="corrupt|could not be loaded|not a usable"):
+    with pytest.raises(ModelError, match="not a readable Keras model file"):
         Denoiser.load(broken)
     (broken / "model.keras").unlink()
     with pytest.raises(ModelError, match="model.keras is missing"):
@@ -105,3 +105,31 @@ def test_wrong_input_channels_are_refused(tmp_path):
     folder = save_model_folder(keras.Model(inputs, outputs), tmp_path / "rgb", META)
     with pytest.raises(ModelError, match="3 input channels"):
         Denoiser.load(folder)
+
+
+def test_multi_channel_outputs_and_nan_weights_are_refused(tmp_path, tiny_model_dir):
+    inputs = keras.Input((None, None, 1))
+    folder = save_model_folder(keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(inputs)),
+                               tmp_path / "rgb_out", META)
+    with pytest.raises(ModelError, match="outputs 3 channels"):
+        Denoiser.load(folder)
+    model = Denoiser.load(tiny_model_dir).model
+    model.set_weights([np.where(np.arange(w.size).reshape(w.shape) == 0, np.inf, w) for w in model.get_weights()])
+    with pytest.raises(ModelError, match="NaN or infinite weights"):
+        Denoiser.load(save_model_folder(model, tmp_path / "inf", META))
+
+
+def test_a_normaliser_the_app_cannot_apply_is_refused_at_load(tmp_path, tiny_model_dir):
+    from mri_denoise_gui.ml.modelfile import read_model_json
+
+    for bad in ({"method": "zscore"}, {"method": "percentile", "low": 99, "high": 1},
+                {"method": "percentile", "low": "0.5"}, [0.5, 99.5]):
+        folder = tmp_path / f"bad{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(tiny_model_dir, folder)
+        meta = json.loads((folder / "model.json").read_text())
+        meta["normalizer"] = bad
+        (folder / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(ModelError, match="normalizer"):
+            read_model_json(folder)  # what the window's model list and the CLI's info read
+        with pytest.raises(ModelError, match="normalizer"):
+            Denoiser.load(folder)
