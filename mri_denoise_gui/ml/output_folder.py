@@ -86,7 +86,8 @@ def output_problem(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] =
         if real == source or _same_file(real, source):
             return f"is the training input {given}: choose another folder"
         if source.is_dir() and real.is_relative_to(source):
-            return f"is inside the training data folder {given}: choose another folder"
+            where = "is a file in" if real.is_file() else "is inside"
+            return f"{where} the training data folder {given}: choose another folder"
     if init_from and (real == _real(init_from) or _same_file(real, _real(init_from))):
         return "is the model being fine-tuned: choose another folder"
     problem = replace_problem(real)

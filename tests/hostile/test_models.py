@@ -264,7 +264,7 @@ def test_training_never_replaces_what_it_did_not_write(workspace):
         (_train("--data", data, "--out", data), ["training input"]),
         (_train("--data", first, "--out", data), ["not a model"]),  # the scans' folder, given one scan
         (_train("--data", data, "--out", w["thesis"]), ["not a model"]),
-        (_train("--data", data, "--out", first), ["inside the training data"]),
+        (_train("--data", data, "--out", first), ["a file in the training data folder"]),
         (_train("--data", first, "--out", root / "data_link"), ["not a model"]),
         (_train("--data", data, "--out", root / "data_link"), ["training input"]),
         (_train("--data", first, "--out", root / "hardlink.nii.gz"), ["training input"]),

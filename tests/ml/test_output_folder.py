@@ -63,6 +63,7 @@ def test_output_problem_names_every_trap(tmp_path):
     assert "training input" in output_problem(data / ".." / "data", [str(data)])
     assert "training input" in output_problem(tmp_path / "hard.nii.gz", [scan])
     assert "inside the training data" in output_problem(data / "models" / "m", [data])
+    assert "a file in the training data folder" in output_problem(scan, [data])
     assert "not a model" in output_problem(data, [scan])
     assert "a file, not a folder" in output_problem(tmp_path / "hard.nii.gz")
     assert "fine-tuned" in output_problem(model, [], init_from=tmp_path / "model")
