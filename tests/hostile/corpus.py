@@ -22,6 +22,7 @@ import nibabel as nib
 import numpy as np
 
 BOMB_SHAPE = (1024, 1024, 512)  # 2 GiB of float32: what an 81-byte file can claim
+SHORT = "shorter than the header"  # the refusal of a header promising more data than the file has
 
 
 @dataclass(frozen=True)
@@ -96,18 +97,18 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     add("symlink_loop", loop, "refuse", "symlink")
     # --- data shorter than the header says, or corrupt
     full = _raw_nifti(good.shape, data=good.tobytes())
-    add("truncated_nii", _write(d / "truncated.nii", full[: len(full) // 2]), "refuse", "bytes")
+    add("truncated_nii", _write(d / "truncated.nii", full[: len(full) // 2]), "refuse", SHORT)
     add("truncated_gz", _write(d / "truncated.nii.gz", gzip.compress(full, mtime=0)[:-700]), "refuse", "truncated")
-    add("header_lies", _write(d / "header_lies.nii", _raw_nifti((64, 64, 64), data=b"\0" * 40)), "refuse", "bytes")
+    add("header_lies", _write(d / "header_lies.nii", _raw_nifti((64, 64, 64), data=b"\0" * 40)), "refuse", SHORT)
     crc = bytearray(good_gz)
     crc[len(crc) // 2] ^= 0x7F  # inside the stored (level 0) deflate block: decodes, CRC fails
     add("crc_error", _write(d / "crc_error.nii.gz", bytes(crc)), "refuse", "corrupt")
     # --- size bombs: tiny files claiming gigabytes
-    add("bomb_nii", _write(d / "bomb.nii", _raw_nifti(BOMB_SHAPE)), "refuse", "bytes", size_bomb=True)
+    add("bomb_nii", _write(d / "bomb.nii", _raw_nifti(BOMB_SHAPE)), "refuse", SHORT, size_bomb=True)
     add("bomb_gz", _write(d / "bomb.nii.gz", gzip.compress(_raw_nifti(BOMB_SHAPE), mtime=0)),
-        "refuse", "bytes", size_bomb=True)
+        "refuse", SHORT, size_bomb=True)
     add("huge_dims", _write(d / "huge_dims.nii", _raw_nifti((32767, 32767, 32767), np.int16)),
-        "refuse", "bytes", size_bomb=True)
+        "refuse", SHORT, size_bomb=True)
     # --- dimensions that make no sense
     add("zero_dim", _write(d / "zero_dim.nii", _raw_nifti((16, 0, 10))), "refuse", "dimension")
     add("negative_dim", _write(d / "negative_dim.nii", _raw_nifti((16, -4, 10))), "refuse", "dimension")
