@@ -20,7 +20,7 @@ import pytest
 
 from mri_denoise_gui.cli import main
 from mri_denoise_gui.core.noise import NOISE_KINDS
-from tests.hostile.corpus import build_corpus
+from tests.hostile.corpus import Case, build_corpus, good_volume
 
 CORE_LIMIT = 2**30  # address space for the non-TensorFlow commands: less than any size bomb claims
 BOMB_RSS_MB = 300  # peak-memory growth allowed while refusing a size bomb
@@ -174,6 +174,13 @@ def test_model_commands(corpus, tmp_path):
     for case in (c for c in cases if c.expect == "refuse"):
         planned.append((case, "train", ["train", "--data", str(case.path), "--out", str(out_dir / f"m_{case.name}"),
                                         "--arch", "tiny", "--epochs", "1", "--steps-per-epoch", "1"]))
+    # outputs that are the input by another name, or would replace its sidecar
+    scan = good_volume(tmp_path / "data", "scan.nii.gz")
+    os.symlink(scan.name, scan.parent / "alias.nii.gz")
+    for dst, words in ((scan.parent / "alias.nii.gz", "overwrite the input"), (scan.parent / "scan.nii", "sidecar")):
+        planned.append((Case("scan", dst, "refuse", words), "denoise",
+                        ["denoise", str(scan), str(dst), "--model", str(model), "--quiet"]))
+    data_before = snapshot(scan.parent)
     results = _driver({"import_tf": True, "tiny_model": str(model), "runs": [p[2] for p in planned]},
                       tmp_path, timeout=ML_TIMEOUT)
     ok_outputs = set()
@@ -186,3 +193,4 @@ def test_model_commands(corpus, tmp_path):
         if command == "denoise" and case.expect == "ok":
             ok_outputs |= {f"{case.name}_denoised.nii.gz", f"{case.name}_denoised.json"}
     assert {p.name for p in out_dir.iterdir()} == ok_outputs, "a failed command left files behind"
+    assert snapshot(scan.parent) == data_before
