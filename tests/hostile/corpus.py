@@ -95,6 +95,11 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     if not loop.is_symlink():
         os.symlink(loop.name, loop)
     add("symlink_loop", loop, "refuse", "symlink")
+    if hasattr(os, "mkfifo"):  # opening a FIFO for reading would wait forever for a writer
+        fifo = d / "fifo.nii"
+        if not fifo.exists():
+            os.mkfifo(fifo)
+        add("fifo", fifo, "refuse", "not a regular file")
     # --- data shorter than the header says, or corrupt
     full = _raw_nifti(good.shape, data=good.tobytes())
     add("truncated_nii", _write(d / "truncated.nii", full[: len(full) // 2]), "refuse", SHORT)
