@@ -21,7 +21,7 @@ from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.outputs import check_output
 from mri_denoise_gui.core.volume import VolumeError, load_volume, save_volume
-from mri_denoise_gui.cli_args import crash_log, float_in, nonneg_int, one_line
+from mri_denoise_gui.cli_args import OneLineParser, crash_log, float_in, nonneg_int, one_line
 from mri_denoise_gui.cli_ml import add_ml_subcommands
 from mri_denoise_gui.ml.errors import ModelError
 
@@ -121,7 +121,7 @@ def _json_safe(obj):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mri-denoise",
         description="Add realistic noise to MRI volumes, denoise them with a CNN, and measure the result.",
     )

@@ -12,6 +12,13 @@ import traceback
 from pathlib import Path
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line too (the full usage stays behind --help); subparsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _number(text: str, kind: type):
     try:
         return kind(text)
