@@ -175,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prefix = f"mri-denoise {args.command}"
-    # `info` lists the warnings in its report; every other command prints them on stderr
-    handler = None if args.command == "info" else _warnings_to_stderr(args.command)
+    handler = _warnings_to_stderr(args.command)
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
@@ -194,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prefix}: unexpected error: {type(exc).__name__}: {one_line(exc)}{where}", file=sys.stderr)
         return 1
     finally:
-        if handler is not None:
-            logging.getLogger("mri_denoise_gui").removeHandler(handler)
+        logging.getLogger("mri_denoise_gui").removeHandler(handler)
 
 
 if __name__ == "__main__":
