@@ -171,6 +171,15 @@ def _warnings_to_stderr(command: str) -> logging.Handler:
     return handler
 
 
+def _inputs(args: argparse.Namespace) -> str:
+    """The input files a command was given, to name in a message that has no file of its own."""
+    names = []
+    for key in ("file", "input", "reference", "test", "paths", "data"):
+        value = getattr(args, key, None)
+        names += [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
+    return ", ".join(names) or "the input"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -182,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prefix}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except MemoryError:
-        print(f"{prefix}: error: not enough memory for this input", file=sys.stderr)
+        print(f"{prefix}: error: {_inputs(args)}: not enough memory for this input", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mri-denoise: interrupted", file=sys.stderr)

@@ -129,7 +129,8 @@ def _driver(spec: dict, tmp_path: Path, limit: int | None = None, timeout: float
         if limit is not None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH", "")])}
+    root = str(Path(__file__).parents[2])  # the driver runs this checkout's code
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "tests.hostile.driver", str(spec_file)], capture_output=True,
                           text=True, timeout=timeout, preexec_fn=cap_memory, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
