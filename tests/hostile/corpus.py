@@ -105,6 +105,9 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     add("truncated_nii", _write(d / "truncated.nii", full[: len(full) // 2]), "refuse", SHORT)
     add("truncated_gz", _write(d / "truncated.nii.gz", gzip.compress(full, mtime=0)[:-700]), "refuse", "truncated")
     add("header_lies", _write(d / "header_lies.nii", _raw_nifti((64, 64, 64), data=b"\0" * 40)), "refuse", SHORT)
+    noise = np.random.default_rng(2).random(6000).astype(np.float32).tobytes()  # incompressible
+    lies_gz = gzip.compress(_raw_nifti((64, 64, 64), data=noise), mtime=0)  # passes the 1032:1 bound
+    add("header_lies_gz", _write(d / "header_lies_gz.nii.gz", lies_gz), "refuse", SHORT)
     crc = bytearray(good_gz)
     crc[len(crc) // 2] ^= 0x7F  # inside the stored (level 0) deflate block: decodes, CRC fails
     add("crc_error", _write(d / "crc_error.nii.gz", bytes(crc)), "refuse", "corrupt")
@@ -139,6 +142,9 @@ def build_corpus(folder: str | os.PathLike) -> dict[str, Case]:
     add("two_d", _save(d / "two_d.nii.gz", good[:, :, 4]), "ok")
     add("four_d", _save(d / "four_d.nii.gz", np.stack([good, good * 0.5], axis=-1)), "ok")
     add("uncompressed", _write(d / "uncompressed.nii", full), "ok")
+    # two gzip members (as bgzip writes): the trailer holds only the last one's length
+    members = gzip.compress(full[:5000], mtime=0) + gzip.compress(full[5000:], mtime=0)
+    add("multi_member_gz", _write(d / "multi_member.nii.gz", members), "ok")
     return {c.name: c for c in cases}
 
 
