@@ -1,16 +1,17 @@
 """`mri-denoise`: everything the GUI does, headless, for batch work.
 
 User errors (bad files, bad options, bad models) exit 2 with one line on stderr and no
-traceback; the model subcommands live in cli_ml.py so this module never imports TensorFlow.
+traceback; anything unexpected exits 1 with one line naming a log file that holds the
+traceback. The model subcommands live in cli_ml.py so this module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -18,8 +19,9 @@ from mri_denoise_gui import __version__
 from mri_denoise_gui.core.metrics import METRIC_NAMES, foreground_mask, slice_metrics, volume_metrics
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.core.outputs import check_output
 from mri_denoise_gui.core.volume import VolumeError, load_volume, save_volume
-from mri_denoise_gui.cli_args import float_in, nonneg_int
+from mri_denoise_gui.cli_args import OneLineParser, crash_log, float_in, nonneg_int, one_line
 from mri_denoise_gui.cli_ml import add_ml_subcommands
 from mri_denoise_gui.ml.errors import ModelError
 
@@ -29,10 +31,6 @@ class UserError(Exception):
 
 
 AXIS_CHOICES = {"0": 0, "1": 1, "2": 2}
-
-
-def _same_path(a: str | Path, b: str | Path) -> bool:
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -57,8 +55,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_add_noise(args: argparse.Namespace) -> int:
-    if _same_path(args.input, args.output):
-        raise UserError(f"{args.output}: refusing to overwrite the input volume; choose another name")
+    check_output(args.output, [args.input])  # before the load: refuse early, the same rules as save_volume
     vol = load_volume(args.input, volume_index=args.volume_index)
     norm = Normalizer().fit(vol.data)
     clean01 = norm.forward(vol.data, clip=False)  # keep the bright tail in the export
@@ -124,7 +121,7 @@ def _json_safe(obj):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mri-denoise",
         description="Add realistic noise to MRI volumes, denoise them with a CNN, and measure the result.",
     )
@@ -160,21 +157,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-USER_ERRORS = (UserError, ModelError, VolumeError, NoiseError, FileNotFoundError, ValueError)
+USER_ERRORS = (UserError, ModelError, VolumeError, NoiseError, ValueError, OSError)
+
+
+def _warnings_to_stderr(command: str) -> logging.Handler:
+    """Show the repairs a load made (NaN voxels, complex data...) as `warning:` lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"mri-denoise {command}: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("mri_denoise_gui")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    return handler
+
+
+def _inputs(args: argparse.Namespace) -> str:
+    """The input files a command was given, to name in a message that has no file of its own."""
+    names = []
+    for key in ("file", "input", "reference", "test", "paths", "data"):
+        value = getattr(args, key, None)
+        names += [str(v) for v in value] if isinstance(value, list) else [str(value)] if value else []
+    return ", ".join(names) or "the input"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    prefix = f"mri-denoise {args.command}"
+    handler = _warnings_to_stderr(args.command)
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"mri-denoise {args.command}: error: {message}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{prefix}: error: {_inputs(args)}: not enough memory for this input", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mri-denoise: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a bad input: one line here, the traceback in a log
+        log_file = crash_log(args.command, sys.argv if argv is None else argv)
+        where = f"; the traceback is in {log_file}" if log_file else ""
+        print(f"{prefix}: unexpected error: {type(exc).__name__}: {one_line(exc)}{where}", file=sys.stderr)
+        return 1
+    finally:
+        logging.getLogger("mri_denoise_gui").removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,22 @@
-"""argparse value types shared by cli.py and cli_ml.py: a bad value is a one-line usage error."""
+"""argparse value types shared by cli.py and cli_ml.py (a bad value is a one-line usage error),
+and the pieces of main()'s error report: one line per error, a log file for the traceback."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line too (the full usage stays behind --help); subparsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _number(text: str, kind: type):
@@ -41,3 +54,25 @@ def float_in(low: float, high: float = math.inf, name: str = "value"):
 
 nonneg_int = int_at_least(0)
 positive_int = int_at_least(1)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message; an OSError as `file: reason`."""
+    if isinstance(exc, OSError) and exc.strerror:
+        name = exc.filename if exc.filename is not None else ""
+        return f"{name}: {exc.strerror}" if name else exc.strerror
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def crash_log(command: str, argv) -> Path | None:
+    """Write the current exception's traceback to a new log file in the temp folder; its path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"mri-denoise-{command}-{stamp}-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"mri-denoise {' '.join(str(a) for a in argv)}\n\n")
+            fh.write(traceback.format_exc())
+    except OSError:
+        return None
+    return Path(name)

@@ -49,9 +49,44 @@ def _check(image01: np.ndarray, kind: str, variance: float) -> np.ndarray:
         raise NoiseError(f"noise needs a 2D or 3D image, got {image.ndim}D")
     if not np.isfinite(image).all():
         raise NoiseError("the image contains NaN or Inf")
-    if image.size and (float(image.min()) < -0.5 or float(image.max()) > 2.0):
-        raise NoiseError("noise is defined on images normalised to [0, 1]; normalise first")
+    check_normalised(image)
     return image
+
+
+# A robustly normalised volume has at most 0.5% of its voxels beyond each percentile bound, so
+# far beyond [0, 1] they are rare; an image in scanner units has most voxels there.
+NORMALISED_RANGE = (-0.5, 2.0)
+MAX_OUTSIDE_FRACTION = 0.01
+
+
+def check_normalised(image01: np.ndarray) -> None:
+    """Refuse an image that was not normalised, but not a normalised one with a few hot voxels.
+
+    The one decision the command line and the window share: a single very bright voxel (kept
+    above 1 by the CLI, clipped by the window) must not make either refuse the volume.
+    """
+    image = np.asarray(image01)
+    if not image.size:
+        return
+    lo, hi = NORMALISED_RANGE
+    outside = np.count_nonzero((image < lo) | (image > hi))
+    if outside > MAX_OUTSIDE_FRACTION * image.size:
+        raise NoiseError(f"noise is defined on images normalised to [0, 1], but {100 * outside / image.size:.0f}% "
+                         f"of the voxels are outside [{lo:g}, {hi:g}]; normalise first")
+
+
+POISSON_EXACT_MAX = 1e7  # mean counts above which the normal approximation is used (numpy's limit is ~1e18)
+
+
+def _poisson(image: np.ndarray, variance: float, rng: np.random.Generator) -> np.ndarray:
+    """Shot noise on the non-negative part; intensities below 0 (below the normaliser's low
+    percentile) have no counts and keep their value."""
+    lam = np.maximum(image.astype(np.float64), 0.0) / variance
+    big = lam > POISSON_EXACT_MAX
+    counts = rng.poisson(np.where(big, 0.0, lam)).astype(np.float64)
+    if big.any():
+        counts[big] = lam[big] + np.sqrt(lam[big]) * rng.standard_normal(int(big.sum()))
+    return (counts * variance + np.minimum(image, 0.0)).astype(np.float32)
 
 
 def add_noise(
@@ -74,8 +109,7 @@ def add_noise(
     elif kind == "poisson":
         # skimage's own 'poisson' ignores the variance; scale counts so that the noise
         # variance at intensity 1.0 is `variance` and the user's number keeps its meaning.
-        counts = rng.poisson(image.astype(np.float64) / variance)
-        out = (counts * variance).astype(np.float32)
+        out = _poisson(image, variance, rng)
     elif kind == "localvar":
         local_vars = np.full(image.shape, variance, dtype=np.float64)
         out = random_noise(image, mode="localvar", rng=rng, clip=False, local_vars=local_vars)

@@ -1,7 +1,7 @@
 """NIfTI volumes in and out, with every failure turned into a one-line `VolumeError`.
 
 Processing happens in the file's own voxel grid; only display reorients (see orientation.py).
-Writes are atomic and never replace the file a volume was read from.
+Header checks before reading live in volume_checks.py, the rules for outputs in outputs.py.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +19,22 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
+from mri_denoise_gui.core.errors import VolumeError
+from mri_denoise_gui.core.outputs import NIFTI_SUFFIXES, SOFTWARE, check_output, sidecar_path, write_pair
+from mri_denoise_gui.core.volume_checks import (
+    check_bytes_present,
+    check_dimensions,
+    check_memory,
+    check_voxel_type,
+    usable_affine,
+)
 
+__all__ = ["LoadCancelled", "Volume", "VolumeError", "count_volumes", "has_nifti_suffix", "load_volume",
+           "save_volume", "sidecar_path"]
 
-class VolumeError(ValueError):
-    """A volume could not be read or written; the message is one line for a person."""
+# Warnings a load repairs (NaN voxels, complex data, a bad affine) are also logged here, so
+# every command line entry point can show them; the window shows Volume.warnings itself.
+log = logging.getLogger(__name__)
 
 
 class LoadCancelled(Exception):
@@ -108,21 +119,33 @@ def has_nifti_suffix(path: str | os.PathLike) -> bool:
     return name.endswith(NIFTI_SUFFIXES)
 
 
+def _is_gz(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise VolumeError(f"{path}: no such file")
-    if path.is_dir():
-        raise VolumeError(f"{path}: is a folder, not a NIfTI file")
-    if path.stat().st_size == 0:
-        raise VolumeError(f"{path}: the file is empty (0 bytes)")
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b" and not str(path).lower().endswith(".gz"):
+    try:
+        if not path.exists():
+            if os.path.lexists(path):
+                raise VolumeError(f"{path}: is a broken symbolic link or a symlink loop")
+            raise VolumeError(f"{path}: no such file")
+        if path.is_dir():
+            raise VolumeError(f"{path}: is a folder, not a NIfTI file")
+        if not path.is_file():
+            raise VolumeError(f"{path}: is not a regular file")
+        if path.stat().st_size == 0:
+            raise VolumeError(f"{path}: the file is empty (0 bytes)")
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+    except OSError as exc:
+        raise VolumeError(f"{path}: cannot read ({exc.strerror or _short(exc)})") from None
+    if magic == b"\x1f\x8b" and not _is_gz(path):
         # nibabel picks the decoder by extension; a gzip named .nii would be misread.
         raise VolumeError(f"{path}: is gzip-compressed but not named .nii.gz")
 
 
 def _open_image(path: Path):
+    """The image with its header checked: sane dimensions, a number type, all the bytes present."""
     _check_readable(path)
     try:
         img = nib.load(str(path))
@@ -134,7 +157,13 @@ def _open_image(path: Path):
         raise VolumeError(f"{path}: not a readable NIfTI file ({_short(exc)})") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise VolumeError(f"{path}: is a {type(img).__name__}, not a NIfTI file")
-    return img
+    shape = check_dimensions(path, img.header)
+    check_voxel_type(path, img.get_data_dtype())
+    try:
+        check_bytes_present(path, img.header, shape)
+    except OSError as exc:
+        raise VolumeError(f"{path}: cannot read ({exc.strerror or _short(exc)})") from None
+    return img, shape
 
 
 def _short(exc: BaseException) -> str:
@@ -150,44 +179,66 @@ def _effective_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def count_volumes(path: str | os.PathLike) -> int:
-    """How many 3D volumes the file holds (1 for 2D and 3D files)."""
-    img = _open_image(Path(path))
-    shape = _effective_shape(img.shape)
+def _checked_shape(path: Path, header_shape: tuple[int, ...]) -> tuple[int, ...]:
+    shape = _effective_shape(header_shape)
     if len(shape) > 4:
         raise VolumeError(f"{path}: {len(shape)}D data is not supported (only 2D, 3D and 4D)")
+    if len(shape) < 2:
+        raise VolumeError(f"{path}: {len(shape)}D data is not an image")
+    return shape
+
+
+def count_volumes(path: str | os.PathLike) -> int:
+    """How many 3D volumes the file holds (1 for 2D and 3D files)."""
+    path = Path(path)
+    _, header_shape = _open_image(path)
+    shape = _checked_shape(path, header_shape)
     return shape[3] if len(shape) == 4 else 1
 
 
 def load_volume(path: str | os.PathLike, volume_index: int = 0, progress=None, cancel=None) -> Volume:
     """Read one 3D volume as float32. ``progress(done, total)`` (bytes of voxel data) is called
-    from the reading thread; setting ``cancel`` (a threading.Event) raises `LoadCancelled`."""
+    from the reading thread; setting ``cancel`` (a threading.Event) raises `LoadCancelled`.
+
+    A .nii.gz is read to the end of its stream, so a CRC or length error is a `VolumeError`
+    rather than garbage voxels."""
     path = Path(path)
-    img = _open_image(path)
-    shape = _effective_shape(img.shape)
-    ndim = len(shape)
-    if ndim > 4:
-        raise VolumeError(f"{path}: {ndim}D data is not supported (only 2D, 3D and 4D)")
-    if ndim < 2:
-        raise VolumeError(f"{path}: {ndim}D data is not an image")
-    n_volumes = shape[3] if ndim == 4 else 1
+    img, header_shape = _open_image(path)
+    shape = _checked_shape(path, header_shape)
+    n_volumes = shape[3] if len(shape) == 4 else 1
     if not 0 <= volume_index < n_volumes:
         raise VolumeError(
             f"{path}: volume index {volume_index} is out of range: the file has "
             f"{n_volumes} volume{'s' if n_volumes != 1 else ''} (0 to {n_volumes - 1})"
         )
-    if progress is None and cancel is None:
-        return _read_volume(path, img, shape, volume_index)
-    # the same image again, its voxel data read through _ChunkedReader
-    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    itemsize = img.get_data_dtype().itemsize
+    check_memory(path, shape[:3], itemsize)
     try:
-        with opener(path, "rb") as raw_file:
-            per_volume = int(np.prod(shape[:3])) * img.get_data_dtype().itemsize
-            reader = _ChunkedReader(raw_file, per_volume, progress, cancel)
-            chunked = type(img).from_file_map({"image": nib.FileHolder(fileobj=reader)})
-            return _read_volume(path, chunked, shape, volume_index)
+        if not _is_gz(path) and progress is None and cancel is None:
+            vol = _read_volume(path, img, shape, volume_index)
+        else:
+            vol = _read_through(path, img, shape, volume_index, progress, cancel)
     except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
         raise VolumeError(f"{path}: corrupt or truncated gzip data ({_short(exc)})") from None
+    except MemoryError:
+        raise VolumeError(f"{path}: not enough memory to read {' x '.join(map(str, shape))} voxels") from None
+    for warning in vol.warnings:
+        log.warning("%s: %s", path, warning)
+    return vol
+
+
+def _read_through(path: Path, img, shape, volume_index: int, progress, cancel) -> Volume:
+    """The same image again, its voxel data read through _ChunkedReader; a gzip stream to its end."""
+    opener = gzip.open if _is_gz(path) else open
+    with opener(path, "rb") as raw_file:
+        per_volume = int(np.prod(shape[:3])) * img.get_data_dtype().itemsize
+        reader = _ChunkedReader(raw_file, per_volume, progress, cancel)
+        chunked = type(img).from_file_map({"image": nib.FileHolder(fileobj=reader)})
+        vol = _read_volume(path, chunked, shape, volume_index)
+        if _is_gz(path):
+            while reader.read(READ_CHUNK):  # the gzip module checks CRC and length at the end
+                pass
+    return vol
 
 
 def _read_volume(path: Path, img, shape: tuple[int, ...], volume_index: int) -> Volume:
@@ -200,28 +251,34 @@ def _read_volume(path: Path, img, shape: tuple[int, ...], volume_index: int) -> 
             raw = np.asanyarray(proxy[..., volume_index]) if len(img.shape) == 4 else np.asanyarray(proxy).reshape(shape)[..., volume_index]
         else:
             raw = np.asanyarray(proxy).reshape(shape)
-    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
-        raise VolumeError(f"{path}: corrupt or truncated gzip data ({_short(exc)})") from None
+    except (gzip.BadGzipFile, zlib.error, EOFError):
+        raise
     except (ValueError, OSError) as exc:
         raise VolumeError(
             f"{path}: the data are shorter than the header's dimensions {tuple(shape)} say "
             f"(truncated file or wrong header: {_short(exc)})"
         ) from None
+    warnings: list[str] = []
+    if np.iscomplexobj(raw):
+        raw = np.abs(raw)
+        warnings.append("complex data: using the magnitude")
     data = np.asarray(raw, dtype=np.float32)
     if data.ndim == 2:
         data = data[:, :, np.newaxis]
-    warnings: list[str] = []
     finite = np.isfinite(data)
     if not finite.all():
         bad = int(data.size - np.count_nonzero(finite))
         data = np.where(finite, data, np.float32(0)).astype(np.float32)
         warnings.append(f"{bad} NaN/Inf voxel{'s' if bad != 1 else ''} replaced by 0")
+    del finite
     if data.size and float(data.max()) == float(data.min()):
         warnings.append("the volume is constant: there is no contrast to denoise")
     header = img.header.copy()
     zooms = tuple(float(z) for z in header.get_zooms()[:3])
     zooms = tuple(list(zooms) + [1.0] * (3 - len(zooms)))
-    affine = np.asarray(img.affine, dtype=np.float64)
+    affine, affine_warning = usable_affine(img.affine, zooms)
+    if affine_warning:
+        warnings.append(affine_warning)
     return Volume(
         data=np.ascontiguousarray(data),
         affine=affine,
@@ -236,61 +293,29 @@ def _read_volume(path: Path, img, shape: tuple[int, ...], volume_index: int) -> 
     )
 
 
-def _same_file(a: Path, b: Path | None) -> bool:
-    if b is None:
-        return False
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    """`scan_denoised.nii.gz` -> `scan_denoised.json`."""
-    p = Path(path)
-    name = p.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return p.with_name(name + ".json")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else path.suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def save_volume(
     path: str | os.PathLike,
     data: np.ndarray,
     like: Volume,
     sidecar: dict | None = None,
+    inputs: tuple = (),
 ) -> Path:
-    """Write `data` as float32 NIfTI with `like`'s geometry and header fields."""
-    path = Path(path)
-    if not has_nifti_suffix(path):
-        raise VolumeError(f"{path}: output must end in .nii or .nii.gz")
-    if _same_file(path, like.path):
-        raise VolumeError(f"{path}: refusing to overwrite the input volume; choose another name")
-    if not path.parent.exists():
-        raise VolumeError(f"{path.parent}: output folder does not exist")
+    """Write `data` as float32 NIfTI with `like`'s geometry and header fields, plus its sidecar.
+
+    The output must not be (or share a name stem with) `like.path` or any of `inputs`, nor
+    replace a file this program did not write (see outputs.check_output); volume and sidecar
+    are written both or neither. The sidecar always carries the "software" stamp.
+    """
+    path = check_output(path, (like.path, *inputs))
     data = np.asarray(data, dtype=np.float32)
     if data.shape != like.data.shape:
         raise VolumeError(f"data shape {data.shape} does not match the volume's {like.data.shape}")
     if not np.isfinite(data).all():
         raise VolumeError("refusing to save: the data contain NaN or Inf")
+    from mri_denoise_gui import __version__
+
+    stamped = {"software": f"{SOFTWARE} {__version__}", **(sidecar or {})}
+    text = json.dumps(stamped, indent=2, sort_keys=True, default=_json_default) + "\n"  # fails before any write
 
     src = like.header
     klass = nib.Nifti2Image if isinstance(src, nib.Nifti2Header) else nib.Nifti1Image
@@ -303,10 +328,7 @@ def save_volume(
     img.header.set_xyzt_units(*src.get_xyzt_units())
     img.header["descrip"] = src["descrip"]
     try:
-        _atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
-        if sidecar is not None:
-            text = json.dumps(sidecar, indent=2, sort_keys=True, default=_json_default)
-            _atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+        write_pair(path, lambda tmp: nib.save(img, str(tmp)), text)
     except OSError as exc:
         raise VolumeError(f"{path}: could not write ({exc.strerror or _short(exc)})") from None
     return path

@@ -119,3 +119,28 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0 and "mri-denoise-gui" in capsys.readouterr().out
+
+
+def test_an_unexpected_error_is_one_line_naming_a_log_with_the_traceback(phantom_file, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    import mri_denoise_gui.cli as cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not a bad input")
+
+    monkeypatch.setattr(cli, "load_volume", broken)  # stands in for any programming error
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, _, err = run(["info", phantom_file], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    logs = list(tmp_path.glob("mri-denoise-info-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in err
+    assert "Traceback" in logs[0].read_text() and "a bug, not a bad input" in logs[0].read_text()
+
+
+def test_load_warnings_reach_stderr_of_every_command(tmp_path, capsys):
+    data = phantom((16, 16, 8))
+    data[0, 0, 0] = np.nan
+    src = write_nifti(tmp_path / "nan.nii.gz", data)
+    code, _, err = run(["add-noise", src, tmp_path / "n.nii.gz", "--variance", "0.01"], capsys)
+    assert code == 0 and "mri-denoise add-noise: warning:" in err and "1 NaN/Inf voxel replaced by 0" in err

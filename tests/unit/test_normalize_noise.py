@@ -124,3 +124,20 @@ def test_bad_kind_lists_choices_and_negative_variance_is_refused():
 
 def test_zero_variance_returns_the_image():
     np.testing.assert_array_equal(add_noise(FLAT, "rician", 0.0, seed=1), FLAT)
+
+
+def test_a_few_hot_voxels_are_accepted_an_unnormalised_image_is_not():
+    img = np.random.default_rng(0).random((32, 32, 8)).astype(np.float32)
+    img[3, 4, 5] = 500.0  # one very bright voxel, as the CLI keeps it (forward(clip=False))
+    for kind in NOISE_KINDS:
+        assert np.isfinite(add_noise(img, kind, 0.01, seed=0)).all()
+    with pytest.raises(NoiseError, match="outside"):
+        add_noise(img * 100, "gaussian", 0.01)
+
+
+def test_poisson_takes_values_below_zero_and_tiny_variances():
+    img = np.linspace(-0.2, 1.0, 4096, dtype=np.float32).reshape(64, 64)
+    out = add_noise(img, "poisson", 0.01, seed=1, clip=False)
+    np.testing.assert_array_equal(out[img < 0], img[img < 0])  # no counts below zero: unchanged
+    fine = add_noise(img, "poisson", 1e-12, seed=1, clip=False)  # mean counts ~1e12: normal approximation
+    np.testing.assert_allclose(fine, img, atol=1e-4)

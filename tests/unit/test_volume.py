@@ -182,7 +182,7 @@ def test_failed_save_leaves_no_partial_file(tmp_path, phantom_file):
         save_volume(existing, bad, like=vol)
     leftovers = sorted(p.name for p in target.iterdir())
     assert existing.read_bytes() == b"previous export"
-    assert all(".part" not in name for name in leftovers), leftovers
+    assert leftovers == ["result.nii.gz"], leftovers  # no new.nii.gz without its sidecar, no .part
 
 
 def test_full_disk_is_a_volume_error_and_leaves_nothing(tmp_path, phantom_file, monkeypatch):
@@ -210,3 +210,53 @@ def test_gzip_is_really_gzip(tmp_path, phantom_file):
     out = save_volume(tmp_path / "x.nii.gz", vol.data, like=vol)
     with gzip.open(out) as fh:
         assert len(fh.read(348)) == 348
+
+
+def test_complex_data_become_their_magnitude_with_a_warning(tmp_path):
+    data = (phantom((8, 8, 4)) * (0.6 + 0.8j)).astype(np.complex64)
+    vol = load_volume(write_nifti(tmp_path / "c.nii.gz", data, dtype=np.complex64))
+    np.testing.assert_allclose(vol.data, np.abs(data), rtol=1e-5)
+    assert "complex data: using the magnitude" in vol.warnings
+
+
+def test_a_gzip_crc_error_is_refused_not_read_as_data(tmp_path):
+    raw = nib.Nifti1Image(phantom((8, 8, 4)), np.eye(4)).to_bytes()
+    packed = bytearray(gzip.compress(raw, compresslevel=0))
+    packed[len(packed) // 2] ^= 0xFF  # a voxel byte in the stored block: it still decodes
+    bad = tmp_path / "crc.nii.gz"
+    bad.write_bytes(bytes(packed))
+    for cancel in (None, threading.Event()):
+        with pytest.raises(VolumeError, match="CRC"):
+            load_volume(bad, cancel=cancel)
+
+
+def test_an_unusable_affine_is_replaced_by_the_voxel_sizes(tmp_path, caplog):
+    path = write_nifti(tmp_path / "a.nii.gz", phantom((8, 8, 4)), affine=np.diag([2.0, 3.0, 4.0, 1.0]))
+    img = nib.load(str(path))
+    img.header["srow_x"] = img.header["srow_y"] = img.header["srow_z"] = [np.nan] * 4
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj), None, header=img.header), str(tmp_path / "b.nii"))
+    with caplog.at_level("WARNING", logger="mri_denoise_gui"):
+        vol = load_volume(tmp_path / "b.nii")
+    if np.isfinite(nib.load(str(tmp_path / "b.nii")).affine).all():
+        pytest.skip("nibabel fell back to the qform")
+    np.testing.assert_allclose(np.diag(vol.affine)[:3], vol.voxel_sizes)
+    assert any("affine" in w for w in vol.warnings) and "affine is unusable" in caplog.text
+
+
+def test_a_volume_bigger_than_memory_is_refused_before_reading(tmp_path):
+    from mri_denoise_gui.core.volume_checks import available_memory, check_memory
+
+    room = available_memory()
+    assert room is not None and room > 0
+    side = int((room / 8) ** (1 / 3)) + 10
+    with pytest.raises(VolumeError, match="memory"):
+        check_memory(tmp_path / "x.nii", (side, side, side), 4)
+    check_memory(tmp_path / "x.nii", (64, 64, 64), 4)  # a small one passes
+
+
+def test_sidecar_is_stamped_and_both_or_neither(tmp_path, phantom_file):
+    import json
+
+    vol = load_volume(phantom_file)
+    out = save_volume(tmp_path / "o.nii.gz", vol.data, like=vol)
+    assert json.loads(sidecar_path(out).read_text())["software"].startswith("mri-denoise-gui")
