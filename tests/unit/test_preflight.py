@@ -140,3 +140,12 @@ def test_every_library_of_the_known_list_has_packages_and_unknown_ones_still_rea
     assert preflight.install_hint(["libfoo.so.3"]) == "install the packages that provide them"
     hint = preflight.install_hint(["libxcb-shm.so.0", "libxcb-sync.so.1", "libfoo.so.3"])
     assert hint == "Debian/Ubuntu: sudo apt-get install libxcb-shm0 libxcb-sync1; Fedora: sudo dnf install libxcb"
+
+
+def test_ci_installs_every_debian_package_the_preflight_can_ask_for():
+    import re
+
+    script = (Path(__file__).resolve().parents[2] / ".ci" / "x11_packages.sh").read_text()
+    listed = set(re.search(r'PACKAGES="([^"]*)"', script).group(1).split())
+    assert {debian for debian, _ in preflight.XCB_PACKAGES.values()} <= listed
+    assert {"xvfb", "xauth"} <= listed
