@@ -94,13 +94,17 @@ def xcb_plugin(env: Mapping[str, str] | None = None) -> Path | None:
     return None
 
 
-def ldd_missing(plugin: Path, ldd: str | None = None) -> list[str] | None:
-    """Sonames that the dynamic loader cannot find for `plugin` (transitively), or None if ldd can't tell."""
+def ldd_missing(plugin: Path, ldd: str | None = None, env: Mapping[str, str] | None = None) -> list[str] | None:
+    """Sonames that the dynamic loader cannot find for `plugin` (transitively), or None if ldd can't tell.
+
+    It runs in this process's environment, so a frozen app's LD_LIBRARY_PATH (its bundled libraries) counts.
+    """
     ldd = ldd or shutil.which("ldd")
     if not ldd:
         return None
     try:
-        out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run([ldd, str(plugin)], capture_output=True, text=True, timeout=20,
+                             env=None if env is None else dict(env)).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     if "=>" not in out:  # not a dynamic ELF ldd could read

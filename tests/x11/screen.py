@@ -85,7 +85,8 @@ def qimage_rgb(image) -> np.ndarray:
 
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     w, h, stride = image.width(), image.height(), image.bytesPerLine()
-    return np.frombuffer(image.constBits().asstring(stride * h), np.uint8).reshape(h, stride)[:, : w * 3].reshape(h, w, 3)
+    rows = np.frombuffer(image.constBits().asstring(stride * h), np.uint8).reshape(h, stride)
+    return rows[:, : w * 3].reshape(h, w, 3)
 
 
 def save_png(rgb: np.ndarray, path) -> None:

@@ -52,7 +52,8 @@ def shown_by_x(qtbot, widget, timeout_s: float = 30.0) -> np.ndarray:
 
 def assert_not_blank(screen: np.ndarray) -> None:
     colours = np.unique(screen.reshape(-1, 3)[::7], axis=0)
-    assert len(colours) > 64 and screen.std() > 10, f"the screen looks blank: {len(colours)} colours, std {screen.std():.1f}"
+    assert len(colours) > 64 and screen.std() > 10, \
+        f"the screen looks blank: {len(colours)} colours, std {screen.std():.1f}"
 
 
 def test_the_platform_is_real_xcb(qapp):
@@ -103,7 +104,7 @@ def test_demo_window_scrub_training_dialog_and_what_the_x_server_shows(qtbot, se
     assert_not_blank(screen)
     for name in ("noisy", "denoised", "truth"):  # the three brain slices, as the window draws them
         pane = window.findChild(QWidget, f"{name}View")
-        assert on_screen_fraction(pane, screen) > 0.9, f"{tool}: the {name} pane is not what the X server shows"
+        assert on_screen_fraction(pane, screen) > 0.9, f"the {name} pane is not what the X server shows"
     assert on_screen_fraction(window, screen) > 0.9
 
     window.close()
