@@ -2,7 +2,7 @@
 
 Without a display, or with Qt's X11 (xcb) platform plugin missing system libraries, creating the
 QApplication aborts the whole process ("Could not load the Qt platform plugin "xcb"") and may dump
-core. `check()` finds both cases cheaply (no Qt import; one `ldd` of the plugin, ~10 ms) and
+core. `check()` finds both cases cheaply (no Qt import; one `ldd` of the plugin, ~20 ms) and
 returns the message to print instead; `mri_denoise_gui.app.main` calls it, so `make run`, the
 installed `mri-denoise-gui` and the frozen app all get it. Every probe is a parameter, so the
 tests can hide libraries without uninstalling anything.
