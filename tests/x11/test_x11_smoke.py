@@ -35,19 +35,17 @@ def on_screen_fraction(widget, screen: np.ndarray, tolerance: int = 12) -> float
     return float(close.mean())
 
 
-def shown_by_x(qtbot, widget, timeout_s: float = 30.0) -> np.ndarray:
+def shown_by_x(qtbot, widget, timeout_ms: int = 30_000) -> np.ndarray:
     """The root window once the X server shows `widget` as it draws itself (a window maps before it paints)."""
-    import time
+    last = {}
 
-    start, seen = time.monotonic(), []
-    while True:
-        screen, tool = grab_root()
-        seen.append(on_screen_fraction(widget, screen))
-        if seen[-1] > 0.9:
-            print(f"{tool}: {type(widget).__name__} shown after {time.monotonic() - start:.2f} s, {len(seen)} grabs")
-            return screen
-        assert time.monotonic() - start < timeout_s, f"{tool}: the X server never showed {widget!r}: {seen}"
-        qtbot.wait(100)
+    def shown():
+        last["screen"], tool = grab_root()
+        fraction = on_screen_fraction(widget, last["screen"])
+        assert fraction > 0.9, f"{tool}: the X server shows {fraction:.0%} of {type(widget).__name__} as drawn"
+
+    qtbot.waitUntil(shown, timeout=timeout_ms)
+    return last["screen"]
 
 
 def assert_not_blank(screen: np.ndarray) -> None:
