@@ -2,7 +2,8 @@
 
 Without a display, or with Qt's X11 (xcb) platform plugin missing system libraries, creating the
 QApplication aborts the whole process ("Could not load the Qt platform plugin "xcb"") and may dump
-core. `check()` finds both cases cheaply (no Qt import; one `ldd` of the plugin, ~20 ms) and
+core; so does a DISPLAY whose X server cannot be reached. `check()` finds these cheaply (no Qt
+import; one `ldd` of the plugin, ~20 ms, and one X connection) and
 returns the message to print instead; `mri_denoise_gui.app.main` calls it, so `make run`, the
 installed `mri-denoise-gui` and the frozen app all get it. Every probe is a parameter, so the
 tests can hide libraries without uninstalling anything.
@@ -138,6 +139,23 @@ def missing_xcb_libraries(plugin: Path | None = None, ldd: str | None = None,
     return found
 
 
+def x_server_reachable(display: str) -> bool:
+    """Whether libxcb can connect to DISPLAY as Qt will (a stale DISPLAY, e.g. over ssh, aborts Qt too)."""
+    import ctypes
+
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return True  # cannot tell; the library check names libxcb if it is missing
+    xcb.xcb_connect.restype, xcb.xcb_connect.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(display.encode(), None)  # never NULL: an error object at worst
+    try:
+        return xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
+
+
 def install_hint(sonames: list[str]) -> str:
     """'Debian/Ubuntu: sudo apt-get install ...; Fedora: sudo dnf install ...' for these sonames."""
     known = [XCB_PACKAGES[stem(n)] for n in sonames if stem(n) in XCB_PACKAGES]
@@ -150,7 +168,8 @@ def install_hint(sonames: list[str]) -> str:
 
 def check(env: Mapping[str, str] | None = None, platform: str | None = None,
           plugin: Callable[[], Path | None] | None = None,
-          missing: Callable[[Path | None], list[str]] = missing_xcb_libraries) -> str | None:
+          missing: Callable[[Path | None], list[str]] = missing_xcb_libraries,
+          reachable: Callable[[str], bool] = x_server_reachable) -> str | None:
     """The one-line reason the window cannot open here, or None when Qt should manage (or it is not ours to say)."""
     env = os.environ if env is None else env
     platform = sys.platform if platform is None else platform
@@ -167,7 +186,10 @@ def check(env: Mapping[str, str] | None = None, platform: str | None = None,
     if (wayland and first != "xcb") or (first.startswith("wayland") and "xcb" not in wanted):
         return None  # Qt takes Wayland (falling back to xcb on its own): not ours to judge
     found = missing((plugin or (lambda: xcb_plugin(env)))())
-    if not found:
-        return None
-    return (f"{PROG}: error: Qt's X11 (xcb) platform plugin needs system libraries that are not installed: "
-            f"{', '.join(found)}. {install_hint(found)}. Or {HEADLESS}.")
+    if found:
+        return (f"{PROG}: error: Qt's X11 (xcb) platform plugin needs system libraries that are not installed: "
+                f"{', '.join(found)}. {install_hint(found)}. Or {HEADLESS}.")
+    if not reachable(env["DISPLAY"]):
+        return (f"{PROG}: error: cannot connect to the X server at DISPLAY={env['DISPLAY']} (not running, or this "
+                f"user may not use it: XAUTHORITY, xhost). Run it on a desktop or under xvfb-run; {HEADLESS}.")
+    return None

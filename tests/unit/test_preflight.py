@@ -127,12 +127,25 @@ def test_no_display_is_one_line_that_points_to_headless_use():
 def test_missing_libraries_on_x11_name_them_and_both_install_commands():
     for env in ({"DISPLAY": ":0"}, {"DISPLAY": ":0", "QT_QPA_PLATFORM": "xcb"},
                 {"DISPLAY": ":0", "WAYLAND_DISPLAY": "w", "QT_QPA_PLATFORM": "xcb:nograb"}):
-        message = preflight.check(env, "linux", plugin=lambda: None, missing=missing_two)
+        message = preflight.check(env, "linux", plugin=lambda: None, missing=missing_two, reachable=_never)
         assert "\n" not in message
         assert "libxcb-icccm.so.4, libxcb-keysyms.so.1" in message
         assert "apt-get install libxcb-icccm4 libxcb-keysyms1" in message
         assert "dnf install xcb-util-wm xcb-util-keysyms" in message
-    assert preflight.check({"DISPLAY": ":0"}, "linux", plugin=lambda: None, missing=lambda p: []) is None
+    everything_there = dict(plugin=lambda: None, missing=lambda p: [], reachable=lambda display: True)
+    assert preflight.check({"DISPLAY": ":0"}, "linux", **everything_there) is None
+
+
+def test_a_display_nobody_answers_on_is_one_line_too(tmp_path):
+    """A stale DISPLAY (ssh without X forwarding, a stopped Xvfb): Qt aborts (exit 134) without the preflight."""
+    display = ":64999"  # no X server listens there (a real libxcb connection attempt)
+    assert not preflight.x_server_reachable(display)
+    message = preflight.check({"DISPLAY": display}, "linux", plugin=lambda: None, missing=lambda p: [])
+    assert message.startswith(f"mri-denoise-gui: error: cannot connect to the X server at DISPLAY={display}")
+    assert "\n" not in message and "--screenshot" in message
+    proc = subprocess.run([sys.executable, "-m", "mri_denoise_gui", "--demo"], env=_env(DISPLAY=display,
+                          HOME=str(tmp_path)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == message, proc.stderr[-2000:]
 
 
 def test_every_library_of_the_known_list_has_packages_and_unknown_ones_still_read():
