@@ -30,9 +30,27 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/mri-denoise-gui --demo
 
-## Run the whole suite headless.
+# The real-X11 smoke suite (tests/x11) runs on Qt's xcb platform under Xvfb; without xvfb-run (which
+# needs xauth) its tests are reported as skipped with the reason. .ci/x11_packages.sh installs both.
+XVFB_RUN := $(shell command -v xauth >/dev/null 2>&1 && command -v xvfb-run 2>/dev/null)
+ifneq ($(XVFB_RUN),)
+X11_PYTEST := QT_QPA_PLATFORM=xcb $(XVFB_RUN) -a -s '-screen 0 1600x1000x24' $(BIN)/python -m pytest -q -rs tests/x11
+else
+X11_PYTEST := QT_QPA_PLATFORM=xcb X11_SMOKE_SKIP="xvfb-run (or xauth) is not installed: apt-get install xvfb xauth" \
+	$(BIN)/python -m pytest -q -rs tests/x11
+endif
+
+OFFSCREEN_PYTEST := QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q --ignore=tests/x11
+
+## Run the real-X11 smoke suite under Xvfb, then the whole suite headless (offscreen), whose
+## summary line comes last; fails if either failed.
 test: $(STAMP_TEST)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	$(info $(X11_PYTEST))
+	$(info $(OFFSCREEN_PYTEST))
+	@x11=0; $(X11_PYTEST) || x11=$$?; \
+	$(OFFSCREEN_PYTEST); main=$$?; \
+	if [ $$x11 -ne 0 ]; then echo "make test: the real-X11 smoke suite (tests/x11) failed (exit $$x11)"; fi; \
+	exit $$(( main != 0 ? main : x11 ))
 
 ## Rebuild resources/demo from nilearn's MNI152 template (needs the demo extra).
 demo-volume: $(STAMP_DEV)

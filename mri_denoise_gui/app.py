@@ -58,23 +58,14 @@ def _warm_up_imports() -> None:
     threading.Thread(target=warm, daemon=True, name="warm-up-imports").start()
 
 
-def _no_display() -> bool:
-    """Qt aborts the process without a display; say so in one line instead."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return False
-    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if _no_display():
-        print(
-            "mri-denoise-gui: error: no display found (DISPLAY / WAYLAND_DISPLAY are not set). "
-            "Run it on a desktop, under xvfb-run, or headless with "
-            "QT_QPA_PLATFORM=offscreen and --screenshot PNG.",
-            file=sys.stderr,
-        )
+    from mri_denoise_gui.preflight import check as preflight
+
+    problem = preflight()  # before Qt: no display or missing xcb libraries would abort the process
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
 
     import pyqtgraph as pg

@@ -12,7 +12,10 @@ Smoke tests (all run from a temporary working directory, offscreen, with a clean
   2. `mri-denoise --version` and `mri-denoise info <bundled demo volume>`
   3. TensorFlow + Keras work frozen: `mri-denoise denoise` on the demo volume with the shipped
      default model, or, if none is bundled yet, with a tiny untrained model made for the test
-  4. the GUI: `mri-denoise-gui --demo --screenshot shot.png` (offscreen) writes a PNG; with the
+  4. the GUI: without a display it ends with the preflight's one line (exit 2, no abort); which of
+     the xcb plugin's X11 libraries are bundled, and whether the bundled plugin loads here;
+     `mri-denoise-gui --demo --screenshot shot.png` (offscreen, then on xcb under xvfb-run when
+     it is installed) writes a PNG; with the
      tiny test model (`--model`) when no default model is bundled, so the GUI's inference worker
      runs TensorFlow inside the frozen app too. The screenshot is kept as dist/app-screenshot.png.
 """
@@ -58,10 +61,10 @@ def _env() -> dict:
     return env
 
 
-def run(cmd: list, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+def run(cmd: list, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     start = time.monotonic()
-    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=_env(), capture_output=True, text=True,
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env or _env(), capture_output=True, text=True,
                           timeout=timeout)
     out = (proc.stdout + proc.stderr).strip()
     print("  " + "\n  ".join(out.splitlines()[-15:]) if out else "  (no output)")
@@ -93,6 +96,30 @@ def _tiny_model(folder: Path) -> Path | None:
     return folder
 
 
+def _check_xcb_libraries() -> None:
+    """Which of the X11 libraries Qt's xcb plugin needs were bundled; the rest must come from the system.
+
+    PyInstaller bundles what the build machine has (`.ci/x11_packages.sh` installs them all on
+    Debian/Ubuntu); what it lacked is named here, and on a user's machine the frozen GUI's preflight
+    names what is missing there (with the apt-get / dnf command) instead of aborting.
+    """
+    from mri_denoise_gui import preflight
+
+    bundled = sorted(n for n in preflight.XCB_SONAMES if (INTERNAL / n).exists())
+    print(f"  xcb libraries bundled: {', '.join(bundled) or 'none'}")
+    not_bundled = [n for n in preflight.XCB_SONAMES if n not in bundled]
+    if not_bundled:
+        print(f"  not bundled (the system must provide them; {preflight.install_hint(not_bundled)}): "
+              f"{', '.join(not_bundled)}")
+    plugin = next(iter(INTERNAL.glob("PyQt6/Qt6/plugins/platforms/libqxcb.so")), None)
+    if plugin is not None:  # as the bootloader runs the app: its own folder first on the library path
+        paths = [str(INTERNAL), os.environ.get("LD_LIBRARY_PATH", "")]
+        env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(p for p in paths if p))
+        missing = preflight.ldd_missing(plugin, env=env)
+        if missing:
+            print(f"  WARNING: the bundled xcb plugin cannot load on this machine, missing {', '.join(missing)}")
+
+
 def smoke_test() -> list[str]:
     """Run the smoke tests; returns the names of the tests that were skipped."""
     skipped = []
@@ -105,6 +132,7 @@ def smoke_test() -> list[str]:
                    "iconengines/libqsvgicon.so"):
         found = list(INTERNAL.glob(f"PyQt6/Qt6/plugins/{plugin}"))
         check(bool(found), f"Qt plugin {plugin} is bundled")
+    _check_xcb_libraries()
     models = RESOURCES / "models"
     default_model = models / "default"
     bundled = sorted(p.name for p in models.glob("*") if (p / "model.keras").is_file()) if models.is_dir() else []
@@ -130,6 +158,11 @@ def smoke_test() -> list[str]:
             check(proc.returncode == 0 and out.is_file() and out.stat().st_size > 10_000,
                   f"frozen TensorFlow/Keras denoised the demo volume with model {model.name!r}")
 
+        env = {k: v for k, v in _env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+        proc = run([GUI_EXE, "--demo"], tmp, env=env)
+        check(proc.returncode == 2 and "no display found" in proc.stderr and len(proc.stderr.splitlines()) == 1,
+              "without a display the frozen GUI says so in one line (the preflight), no abort")
+
         proc = run([GUI_EXE, "--help"], tmp)
         if proc.returncode == 0 and "--screenshot" in proc.stdout:
             shot = tmp / "shot.png"
@@ -142,9 +175,26 @@ def smoke_test() -> list[str]:
             keep = ROOT / "dist" / "app-screenshot.png"
             shutil.copyfile(shot, keep)
             print(f"  screenshot kept at {keep.relative_to(ROOT)}")
+            if not _x11_screenshot(cmd[4:], tmp):
+                skipped.append("GUI on X11 (no xvfb-run + xauth here)")
         else:
             skipped.append("GUI screenshot (this mri-denoise-gui has no --screenshot option)")
     return skipped
+
+
+def _x11_screenshot(extra: list, tmp: Path) -> bool:
+    """The same screenshot on Qt's xcb platform under Xvfb: the bundled xcb plugin loads (or the
+    preflight's one line says which system libraries are missing). False if Xvfb is not there."""
+    xvfb_run = shutil.which("xvfb-run")
+    if not (xvfb_run and shutil.which("xauth")):
+        return False
+    shot = tmp / "shot-x11.png"
+    env = dict(_env(), QT_QPA_PLATFORM="xcb")
+    args = [xvfb_run, "-a", "-s", "-screen 0 1600x1000x24", GUI_EXE, "--demo", "--screenshot", shot, *extra]
+    proc = run(args, tmp, timeout=1800, env=env)
+    check(proc.returncode == 0 and shot.is_file() and "qt.qpa.plugin" not in proc.stderr,
+          "mri-denoise-gui --demo --screenshot on X11 (xcb under Xvfb) wrote a PNG")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
