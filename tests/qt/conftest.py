@@ -107,3 +107,9 @@ def wait_denoised_current(qtbot, window, timeout=30_000):
     """Until the denoised pane shows the slice that is selected now."""
     qtbot.waitUntil(lambda: window.current.get("denoised") is not None
                     and window.panes["denoised"].image is window.current["denoised"], timeout=timeout)
+
+
+def open_and_wait(qtbot, window, path, timeout=60_000, **kwargs):
+    """Open a file and wait until it is on screen (volumes above SYNC_LOAD_VOXELS load in a thread)."""
+    with qtbot.waitSignal(window.volumeLoaded, timeout=timeout):
+        assert window.open_file(path, **kwargs)
