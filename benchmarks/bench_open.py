@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     }
     window = MainWindow(settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
     window.show()
-    print(f"| file | bytes on disk | GUI thread (median) | on screen or message (median) |\n|---|---|---|---|")
+    print("| file | bytes on disk | GUI thread (median) | on screen or message (median) |\n|---|---|---|---|")
     for name, path in files.items():
         gui, total = [], []
         for _ in range(args.runs):

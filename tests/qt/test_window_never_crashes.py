@@ -187,3 +187,26 @@ def test_a_corrupt_model_keras_is_one_line_and_leaves_the_folder_alone(qtbot, wi
     with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS):
         window.load_model(tiny_model_dir)  # the good model still loads
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_hostile_reference_is_one_line_and_a_good_one_still_attaches(qtbot, window, small_file, tmp_path):
+    window.open_file(small_file, as_noisy=True)
+    bad = truncated_gz(tmp_path)
+    before = bad.read_bytes()
+    with qtbot.waitSignal(window.errorShown, timeout=10_000):
+        assert not window.attach_reference(bad)
+    assert_one_line_message(window)
+    assert window.data.truth01 is None and bad.read_bytes() == before
+    good = write_nifti(tmp_path / "ref.nii.gz", phantom((32, 40, 24), seed=5), affine=np.diag([1.0, 1.2, 2.0, 1.0]))
+    assert window.attach_reference(good) and window.current["truth"] is not None
+
+
+def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(qtbot, window, small_file, tmp_path):
+    window.open_file(small_file)
+    with qtbot.waitSignal(window.errorShown, timeout=30_000):
+        window.export_volume("noisy", tmp_path / "no-such-folder" / "out.nii.gz")
+    assert "Could not export" in window.last_error[0]
+    assert_one_line_message(window)
+    assert not (tmp_path / "no-such-folder").exists() and not list(tmp_path.rglob("*.part*"))
+    with qtbot.waitSignal(window.exportFinished, timeout=30_000):  # and the next export works
+        window.export_volume("noisy", tmp_path / "out.nii.gz")
