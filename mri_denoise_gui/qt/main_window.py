@@ -325,7 +325,16 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
 
     @reported("Could not show the volume")
     def _set_volume(self, data: ViewerData) -> bool:
-        """Show a volume prepared by `state.prepare_viewer_data` (fit to the panes, new levels)."""
+        """Show a volume prepared by `state.prepare_viewer_data`; if that fails, an empty window
+        (never half of a volume)."""
+        try:
+            return self._show_volume(data)
+        except Exception:
+            self.data = None
+            self._show_empty_state()
+            raise
+
+    def _show_volume(self, data: ViewerData) -> bool:
         self.cancel_volume()
         volume, as_noisy = data.volume, data.mode == MODE_NOISY
         self.data = data

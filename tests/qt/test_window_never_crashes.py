@@ -210,3 +210,16 @@ def test_an_export_that_cannot_be_written_is_one_line_and_leaves_nothing(qtbot, 
     assert not (tmp_path / "no-such-folder").exists() and not list(tmp_path.rglob("*.part*"))
     with qtbot.waitSignal(window.exportFinished, timeout=30_000):  # and the next export works
         window.export_volume("noisy", tmp_path / "out.nii.gz")
+
+
+def test_a_volume_that_fails_to_show_leaves_an_empty_usable_window(qtbot, window, small_file, tall_file,
+                                                                   monkeypatch, tmp_path):
+    monkeypatch.setenv("MRI_DENOISE_LOG_DIR", str(tmp_path / "logs"))
+    open_and_wait(qtbot, window, small_file)
+    monkeypatch.setattr(window, "refresh", lambda: 1 / 0)  # a bug while the new volume goes on screen
+    assert not window.open_file(tall_file)
+    assert "ZeroDivisionError" in assert_one_line_message(window)
+    assert window.data is None and window.panes["truth"].image is None  # not half of the new volume
+    monkeypatch.undo()
+    open_and_wait(qtbot, window, tall_file)
+    assert window.data.volume.path == tall_file.resolve()
