@@ -51,6 +51,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return modelfile.save_model_folder(model, folder, meta)
 
 
+@pytest.fixture(autouse=True)
+def private_error_log(tmp_path, monkeypatch):
+    """Tracebacks of unexpected errors go to the test's folder, never the user's log."""
+    monkeypatch.setenv("MRI_DENOISE_LOG_DIR", str(tmp_path / "logs"))
+
+
 @pytest.fixture
 def settings(tmp_path) -> QSettings:
     """Never the user's real settings: a private INI file per test."""
