@@ -223,3 +223,24 @@ def test_a_volume_that_fails_to_show_leaves_an_empty_usable_window(qtbot, window
     monkeypatch.undo()
     open_and_wait(qtbot, window, tall_file)
     assert window.data.volume.path == tall_file.resolve()
+
+
+def test_train_and_noise_actions_that_fail_are_one_line(qtbot, window, small_file, monkeypatch):
+    from mri_denoise_gui.qt import main_window, training_dialog
+
+    def broken(*args, **kwargs):  # faults injected where a real bug or a full memory would be
+        raise MemoryError("cannot allocate")
+
+    monkeypatch.setattr(training_dialog, "open_training_dialog", broken)
+    window.open_training_dialog()
+    assert window.last_error[0] == "Could not open the training dialog"
+    assert "MemoryError: cannot allocate" in assert_one_line_message(window)
+
+    open_and_wait(qtbot, window, small_file)
+    monkeypatch.setattr(main_window, "add_noise", broken)
+    window.set_noise(seed=window.noise.seed + 1)
+    assert window.last_error[0] == "Could not add noise"
+    assert_one_line_message(window)
+    monkeypatch.undo()
+    with qtbot.waitSignal(window.noiseApplied, timeout=10_000):
+        window.set_noise(seed=window.noise.seed + 2)  # still works
