@@ -19,6 +19,17 @@ _T0 = time.perf_counter()
 # Spelled out (checked against core by a test) so that --help needs neither numpy nor scikit-image.
 AXES = ("axial", "coronal", "sagittal")
 KINDS = ("gaussian", "localvar", "rician", "speckle", "poisson")
+VARIANCE_MAX = 0.25  # qt.state.VARIANCE_MAX, the noise panel's maximum
+
+
+def _variance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= VARIANCE_MAX:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"variance must be in [0, {VARIANCE_MAX:g}], got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,13 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-index", type=int, default=None, metavar="I", help="volume of a 4D file (default: ask)")
     p.add_argument("--model", metavar="DIR", help="model folder to load (default: the bundled default model)")
     p.add_argument("--noise-kind", choices=KINDS, help="kind of synthetic noise")
-    p.add_argument("--variance", type=float, metavar="V", help="noise variance on the [0, 1] image")
+    p.add_argument("--variance", type=_variance, metavar="V",
+                   help=f"noise variance on the [0, 1] image (0 to {VARIANCE_MAX:g})")
     p.add_argument("--seed", type=int, metavar="S", help="noise seed")
     p.add_argument("--axis", choices=AXES, help="view axis")
     p.add_argument("--slice", type=int, metavar="N", help="slice index to show")
     p.add_argument("--residual", action="store_true", help="show the residual pane")
     p.add_argument("--screenshot", metavar="PNG",
-                   help="save the window as PNG once the first denoised slice is shown, then exit")
+                   help="save the window as PNG once the first denoised slice is shown, then exit "
+                        "(settings are not saved)")
     p.add_argument("--screenshot-timeout", type=float, default=180.0, metavar="SEC", help=argparse.SUPPRESS)
     p.add_argument("--size", default=None, metavar="WxH", help="window size, e.g. 1280x800")
     return p
@@ -56,6 +69,33 @@ def _warm_up_imports() -> None:
             pass
 
     threading.Thread(target=warm, daemon=True, name="warm-up-imports").start()
+
+
+def apply_command_line(window, args: argparse.Namespace) -> bool:
+    """Options for this run only: none of them is saved, and a --screenshot run saves nothing."""
+    if args.screenshot:
+        window.persist_settings = False
+    if args.size:
+        try:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            return False
+        window.resize(w, h)
+        window.keep_for_this_run("window/geometry")
+    elif args.screenshot:
+        window.resize(1280, 800)
+    if args.axis:
+        window.set_axis(args.axis)
+        window.keep_for_this_run("view/axis")
+    if args.slice is not None:
+        window._initial_slice = args.slice
+    if args.noise_kind or args.variance is not None or args.seed is not None:
+        window.set_noise(args.noise_kind, args.variance, args.seed, apply=False)
+        window.keep_for_this_run("noise/kind", "noise/variance", "noise/seed")
+    if args.residual:
+        window.residual_action.setChecked(True)
+        window.keep_for_this_run("view/residual")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,24 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         app.setWindowIcon(app_icon())
     except Exception:  # an icon is never worth failing start-up for
         pass
+    from mri_denoise_gui.qt.messages import error_hook
+
     window = MainWindow()
-    if args.size:
-        try:
-            w, h = (int(v) for v in args.size.lower().split("x"))
-            window.resize(w, h)
-        except ValueError:
-            print(f"mri-denoise-gui: bad --size {args.size!r} (use WxH)", file=sys.stderr)
-            return 2
-    elif args.screenshot:
-        window.resize(1280, 800)
-    if args.axis:
-        window.set_axis(args.axis)
-    if args.slice is not None:
-        window._initial_slice = args.slice
-    if args.noise_kind or args.variance is not None or args.seed is not None:
-        window.set_noise(args.noise_kind, args.variance, args.seed, apply=False)
-    if args.residual:
-        window.residual_action.setChecked(True)
+    sys.excepthook = error_hook(window)  # an exception escaping a slot: a message, not an abort
+    if not apply_command_line(window, args):
+        print(f"mri-denoise-gui: bad --size {args.size!r} (use WxH)", file=sys.stderr)
+        return 2
 
     window.show()
     window.startup_seconds = time.perf_counter() - _T0

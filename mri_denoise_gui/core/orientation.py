@@ -12,6 +12,7 @@ import numpy as np
 from nibabel.orientations import io_orientation
 
 AXIS_NAMES = ("axial", "coronal", "sagittal")
+VOXEL_ORDER = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])  # file axes taken as R, A, S
 
 # For each view: the RAS axis it slices through, and for screen rows / columns the RAS axis
 # they run along and the direction (+1 toward R/A/S, -1 away) as the index grows.
@@ -20,6 +21,40 @@ _VIEWS = {
     "coronal": {"through": 1, "row": (2, -1), "col": (0, -1), "labels": ("S", "I", "R", "L")},
     "sagittal": {"through": 0, "row": (2, -1), "col": (1, -1), "labels": ("S", "I", "A", "P")},
 }
+
+
+def affine_problem(affine) -> str | None:
+    """Why an affine cannot orient the display (all zero, NaN, collinear axes), or None."""
+    matrix = np.asarray(affine, dtype=np.float64)
+    if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
+        return "the affine is missing or not finite"
+    if not np.any(matrix[:3, :3]):
+        return "the affine is all zero"
+    try:
+        ornt = io_orientation(matrix)
+    except Exception:  # nibabel raises for some degenerate matrices
+        ornt = None
+    if ornt is None or not np.isfinite(ornt).all():
+        return "the affine has no usable axes"
+    return None
+
+
+def orientation_warning(affine) -> str | None:
+    """The line a volume's warnings get when its display falls back to the voxel axes."""
+    problem = affine_problem(affine)
+    return None if problem is None else f"{problem}: shown in voxel order, orientation unknown"
+
+
+def display_orientation(affine) -> np.ndarray:
+    """Per file axis (RAS axis, +-1); the voxel axes themselves when the affine is unusable."""
+    return VOXEL_ORDER.copy() if affine_problem(affine) is not None else io_orientation(affine)
+
+
+def axis_codes(affine) -> str:
+    """'RAS', 'LPI', ... for a status line; '???' when the affine says nothing."""
+    if affine_problem(affine) is not None:
+        return "???"
+    return "".join("RAS"[int(a)] if s > 0 else "LPI"[int(a)] for a, s in io_orientation(affine))
 
 
 class SliceGeometry:
@@ -32,7 +67,8 @@ class SliceGeometry:
         self.affine = np.asarray(affine, dtype=np.float64)
         self.axis_name = axis_name
         view = _VIEWS[axis_name]
-        ornt = io_orientation(self.affine)  # per file axis: (RAS axis, +-1)
+        known = affine_problem(self.affine) is None
+        ornt = display_orientation(self.affine)  # per file axis: (RAS axis, +-1)
         ras_to_file = {int(ras): (f, int(sign)) for f, (ras, sign) in enumerate(ornt)}
         self.file_axis, self._through_sign = ras_to_file[view["through"]]
         self._row_axis, row_sign = ras_to_file[view["row"][0]]
@@ -41,7 +77,10 @@ class SliceGeometry:
         self._col_flip = col_sign != view["col"][1]
         top, bottom, left, right = view["labels"]
         self.labels = {"top": top, "bottom": bottom, "left": left, "right": right}
-        zooms = np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        if not known:  # letters would be made up
+            self.labels = dict.fromkeys(self.labels, "")
+        zooms = np.sqrt((np.nan_to_num(self.affine[:3, :3]) ** 2).sum(axis=0))
+        zooms = np.where(zooms > 0, zooms, 1.0)  # a zero column: one unit per voxel
         self.pixel_size = (float(zooms[self._row_axis]), float(zooms[self._col_axis]))
         self.slice_thickness = float(zooms[self.file_axis])
 

@@ -12,7 +12,6 @@ from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -29,9 +28,11 @@ from PyQt6.QtWidgets import (
 
 from mri_denoise_gui.core.noise import DESCRIPTIONS, NOISE_KINDS, sigma_from_variance
 from mri_denoise_gui.core.orientation import AXIS_NAMES
-from mri_denoise_gui.qt.state import NoiseSettings
+from mri_denoise_gui.qt.clamping_spin_box import ClampingSpinBox
+from mri_denoise_gui.qt.state import VARIANCE_MAX, NoiseSettings
 
 DASH = "—"
+DONE = "Done"
 
 
 class SliceControls(QWidget):
@@ -111,6 +112,7 @@ class NoiseControls(QGroupBox):
 
     settingsChanged = pyqtSignal(object)  # NoiseSettings, on every edit
     applyRequested = pyqtSignal()
+    notice = pyqtSignal(str)  # something the user should read (a typed value was clamped)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Synthetic noise", parent)
@@ -120,10 +122,10 @@ class NoiseControls(QGroupBox):
             self.kind_combo.addItem(kind, kind)
             self.kind_combo.setItemData(self.kind_combo.count() - 1, DESCRIPTIONS.get(kind, kind),
                                         Qt.ItemDataRole.ToolTipRole)
-        self.variance_spin = QDoubleSpinBox()
+        self.variance_spin = ClampingSpinBox()
         self.variance_spin.setObjectName("noiseVarianceSpin")
         self.variance_spin.setDecimals(4)
-        self.variance_spin.setRange(0.0, 0.25)
+        self.variance_spin.setRange(0.0, VARIANCE_MAX)
         self.variance_spin.setSingleStep(0.0005)
         self.variance_spin.setKeyboardTracking(False)
         self.variance_spin.setToolTip("Variance of the noise on the [0, 1] normalised image (scikit-image's meaning)")
@@ -158,6 +160,9 @@ class NoiseControls(QGroupBox):
         self.seed_spin.valueChanged.connect(self._on_edited)
         self.auto_check.toggled.connect(self._on_auto_changed)
         self.apply_button.clicked.connect(self.applyRequested)
+        self.variance_spin.clamped.connect(
+            lambda typed, used: self.notice.emit(f"Variance {typed:g} is out of range (0 to {VARIANCE_MAX:g}): "
+                                                 f"set to {used:g}"))
         self.set_settings(NoiseSettings())
 
     def settings(self) -> NoiseSettings:
@@ -376,6 +381,17 @@ class VolumeJobPanel(QGroupBox):
             self.progress.setFormat(text or "%p %")
         elif text:
             self.progress.setFormat(text)
+
+    def reset(self) -> None:
+        """Empty bar, nothing to cancel (the window decides whether the button is enabled)."""
+        self.cancel.setEnabled(False)
+        self.progress.setFormat("")
+        self.progress.setValue(0)
+
+    def clear_done(self) -> None:
+        """Forget a finished job's "Done" (and its full bar) once it no longer holds."""
+        if self.progress.format() == DONE:
+            self.reset()
 
     def set_progress(self, done: int, total: int) -> None:
         self.progress.setValue(int(100 * done / max(total, 1)))

@@ -6,6 +6,7 @@ Plain functions on `ViewerData` (no Qt), run by the window in a background threa
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,4 +80,10 @@ def export_array(data: ViewerData, kind: str) -> np.ndarray:
 
 
 def write_export(data: ViewerData, kind: str, path: Path, sidecar: dict) -> Path:
-    return save_volume(path, export_array(data, kind), like=data.volume, sidecar=sidecar)
+    """Write in the source's own shape: a one-volume 4D file (x, y, z, 1) stays 4D, a 2D one 2D."""
+    array, like = export_array(data, kind), data.volume
+    source_shape = tuple(int(s) for s in like.header.get_data_shape())
+    if like.n_volumes == 1 and source_shape != array.shape and int(np.prod(source_shape)) == array.size:
+        array = array.reshape(source_shape)
+        like = replace(like, data=like.data.reshape(source_shape))  # a view: same voxels, the file's shape
+    return save_volume(path, array, like=like, sidecar=sidecar)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
 
+from mri_denoise_gui import errors_log
 from mri_denoise_gui.qt.python_thread import PythonThread
 
 
@@ -29,12 +29,8 @@ class SliceRequest:
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
-    """(one-line reason for a person, full traceback for 'Show Details')."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    reason = text if name in ("ModelError", "VolumeError", "NoiseError") and text else f"{name}: {text}" if text else name
-    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return reason, details
+    """(one-line reason for a person, full traceback for 'Show Details'); bugs are logged."""
+    return errors_log.describe(exc, "mri-denoise-gui")
 
 
 class InferenceWorker(QObject):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QFileDialog,
@@ -24,11 +24,11 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from mri_denoise_gui.qt.messages import open_box
+from mri_denoise_gui.qt.messages import open_box, reported
 from mri_denoise_gui.core.noise import add_noise, sigma_from_variance
-from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.core.orientation import AXIS_NAMES
+from mri_denoise_gui.core.orientation import AXIS_NAMES, axis_codes
 from mri_denoise_gui.qt.controls import (
+    DONE,
     MetricsPanel,
     ModelPanel,
     NoiseControls,
@@ -46,14 +46,11 @@ from mri_denoise_gui.qt.state import (
     SliceCache,
     ViewerData,
     display_from_file_slice,
-    display_levels,
     file_order_slice,
-    volume_histogram,
 )
 from mri_denoise_gui.qt.tasks import TaskRunner
+from mri_denoise_gui.qt.window_settings import SettingsMixin, default_settings
 
-ORGANIZATION = "mri-denoise-gui"
-APPLICATION = "mri-denoise-gui"
 SYNC_NOISE_VOXELS = 4 * 2**20  # above this, noise is generated in a background thread
 
 
@@ -64,11 +61,7 @@ def _metrics():
     return metrics
 
 
-def default_settings() -> QSettings:
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
-
-
-class MainWindow(FileActionsMixin, QMainWindow):
+class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -197,6 +190,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.compare.cursorLeft.connect(self._on_cursor_left)
         self.noise_controls.settingsChanged.connect(self._on_noise_settings_changed)
         self.noise_controls.applyRequested.connect(self.apply_noise)
+        self.noise_controls.notice.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         self.metrics_panel.maskChanged.connect(self._on_mask_changed)
         self.job_panel.denoiseRequested.connect(self.denoise_volume)
         self.job_panel.cancelRequested.connect(self.cancel_volume)
@@ -285,6 +279,8 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.noise_controls.setEnabled(clean)
         self.noise_controls.setToolTip("" if clean else "A real noisy scan: noise is not simulated")
         self.metrics_panel.set_available(not has or self.data.has_truth)  # dashes until a volume is open
+        if not running and not self.volume_is_denoised():
+            self.job_panel.clear_done()  # "Done" would claim a denoised volume there no longer is
 
     # ------------------------------------------------------------------------------------
     # Messages
@@ -306,6 +302,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
+    @reported("Could not open the training dialog", None)
     def open_training_dialog(self) -> None:
         """Hook for the training dialog (another issue); says so until that module exists."""
         try:
@@ -326,18 +323,20 @@ class MainWindow(FileActionsMixin, QMainWindow):
         if "TensorFlow" in text:
             self.device_label.setText("TensorFlow loading…")
 
-    def _set_volume(self, volume, as_noisy: bool) -> None:
+    @reported("Could not show the volume")
+    def _set_volume(self, data: ViewerData) -> bool:
+        """Show a volume prepared by `state.prepare_viewer_data`; if that fails, an empty window
+        (never half of a volume)."""
+        try:
+            return self._show_volume(data)
+        except Exception:
+            self.data = None
+            self._show_empty_state()
+            raise
+
+    def _show_volume(self, data: ViewerData) -> bool:
         self.cancel_volume()
-        normalizer = Normalizer().fit(volume.data)
-        data01 = normalizer.forward(volume.data)
-        if as_noisy:
-            data = ViewerData(volume=volume, normalizer=normalizer, mode=MODE_NOISY, noisy01=data01)
-            basis = data01
-        else:
-            data = ViewerData(volume=volume, normalizer=normalizer, mode=MODE_CLEAN, noisy01=None, truth01=data01)
-            basis = data01
-        data.levels = display_levels(basis)
-        data.histogram = volume_histogram(basis)
+        volume, as_noisy = data.volume, data.mode == MODE_NOISY
         self.data = data
         self.noise_token += 1
         self.cache.clear()
@@ -348,7 +347,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
 
         if volume.path is not None:
             self._add_recent(volume.path)
-            self.settings.setValue("files/lastDir", str(volume.path.parent))
+            self.remember("files/lastDir", str(volume.path.parent))
         name = volume.path.name if volume.path is not None else "volume"
         suffix = f" [volume {volume.volume_index}]" if volume.n_volumes > 1 else ""
         mode = " — real noisy scan" if as_noisy else ""
@@ -365,13 +364,18 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self._update_actions()
         self.panes["noisy"].show_message(None)
         info = f"{name}: {' × '.join(map(str, volume.shape))} voxels, " \
-               f"{' × '.join(f'{v:g}' for v in volume.voxel_sizes)} mm, {''.join(volume.orientation)}, {volume.dtype}"
+               f"{' × '.join(f'{v:g}' for v in volume.voxel_sizes)} mm, {axis_codes(volume.affine)}, {volume.dtype}"
         self.statusBar().showMessage(info + ("; " + "; ".join(volume.warnings) if volume.warnings else ""), 15_000)
         self.refresh()  # the ground truth shows at once, even while a big noisy volume is made
-        self.compare.reset_view()
+        self.compare.reset_view()  # fit the new volume: never the previous one's field of view
         if not as_noisy:
             self.apply_noise(self.noise_controls.settings())
         self.volumeLoaded.emit()
+        return True
+
+    def _with_warnings(self, text: str) -> str:
+        warnings = self.data.volume.warnings if self.data is not None else []
+        return text + "".join(f"; warning: {w}" for w in warnings)
 
     # ------------------------------------------------------------------------------------
     # Noise
@@ -382,17 +386,23 @@ class MainWindow(FileActionsMixin, QMainWindow):
         if dirty and self.noise_controls.auto_apply() and self.data is not None:
             self._noise_timer.start()
 
+    @reported("Could not change the noise")
     def set_noise(self, kind: str | None = None, variance: float | None = None, seed: int | None = None,
                   apply: bool = True) -> None:
         """Change the noise from code (command line, tests); the widgets follow."""
         cur = self.noise_controls.settings()
-        new = NoiseSettings(kind if kind is not None else cur.kind,
-                            variance if variance is not None else cur.variance,
-                            seed if seed is not None else cur.seed).validated()
+        asked = NoiseSettings(kind if kind is not None else cur.kind,
+                              variance if variance is not None else cur.variance,
+                              seed if seed is not None else cur.seed)
+        new = asked.validated()
+        if new != asked:
+            self.statusBar().showMessage(f"Noise {asked.kind}, variance {asked.variance:g}, seed {asked.seed} is out of "
+                                         f"range: using {new.kind}, variance {new.variance:g}, seed {new.seed}", 15_000)
         self.noise_controls.set_settings(new)
         if apply and self.data is not None:
             self.apply_noise(new)
 
+    @reported("Could not add noise", None)
     def apply_noise(self, settings: NoiseSettings | None = None) -> None:
         """Regenerate the noisy volume from the ground truth (in a thread for big volumes)."""
         self._noise_timer.stop()
@@ -439,9 +449,9 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
         self._update_residual_level()
         self._update_actions()
-        self.statusBar().showMessage(
+        self.statusBar().showMessage(self._with_warnings(
             f"Noise: {settings.kind}, variance {settings.variance:g} (σ {sigma_from_variance(settings.variance):.3f}),"
-            f" seed {settings.seed}", 5000)
+            f" seed {settings.seed}"), 15_000 if data.volume.warnings else 5000)
         self.refresh()
         self.noiseApplied.emit()
 
@@ -708,6 +718,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         d = self.data
         return d is not None and d.denoised01 is not None and d.denoised_tokens == (self.noise_token, self.model_token)
 
+    @reported("Could not denoise the volume")
     def denoise_volume(self) -> bool:
         data = self.data
         if data is None or data.noisy01 is None:
@@ -757,7 +768,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
             return
         data.denoised01 = volume01
         data.denoised_tokens = job["tokens"]
-        self.job_panel.set_running(False, "Done")
+        self.job_panel.set_running(False, DONE)
         self.job_panel.progress.setValue(100)
         self._update_actions()
         self.statusBar().showMessage("Whole volume denoised", 5000)
@@ -792,7 +803,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         start = str(self.settings.value("model/lastDir", str(Path.home())))
         folder = QFileDialog.getExistingDirectory(self, "Load model folder (model.keras + model.json)", start)
         if folder:
-            self.settings.setValue("model/lastDir", str(Path(folder).parent))
+            self.remember("model/lastDir", str(Path(folder).parent))
             self.load_model(folder)
 
     def load_default_model(self) -> bool:
@@ -805,6 +816,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
 
         return self._load_bundled(seed_model_dir, "seed autoencoder")
 
+    @reported("Could not load the model")
     def _load_bundled(self, where, label: str) -> bool:
         try:
             folder = where()
@@ -821,6 +833,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
             return False
         return self.load_model(folder)
 
+    @reported("Could not load the model")
     def load_model(self, folder) -> bool:
         """Ask the worker to load a model folder (TensorFlow is imported there on first use)."""
         folder = Path(folder)
@@ -907,45 +920,6 @@ class MainWindow(FileActionsMixin, QMainWindow):
     # ------------------------------------------------------------------------------------
     # Settings and shutdown
     # ------------------------------------------------------------------------------------
-    def _restore_settings(self) -> None:
-        s = self.settings
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        state = s.value("window/splitter")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.splitter.restoreState(state)
-        try:
-            noise = NoiseSettings(str(s.value("noise/kind", "rician")), float(s.value("noise/variance", 0.0025)),
-                                  int(s.value("noise/seed", 0))).validated()
-        except (TypeError, ValueError):
-            noise = NoiseSettings()
-        self.noise_controls.set_settings(noise)
-        self.noise = noise
-        self.noise_controls.set_auto_apply(str(s.value("noise/auto", "true")).lower() in ("true", "1"))
-        axis = str(s.value("view/axis", "axial"))
-        self.axis = axis if axis in AXIS_NAMES else "axial"
-        self.slice_controls.set_axis(self.axis)
-        residual = str(s.value("view/residual", "false")).lower() in ("true", "1")
-        with QSignalBlocker(self.residual_action):
-            self.residual_action.setChecked(residual)
-        self.compare.set_residual_visible(residual)
-        self.metrics_panel.set_mask(str(s.value("metrics/mask", "false")).lower() in ("true", "1"))
-
-    def save_settings(self) -> None:
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/splitter", self.splitter.saveState())
-        noise = self.noise_controls.settings()
-        s.setValue("noise/kind", noise.kind)
-        s.setValue("noise/variance", noise.variance)
-        s.setValue("noise/seed", noise.seed)
-        s.setValue("noise/auto", self.noise_controls.auto_apply())
-        s.setValue("view/axis", self.axis)
-        s.setValue("view/residual", self.compare.residual_visible)
-        s.setValue("metrics/mask", self.metrics_panel.mask_check.isChecked())
-        s.sync()
-
     def _close_training_dialog(self) -> None:
         """Training runs in the dialog's own thread: stop it before the window goes away."""
         dialog = self.findChild(QWidget, "trainingDialog")

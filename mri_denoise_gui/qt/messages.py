@@ -1,9 +1,17 @@
-"""Non-blocking message boxes: opened, never exec'd, so no worker or test waits on them."""
+"""How the window reports trouble: non-blocking message boxes and actions that never raise.
+
+Boxes are opened, never exec'd, so no worker or test waits on them.
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
+
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QMessageBox, QWidget
+
+from mri_denoise_gui import errors_log
 
 
 def open_box(
@@ -29,3 +37,44 @@ def open_box(
     if show:
         box.open()
     return box
+
+
+def reported(title: str, failed=False):
+    """Decorator for a window action: any exception becomes `show_error(title, one line)`.
+
+    The action then returns `failed`; the window stays as it was and usable. Bugs (exceptions
+    the app did not raise on purpose) get their traceback written to the log the line names.
+    """
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                self.show_error(title, *errors_log.describe(exc, f"{title} ({method.__name__})"))
+                return failed
+
+        return run
+
+    return wrap
+
+
+def error_hook(window):
+    """A `sys.excepthook` for exceptions that escape a slot anyway: a message, never an abort.
+
+    PyQt6 aborts the process on an exception in a slot unless a hook other than the default
+    is installed; this one logs the traceback and shows one line in `window`.
+    """
+
+    def hook(kind, exc, tb):
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, exc, tb)
+            return
+        reason, details = errors_log.describe(exc.with_traceback(tb), "uncaught")
+        try:
+            window.show_error("Unexpected error", reason, details)
+        except Exception:  # the window itself is broken: the log already has the traceback
+            pass
+
+    return hook

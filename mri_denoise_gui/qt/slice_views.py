@@ -134,6 +134,7 @@ class SlicePane(QFrame):
         self.image = image
         if image is None:
             self.image_item.clear()
+            self._shape = None  # a stale shape would size the next volume's view
             return
         self.image_item.setImage(image, autoLevels=False, levels=levels)
         shape = image.shape[:2]
@@ -279,15 +280,20 @@ class CompareView(QWidget):
         self._residual_visible = None
         self.set_residual_visible(False)
 
-    def _on_view_range_changed(self, source, view_range, *_):
+    def _on_view_range_changed(self, source, _view_range, *_):
+        """Copy the moved pane's target range (what was asked for), never its view range.
+
+        The view range is the target widened to the pane's aspect ratio: copying it made every
+        resize or residual toggle widen the others' targets, and the images shrank each time.
+        """
         if self._syncing or not any(p.view_box is source and p.isVisible() for p in self.panes.values()):
             return  # our own echo, or a hidden pane adjusting to its stale size
         self._syncing = True
         try:
-            (x0, x1), (y0, y1) = view_range
+            target = [list(r) for r in source.targetRange()]
             for pane in self.panes.values():
-                if pane.view_box is not source:
-                    pane.view_box.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0, update=True)
+                if pane.view_box is not source and [list(r) for r in pane.view_box.targetRange()] != target:
+                    pane.view_box.setRange(xRange=target[0], yRange=target[1], padding=0, update=True)
         finally:
             self._syncing = False
 
@@ -367,7 +373,7 @@ class CompareView(QWidget):
 
     def reset_view(self) -> None:
         """Fit the slice in every pane (they all show the same field of view)."""
-        rect = next((p.image_rect() for p in self.panes.values() if p.image_rect() is not None), None)
+        rect = next((p.image_rect() for p in self.panes.values() if p.image is not None), None)
         if rect is None:
             return
         self._syncing = True

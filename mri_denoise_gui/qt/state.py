@@ -14,10 +14,13 @@ from typing import Any
 import numpy as np
 
 from mri_denoise_gui.core.noise import NOISE_KINDS
-from mri_denoise_gui.core.orientation import AXIS_NAMES, SliceGeometry
+from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.core.orientation import AXIS_NAMES, SliceGeometry, orientation_warning
+from mri_denoise_gui.core.volume import VolumeError
 
 MODE_CLEAN = "clean"  # the file is ground truth; noise is simulated
 MODE_NOISY = "noisy"  # the file is a real noisy scan; no ground truth unless a reference is attached
+VARIANCE_MAX = 0.25  # sigma 0.5: half the normalised range; the noise spin box's maximum
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class NoiseSettings:
 
     def validated(self) -> "NoiseSettings":
         kind = self.kind if self.kind in NOISE_KINDS else "rician"
-        variance = min(max(float(self.variance), 0.0), 1.0)
+        variance = min(max(float(self.variance), 0.0), VARIANCE_MAX)
         seed = min(max(int(self.seed), 0), 2**31 - 1)
         return NoiseSettings(kind, variance, seed)
 
@@ -112,6 +115,30 @@ class ViewerData:
         return self.mask
 
 
+def prepare_viewer_data(volume, as_noisy: bool) -> ViewerData:
+    """Normalise a loaded volume for viewing (a background job for big volumes).
+
+    A clean volume is normalised without clipping, exactly as `mri-denoise add-noise` does, so
+    the window's noisy volume is the command line's and bright voxels keep their values. A real
+    noisy scan is clipped (export gives the clipped-off part back).
+    """
+    if volume.data.size == 0:
+        raise VolumeError(f"the volume has no voxels (shape {' x '.join(map(str, volume.data.shape))})")
+    warning = orientation_warning(volume.affine)
+    if warning is not None and warning not in volume.warnings:
+        volume.warnings.append(warning)
+    normalizer = Normalizer().fit(volume.data)
+    if as_noisy:
+        data01 = normalizer.forward(volume.data)
+        data = ViewerData(volume=volume, normalizer=normalizer, mode=MODE_NOISY, noisy01=data01)
+    else:
+        data01 = normalizer.forward(volume.data, clip=False)
+        data = ViewerData(volume=volume, normalizer=normalizer, mode=MODE_CLEAN, noisy01=None, truth01=data01)
+    data.levels = display_levels(data01)
+    data.histogram = volume_histogram(data01)
+    return data
+
+
 def display_levels(image01: np.ndarray, low: float = 0.5, high: float = 99.8) -> tuple[float, float]:
     """Window/level for a whole volume, measured once on a subsample (never per frame)."""
     sample = np.asarray(image01).ravel()[:: max(1, image01.size // 2_000_000)]
@@ -160,6 +187,7 @@ __all__ = [
     "ViewerData",
     "display_from_file_slice",
     "display_levels",
+    "prepare_viewer_data",
     "file_order_slice",
     "volume_histogram",
 ]

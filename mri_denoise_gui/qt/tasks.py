@@ -57,7 +57,14 @@ class TaskRunner(QObject):
     def run(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
             on_failed: Callable[[str, str], None]) -> Task:
         task = Task(fn, self)
-        task.done.connect(on_done)
+
+        def deliver(result):  # a failing result handler is reported like a failing job
+            try:
+                on_done(result)
+            except Exception as exc:
+                on_failed(*describe_error(exc))
+
+        task.done.connect(deliver)
         task.failed.connect(on_failed)
         task.done.connect(lambda *_: self._tasks.discard(task))
         task.failed.connect(lambda *_: self._tasks.discard(task))

@@ -51,6 +51,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return modelfile.save_model_folder(model, folder, meta)
 
 
+@pytest.fixture(autouse=True)
+def private_error_log(tmp_path, monkeypatch):
+    """Tracebacks of unexpected errors go to the test's folder, never the user's log."""
+    monkeypatch.setenv("MRI_DENOISE_LOG_DIR", str(tmp_path / "logs"))
+
+
 @pytest.fixture
 def settings(tmp_path) -> QSettings:
     """Never the user's real settings: a private INI file per test."""
@@ -107,3 +113,9 @@ def wait_denoised_current(qtbot, window, timeout=30_000):
     """Until the denoised pane shows the slice that is selected now."""
     qtbot.waitUntil(lambda: window.current.get("denoised") is not None
                     and window.panes["denoised"].image is window.current["denoised"], timeout=timeout)
+
+
+def open_and_wait(qtbot, window, path, timeout=60_000, **kwargs):
+    """Open a file and wait until it is on screen (volumes above SYNC_LOAD_VOXELS load in a thread)."""
+    with qtbot.waitSignal(window.volumeLoaded, timeout=timeout):
+        assert window.open_file(path, **kwargs)

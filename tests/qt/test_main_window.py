@@ -17,7 +17,7 @@ from mri_denoise_gui.core import metrics as core_metrics
 from mri_denoise_gui.core.noise import add_noise
 from mri_denoise_gui.qt.state import display_from_file_slice, file_order_slice
 from tests.conftest import phantom, write_nifti
-from tests.qt.conftest import wait_denoised_current
+from tests.qt.conftest import open_and_wait, wait_denoised_current
 
 OBJECT_NAMES = (
     "noisyView", "denoisedView", "truthView", "residualView", "sliceSlider", "axisCombo",
@@ -148,7 +148,7 @@ def test_cached_slices_come_back_without_the_worker(qtbot, model_window, small_f
 
 def test_volume_denoise_runs_and_can_be_cancelled(qtbot, model_window, tmp_path):
     w = model_window
-    w.open_file(write_nifti(tmp_path / "big.nii.gz", phantom((96, 96, 120), seed=2)))
+    open_and_wait(qtbot, w, write_nifti(tmp_path / "big.nii.gz", phantom((96, 96, 120), seed=2)))
     worker = w.controller.worker
     with qtbot.waitSignal(worker.volumeCancelled, timeout=60_000):
         assert w.denoise_volume()
@@ -186,8 +186,9 @@ def test_export_round_trips_the_header(qtbot, model_window, tmp_path):
     assert b.header["descrip"] == a.header["descrip"]
     data = b.get_fdata()
     assert data.shape == a.shape
-    lo, hi = w.data.normalizer.vmin, w.data.normalizer.vmax
-    assert data.min() >= lo - 1e-3 and data.max() <= hi + 1e-3  # original units, not [0, 1]
+    source = a.get_fdata()
+    assert data.min() >= source.min() - 1e-3 and data.max() <= source.max() + 1e-3  # original units, not [0, 1]
+    assert data.max() > 2  # not [0, 1]
     side = json.loads(out.with_name("scan_denoised.json").read_text())
     assert side["content"] == "denoised"
     assert side["noise"] == w.noise.to_dict()
@@ -268,7 +269,7 @@ def test_closing_with_a_running_worker_exits_cleanly(qtbot, make_window, setting
     w = make_window()
     with qtbot.waitSignal(w.modelReady, timeout=120_000):
         w.load_model(tiny_model_dir)
-    w.open_file(write_nifti(tmp_path / "big.nii.gz", phantom((96, 96, 160), seed=3)))
+    open_and_wait(qtbot, w, write_nifti(tmp_path / "big.nii.gz", phantom((96, 96, 160), seed=3)))
     w.denoise_volume()
     qtbot.wait(50)
     t0 = time.perf_counter()
@@ -442,7 +443,7 @@ def test_zoom_and_pan_are_linked_across_panes(qtbot, window, small_file):
 
 def test_slices_are_denoised_while_the_volume_is(qtbot, model_window, tmp_path):
     w = model_window
-    w.open_file(write_nifti(tmp_path / "long.nii.gz", phantom((128, 128, 400), seed=6)))
+    open_and_wait(qtbot, w, write_nifti(tmp_path / "long.nii.gz", phantom((128, 128, 400), seed=6)))
     wait_denoised_current(qtbot, w)
     shown_during_job = []
     w.denoisedSliceShown.connect(lambda rid: shown_during_job.append(w._volume_job is not None))
@@ -461,7 +462,7 @@ def test_large_file_loads_in_the_background_with_progress_and_can_be_cancelled(q
     from mri_denoise_gui.core import volume as core_volume
     from mri_denoise_gui.qt import file_actions
 
-    monkeypatch.setattr(file_actions, "SYNC_LOAD_BYTES", 0)  # every file counts as large
+    monkeypatch.setattr(file_actions, "SYNC_LOAD_VOXELS", 0)  # every file counts as large
     monkeypatch.setattr(core_volume, "READ_CHUNK", 2048)
     reading, release = threading.Event(), threading.Event()
     real_load = file_actions.load_volume
