@@ -95,3 +95,39 @@ def distribute_dataset(strategy, dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
+
+def keep_fit_working(model, strategy) -> None:
+    """Work around two Keras 3 (3.15) faults with MultiWorkerMirroredStrategy, both in how fit()
+    reduces values across workers with ``strategy.reduce``: (1) before training it reduces the
+    first (noisy, clean) batch, which that strategy refuses for a tuple, though only the batch's
+    shapes are needed; (2) it reduces each step's scalar logs along axis 0, which scalars lack.
+    Fix: hand (1) one replica's local batch, and average (2) over all replicas with ``axis=None``.
+    Nothing changes for other strategies; tests/ml/test_distribute.py fails if Keras changes."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as keras_tf_trainer
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    original_build, original_reduce = model._maybe_symbolic_build, keras_tf_trainer.reduce_per_replica
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(local, next(batches))
+                break
+        return original_build(data_batch=data_batch)
+
+    def reduce_per_replica(values, strategy_, reduction):
+        if strategy_ is strategy and reduction in ("auto", "mean"):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original_reduce(values, strategy_, reduction)
+
+    model._maybe_symbolic_build = symbolic_build
+    keras_tf_trainer.reduce_per_replica = reduce_per_replica

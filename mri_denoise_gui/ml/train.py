@@ -427,6 +427,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
         ema = {"use_ema": True, "ema_momentum": float(config.ema_momentum)} if config.ema_momentum else {}
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, **ema),
                       loss=get_loss(config.loss), metrics=[ssim_metric, psnr_metric])
+    distribute.keep_fit_working(model, strategy)
     global_batch = config.batch_size * replicas
     dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, global_batch,
                                       config.noise_kind, config.variance_range,
