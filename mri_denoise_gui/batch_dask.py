@@ -49,13 +49,14 @@ class DenoiserPlugin(WorkerPlugin):
 
     name = "mri-denoise-model"
 
-    def __init__(self, model_dir: str, workers_per_host: dict[str, int] | None = None):
+    def __init__(self, model_dir: str, workers_per_host: dict[str, int] | None = None, threads: int | None = None):
         self.model_dir = str(model_dir)
         self.workers_per_host = dict(workers_per_host or {})
+        self.threads = threads
 
     def setup(self, worker) -> None:
         sharing = self.workers_per_host.get(_host(worker.address), 1)
-        threads = configure_tf_threads(max(1, available_cores() // max(1, sharing)))
+        threads = configure_tf_threads(self.threads or max(1, available_cores() // max(1, sharing)))
         _log.info("worker %s: %d TensorFlow threads", worker.address, threads)
         try:
             get_denoiser(self.model_dir)
@@ -99,10 +100,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
             cluster.close()
 
 
-def start_workers(client, model_dir: str) -> int:
-    """Install the model plugin on every worker (present and future); returns the worker count."""
+def start_workers(client, model_dir: str, threads: int | None = None) -> int:
+    """Install the model plugin on every worker (present and future); returns the worker count.
+    ``threads``: TensorFlow threads per worker (default: its host's cores / workers on that host)."""
     hosts = Counter(_host(addr) for addr in client.scheduler_info()["workers"])
-    client.register_plugin(DenoiserPlugin(model_dir, dict(hosts)))
+    client.register_plugin(DenoiserPlugin(model_dir, dict(hosts), threads))
     return sum(hosts.values())
 
 

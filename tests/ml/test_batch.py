@@ -153,3 +153,15 @@ def test_killing_a_worker_mid_run_still_completes_every_file(tmp_path, tiny_mode
     assert sorted(r.status for r in results) == ["done"] * 20
     assert all(is_complete(p, output_for(p, out)) for p in inputs)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no partial files left behind
+
+
+def test_the_dask_client_side_needs_no_tensorflow():
+    """The command's own process only plans and collects on a cluster: TensorFlow stays on the workers."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mri_denoise_gui.batch_dask, mri_denoise_gui.progress, mri_denoise_gui.cli\n"
+            "heavy = [m for m in ('tensorflow', 'keras', 'PyQt6') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,152 @@
+"""Batch denoising throughput: in process vs a local Dask cluster of one and two workers.
+
+Denoises the same set of synthetic volumes with the shipped default model (load, denoise, write
+the .nii.gz and its sidecar: the whole per-file job) three ways and reports files/s:
+
+- in process (``mri-denoise denoise ... --output-dir``), TensorFlow on all cores;
+- one Dask worker with one thread and one TensorFlow thread;
+- two Dask workers with one thread and one TensorFlow thread each.
+
+Scaling efficiency = files/s(2 workers) / (2 x files/s(1 worker)). Cluster start-up and each
+worker's model load (importing TensorFlow) are timed apart and left out of files/s; every mode
+denoises two warm-up files first. Also times one 256x256x160 volume end to end in process, split
+into reading, denoising and writing, for the on-paper estimate in benchmarks/README.md.
+
+    python benchmarks/bench_batch.py [--files 24] [--shape 96 96 64] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mri_denoise_gui.batch import DenoiseJob, output_for, run_job  # noqa: E402
+from mri_denoise_gui.resources import default_model_dir  # noqa: E402
+
+
+def phantom(shape, seed) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
+    r = np.sqrt(sum(g ** 2 for g in grids))
+    data = np.where(r < 0.8, 600.0, 0.0) + np.where(r < 0.5, 300.0, 0.0)
+    return (data + 20.0 * rng.standard_normal(shape)).astype(np.float32)
+
+
+def write_study(folder: Path, n: int, shape) -> list[Path]:
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(n):
+        path = folder / f"sub-{i:03d}.nii.gz"
+        nib.save(nib.Nifti1Image(phantom(shape, i), np.eye(4)), str(path))
+        paths.append(path)
+    return paths
+
+
+def jobs_for(paths, out: Path, model: Path) -> list[DenoiseJob]:
+    out.mkdir(parents=True, exist_ok=True)
+    return [DenoiseJob(str(p), str(output_for(p, out)), str(model), batch_size=16) for p in paths]
+
+
+def in_process(paths, warmup, out: Path, model: Path) -> dict:
+    for job in jobs_for(warmup, out / "warmup", model):
+        assert run_job(job).status == "done"
+    jobs = jobs_for(paths, out / "main", model)
+    started = time.perf_counter()
+    results = [run_job(job) for job in jobs]
+    seconds = time.perf_counter() - started
+    assert all(r.status == "done" for r in results), [r.message for r in results if r.status != "done"]
+    return {"files": len(jobs), "seconds": seconds, "files_per_s": len(jobs) / seconds}
+
+
+def on_dask(n_workers: int, paths, warmup, out: Path, model: Path) -> dict:
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from mri_denoise_gui.batch_dask import run_on_dask, start_workers
+
+    started = time.perf_counter()
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit=0, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        start_workers(client, str(model), threads=1)
+        startup = time.perf_counter() - started
+        run_on_dask(client, jobs_for(warmup, out / "warmup", model))
+        jobs = jobs_for(paths, out / "main", model)
+        started = time.perf_counter()
+        results = run_on_dask(client, jobs)
+        seconds = time.perf_counter() - started
+    assert all(r.status == "done" for r in results), [r.message for r in results if r.status != "done"]
+    return {"workers": n_workers, "files": len(jobs), "seconds": seconds, "files_per_s": len(jobs) / seconds,
+            "startup_seconds": startup}
+
+
+def large_volume_cost(tmp: Path, model: Path) -> dict:
+    """Read / denoise / write seconds for one 256x256x160 volume in this process (all cores)."""
+    from mri_denoise_gui.batch import get_denoiser
+    from mri_denoise_gui.core.volume import load_volume, save_volume
+
+    src = tmp / "large.nii.gz"
+    nib.save(nib.Nifti1Image(phantom((256, 256, 160), 99), np.eye(4)), str(src))
+    denoiser = get_denoiser(model)
+    t0 = time.perf_counter()
+    vol = load_volume(src)
+    t1 = time.perf_counter()
+    out = denoiser.denoise_volume(vol, batch_size=16)
+    t2 = time.perf_counter()
+    save_volume(tmp / "large_denoised.nii.gz", out, like=vol, sidecar={"status": "complete"})
+    t3 = time.perf_counter()
+    return {"read_s": t1 - t0, "denoise_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
+            "slices_per_s": 160 / (t2 - t1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=24)
+    parser.add_argument("--shape", type=int, nargs=3, default=(96, 96, 64))
+    parser.add_argument("--json", help="also write the numbers here")
+    args = parser.parse_args()
+    model = default_model_dir()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_batch-"))
+    try:
+        paths = write_study(tmp / "study", args.files, tuple(args.shape))
+        warmup = write_study(tmp / "warmup", 2, tuple(args.shape))
+        report = {"cores": len(os.sched_getaffinity(0)), "load_average": os.getloadavg(),
+                  "files": args.files, "shape": list(args.shape), "model": model.name}
+        report["in_process"] = in_process(paths, warmup, tmp / "inproc", model)
+        report["dask_1"] = on_dask(1, paths, warmup, tmp / "dask1", model)
+        report["dask_2"] = on_dask(2, paths, warmup, tmp / "dask2", model)
+        report["scaling_efficiency"] = report["dask_2"]["files_per_s"] / (2 * report["dask_1"]["files_per_s"])
+        report["large_volume_256x256x160"] = large_volume_cost(tmp, model)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{args.files} files of {' x '.join(map(str, args.shape))}, model {model.name}, "
+          f"{report['cores']} cores, load average {report['load_average'][0]:.1f}")
+    print(f"in process (TF on all cores):   {report['in_process']['files_per_s']:.2f} files/s")
+    for key in ("dask_1", "dask_2"):
+        r = report[key]
+        print(f"Dask, {r['workers']} worker(s) x 1 thread:    {r['files_per_s']:.2f} files/s "
+              f"(cluster start + model load {r['startup_seconds']:.1f} s)")
+    print(f"scaling efficiency (2 workers vs 2 x 1): {100 * report['scaling_efficiency']:.0f} %")
+    big = report["large_volume_256x256x160"]
+    print(f"one 256x256x160 volume in process: read {big['read_s']:.2f} s, denoise {big['denoise_s']:.2f} s "
+          f"({big['slices_per_s']:.0f} slices/s), write {big['write_s']:.2f} s, total {big['total_s']:.2f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
