@@ -25,7 +25,8 @@ class CommandProgress:
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn(unit), TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
+            TextColumn("left"),
             console=self.console, disable=not self.live, transient=False,
         )
         self._task = self._progress.add_task(label, total=max(int(total), 0), rate="")
