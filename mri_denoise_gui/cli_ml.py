@@ -46,26 +46,34 @@ def _denoise_jobs(args, model_dir: Path) -> list:
                           volume_index=args.volume_index)
 
     if not args.output_dir:
-        if len(args.paths) != 2 or args.workers or args.scheduler:
+        if args.workers or args.scheduler:
+            raise CommandError("--workers and --scheduler need --output-dir DIR")
+        if len(args.paths) != 2:
             raise CommandError("give IN OUT, or IN1 IN2 ... --output-dir DIR")
         return [job(*args.paths)]
     out_dir = Path(args.output_dir)
     if not out_dir.is_dir():
         raise CommandError(f"{out_dir}: output folder does not exist")
     jobs = [job(p, output_for(p, out_dir)) for p in expand_inputs(args.paths)]
-    names = [j.dst for j in jobs]
+    names = [Path(j.dst).resolve() for j in jobs]
     if len(set(names)) != len(names):
         raise CommandError("two inputs share a file name; their outputs would collide")
+    clash = set(names) & {Path(j.src).resolve() for j in jobs}
+    if clash:
+        raise CommandError(f"{sorted(clash)[0]} is an input and would be overwritten by another input's output")
     return jobs
 
 
 def _denoise_one(job, args) -> int:
     """IN OUT: one file, a bar over its slices, any error is the command's (exit 2)."""
-    from mri_denoise_gui.batch import denoise_file, get_denoiser
+    from mri_denoise_gui.batch import denoise_file, get_denoiser, is_complete
     from mri_denoise_gui.progress import CommandProgress
 
     if not Path(job.src).exists():  # fail before the slow model load
         raise FileNotFoundError(f"{job.src}: no such file")
+    if args.skip_existing and is_complete(Path(job.src), Path(job.dst)):
+        print(f"skipped {job.dst}: already complete", file=sys.stderr)
+        return 0
     denoiser = get_denoiser(job.model_dir)
     print(f"model {denoiser.name} on {denoiser.device}", file=sys.stderr)
     with CommandProgress(Path(job.src).name, 0, "slices", enabled=not args.quiet) as bar:

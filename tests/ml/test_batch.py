@@ -165,3 +165,15 @@ def test_the_dask_client_side_needs_no_tensorflow():
             "assert not heavy, heavy\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_an_output_that_would_overwrite_an_input_is_refused(tmp_path, capsys):
+    study = tmp_path / "study"
+    study.mkdir()
+    a = write_nifti(study / "a.nii.gz", phantom((8, 8, 4)))
+    user_file = write_nifti(study / "a_denoised.nii.gz", phantom((8, 8, 4), seed=1))
+    before = user_file.read_bytes()
+    code, _, err = run(["denoise", a, user_file, "--output-dir", study], capsys)
+    assert code == 2 and "would be overwritten" in err and user_file.read_bytes() == before
+    code, _, err = run(["denoise", a, "--workers", "2"], capsys)
+    assert code == 2 and "need --output-dir" in err
