@@ -7,9 +7,11 @@ the .nii.gz and its sidecar: the whole per-file job) three ways and reports file
 - one Dask worker with one thread and one TensorFlow thread;
 - two Dask workers with one thread and one TensorFlow thread each.
 
-Scaling efficiency = files/s(2 workers) / (2 x files/s(1 worker)). Cluster start-up and each
-worker's model load (importing TensorFlow) are timed apart and left out of files/s; every mode
-denoises two warm-up files first. Also times one 256x256x160 volume end to end in process, split
+Scaling efficiency = files/s(2 workers) / (2 x files/s(1 worker)). Both clusters are started
+first (start-up and each worker's model load, i.e. importing TensorFlow, are timed apart and left
+out of files/s) and every mode denoises two warm-up files; then the three modes take turns for
+``--rounds`` rounds and the median of each is reported, so that load from other processes on a
+shared machine falls on all three alike rather than on whichever ran last. Also times one 256x256x160 volume end to end in process, split
 into reading, denoising and writing, for the on-paper estimate in benchmarks/README.md.
 
     python benchmarks/bench_batch.py [--files 24] [--shape 96 96 64] [--json out.json]
@@ -24,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,18 +63,18 @@ def jobs_for(paths, out: Path, model: Path) -> list[DenoiseJob]:
     return [DenoiseJob(str(p), str(output_for(p, out)), str(model), batch_size=16) for p in paths]
 
 
-def in_process(paths, warmup, out: Path, model: Path) -> dict:
-    for job in jobs_for(warmup, out / "warmup", model):
-        assert run_job(job).status == "done"
-    jobs = jobs_for(paths, out / "main", model)
+def timed(run_all, jobs) -> float:
+    """files/s of one pass over ``jobs``."""
     started = time.perf_counter()
-    results = [run_job(job) for job in jobs]
+    results = run_all(jobs)
     seconds = time.perf_counter() - started
     assert all(r.status == "done" for r in results), [r.message for r in results if r.status != "done"]
-    return {"files": len(jobs), "seconds": seconds, "files_per_s": len(jobs) / seconds}
+    return len(jobs) / seconds
 
 
-def on_dask(n_workers: int, paths, warmup, out: Path, model: Path) -> dict:
+def start_cluster(stack: ExitStack, n_workers: int, model: Path):
+    """A LocalCluster of ``n_workers`` one-thread workers, each with one TensorFlow thread and the
+    model loaded; returns (run_all, seconds to start)."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -79,18 +82,12 @@ def on_dask(n_workers: int, paths, warmup, out: Path, model: Path) -> dict:
     from mri_denoise_gui.batch_dask import run_on_dask, start_workers
 
     started = time.perf_counter()
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit=0, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        start_workers(client, str(model), threads=1)
-        startup = time.perf_counter() - started
-        run_on_dask(client, jobs_for(warmup, out / "warmup", model))
-        jobs = jobs_for(paths, out / "main", model)
-        started = time.perf_counter()
-        results = run_on_dask(client, jobs)
-        seconds = time.perf_counter() - started
-    assert all(r.status == "done" for r in results), [r.message for r in results if r.status != "done"]
-    return {"workers": n_workers, "files": len(jobs), "seconds": seconds, "files_per_s": len(jobs) / seconds,
-            "startup_seconds": startup}
+    cluster = stack.enter_context(LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0", memory_limit=0,
+                                               silence_logs=logging.ERROR))
+    client = stack.enter_context(Client(cluster))
+    start_workers(client, str(model), threads=1)
+    return (lambda jobs: run_on_dask(client, jobs)), time.perf_counter() - started
 
 
 def large_volume_cost(tmp: Path, model: Path) -> dict:
@@ -116,6 +113,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=24)
     parser.add_argument("--shape", type=int, nargs=3, default=(96, 96, 64))
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args()
     model = default_model_dir()
@@ -123,22 +121,35 @@ def main() -> int:
     try:
         paths = write_study(tmp / "study", args.files, tuple(args.shape))
         warmup = write_study(tmp / "warmup", 2, tuple(args.shape))
-        report = {"cores": len(os.sched_getaffinity(0)), "load_average": os.getloadavg(),
-                  "files": args.files, "shape": list(args.shape), "model": model.name}
-        report["in_process"] = in_process(paths, warmup, tmp / "inproc", model)
-        report["dask_1"] = on_dask(1, paths, warmup, tmp / "dask1", model)
-        report["dask_2"] = on_dask(2, paths, warmup, tmp / "dask2", model)
+        report = {"cores": len(os.sched_getaffinity(0)), "load_average_before": os.getloadavg(),
+                  "files": args.files, "shape": list(args.shape), "model": model.name, "rounds": args.rounds}
+        with ExitStack() as stack:
+            modes = {"in_process": (lambda jobs: [run_job(j) for j in jobs], 0.0)}
+            modes["dask_1"] = start_cluster(stack, 1, model)
+            modes["dask_2"] = start_cluster(stack, 2, model)
+            rates: dict[str, list[float]] = {name: [] for name in modes}
+            for name, (run_all, _) in modes.items():
+                timed(run_all, jobs_for(warmup, tmp / name / "warmup", model))
+            for r in range(args.rounds):
+                for name, (run_all, _) in modes.items():
+                    rates[name].append(timed(run_all, jobs_for(paths, tmp / name / f"round{r}", model)))
+        for name, (_, startup) in modes.items():
+            report[name] = {"files_per_s": float(np.median(rates[name])), "rounds": rates[name],
+                            "startup_seconds": startup}
         report["scaling_efficiency"] = report["dask_2"]["files_per_s"] / (2 * report["dask_1"]["files_per_s"])
+        report["load_average_after"] = os.getloadavg()
         report["large_volume_256x256x160"] = large_volume_cost(tmp, model)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{args.files} files of {' x '.join(map(str, args.shape))}, model {model.name}, "
-          f"{report['cores']} cores, load average {report['load_average'][0]:.1f}")
-    print(f"in process (TF on all cores):   {report['in_process']['files_per_s']:.2f} files/s")
-    for key in ("dask_1", "dask_2"):
-        r = report[key]
-        print(f"Dask, {r['workers']} worker(s) x 1 thread:    {r['files_per_s']:.2f} files/s "
-              f"(cluster start + model load {r['startup_seconds']:.1f} s)")
+    print(f"{args.files} files of {' x '.join(map(str, args.shape))}, model {model.name}, {report['cores']} cores, "
+          f"load average {report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after")
+    labels = {"in_process": "in process (TF on all cores)", "dask_1": "Dask, 1 worker x 1 thread",
+              "dask_2": "Dask, 2 workers x 1 thread"}
+    for name, label in labels.items():
+        r = report[name]
+        rounds = ", ".join(f"{v:.2f}" for v in r["rounds"])
+        start = f"; cluster start + model load {r['startup_seconds']:.1f} s" if r["startup_seconds"] else ""
+        print(f"{label:<30} {r['files_per_s']:.2f} files/s (median of {rounds}{start})")
     print(f"scaling efficiency (2 workers vs 2 x 1): {100 * report['scaling_efficiency']:.0f} %")
     big = report["large_volume_256x256x160"]
     print(f"one 256x256x160 volume in process: read {big['read_s']:.2f} s, denoise {big['denoise_s']:.2f} s "

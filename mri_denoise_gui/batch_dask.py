@@ -88,7 +88,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         else:
             # memory_limit=0: the nanny must not restart a worker for TensorFlow's start-up memory
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
+                                   dashboard_address=":0", memory_limit=0, silence_logs=logging.ERROR)
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None

@@ -85,7 +85,7 @@ def cluster():
     """Two one-thread worker processes (each imports TensorFlow once, ~7 s)."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       memory_limit=0) as c:
         yield c
 
