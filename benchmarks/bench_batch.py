@@ -11,10 +11,13 @@ Scaling efficiency = files/s(2 workers) / (2 x files/s(1 worker)). Both clusters
 first (start-up and each worker's model load, i.e. importing TensorFlow, are timed apart and left
 out of files/s) and every mode denoises two warm-up files; then the three modes take turns for
 ``--rounds`` rounds and the median of each is reported, so that load from other processes on a
-shared machine falls on all three alike rather than on whichever ran last. Also times one 256x256x160 volume end to end in process, split
-into reading, denoising and writing, for the on-paper estimate in benchmarks/README.md.
+shared machine falls on all three alike rather than on whichever ran last. CPU seconds per file
+(workers plus this process, which holds the scheduler) are reported too: unlike files/s they do
+not depend on what else runs on the cores, so CPU(1 worker) / CPU(2 workers) shows the cost of
+spreading the work that a busy machine hides. Also times one 256x256x160 volume end to end in
+process, split into reading, denoising and writing, for the on-paper estimate in benchmarks/README.md.
 
-    python benchmarks/bench_batch.py [--files 24] [--shape 96 96 64] [--json out.json]
+    python benchmarks/bench_batch.py [--files 24] [--shape 96 96 64] [--rounds 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -63,18 +66,28 @@ def jobs_for(paths, out: Path, model: Path) -> list[DenoiseJob]:
     return [DenoiseJob(str(p), str(output_for(p, out)), str(model), batch_size=16) for p in paths]
 
 
-def timed(run_all, jobs) -> float:
-    """files/s of one pass over ``jobs``."""
-    started = time.perf_counter()
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def timed(run_all, jobs, client=None) -> tuple[float, float]:
+    """files/s of one pass over ``jobs``, and CPU seconds per file (this process, which holds the
+    scheduler, plus every worker): the second does not depend on what else shares the cores."""
+    def cpu():
+        workers = client.run(_cpu_seconds) if client is not None else {}
+        return _cpu_seconds() + sum(workers.values())
+
+    cpu0, started = cpu(), time.perf_counter()
     results = run_all(jobs)
-    seconds = time.perf_counter() - started
+    seconds, cpu1 = time.perf_counter() - started, cpu()
     assert all(r.status == "done" for r in results), [r.message for r in results if r.status != "done"]
-    return len(jobs) / seconds
+    return len(jobs) / seconds, (cpu1 - cpu0) / len(jobs)
 
 
 def start_cluster(stack: ExitStack, n_workers: int, model: Path):
     """A LocalCluster of ``n_workers`` one-thread workers, each with one TensorFlow thread and the
-    model loaded; returns (run_all, seconds to start)."""
+    model loaded; returns (run_all, client, seconds to start)."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -87,7 +100,7 @@ def start_cluster(stack: ExitStack, n_workers: int, model: Path):
                                                silence_logs=logging.ERROR))
     client = stack.enter_context(Client(cluster))
     start_workers(client, str(model), threads=1)
-    return (lambda jobs: run_on_dask(client, jobs)), time.perf_counter() - started
+    return (lambda jobs: run_on_dask(client, jobs)), client, time.perf_counter() - started
 
 
 def large_volume_cost(tmp: Path, model: Path) -> dict:
@@ -124,19 +137,23 @@ def main() -> int:
         report = {"cores": len(os.sched_getaffinity(0)), "load_average_before": os.getloadavg(),
                   "files": args.files, "shape": list(args.shape), "model": model.name, "rounds": args.rounds}
         with ExitStack() as stack:
-            modes = {"in_process": (lambda jobs: [run_job(j) for j in jobs], 0.0)}
+            modes = {"in_process": (lambda jobs: [run_job(j) for j in jobs], None, 0.0)}
             modes["dask_1"] = start_cluster(stack, 1, model)
             modes["dask_2"] = start_cluster(stack, 2, model)
             rates: dict[str, list[float]] = {name: [] for name in modes}
-            for name, (run_all, _) in modes.items():
-                timed(run_all, jobs_for(warmup, tmp / name / "warmup", model))
+            cpus: dict[str, list[float]] = {name: [] for name in modes}
+            for name, (run_all, client, _) in modes.items():
+                timed(run_all, jobs_for(warmup, tmp / name / "warmup", model), client)
             for r in range(args.rounds):
-                for name, (run_all, _) in modes.items():
-                    rates[name].append(timed(run_all, jobs_for(paths, tmp / name / f"round{r}", model)))
-        for name, (_, startup) in modes.items():
+                for name, (run_all, client, _) in modes.items():
+                    rate, cpu = timed(run_all, jobs_for(paths, tmp / name / f"round{r}", model), client)
+                    rates[name].append(rate)
+                    cpus[name].append(cpu)
+        for name, (_, _, startup) in modes.items():
             report[name] = {"files_per_s": float(np.median(rates[name])), "rounds": rates[name],
-                            "startup_seconds": startup}
+                            "cpu_s_per_file": float(np.median(cpus[name])), "startup_seconds": startup}
         report["scaling_efficiency"] = report["dask_2"]["files_per_s"] / (2 * report["dask_1"]["files_per_s"])
+        report["cpu_efficiency"] = report["dask_1"]["cpu_s_per_file"] / report["dask_2"]["cpu_s_per_file"]
         report["load_average_after"] = os.getloadavg()
         report["large_volume_256x256x160"] = large_volume_cost(tmp, model)
     finally:
@@ -149,8 +166,10 @@ def main() -> int:
         r = report[name]
         rounds = ", ".join(f"{v:.2f}" for v in r["rounds"])
         start = f"; cluster start + model load {r['startup_seconds']:.1f} s" if r["startup_seconds"] else ""
-        print(f"{label:<30} {r['files_per_s']:.2f} files/s (median of {rounds}{start})")
-    print(f"scaling efficiency (2 workers vs 2 x 1): {100 * report['scaling_efficiency']:.0f} %")
+        print(f"{label:<30} {r['files_per_s']:.2f} files/s (median of {rounds}{start}), "
+              f"{r['cpu_s_per_file']:.3f} CPU s/file")
+    print(f"scaling efficiency (2 workers vs 2 x 1): {100 * report['scaling_efficiency']:.0f} % wall clock, "
+          f"{100 * report['cpu_efficiency']:.0f} % in CPU seconds per file")
     big = report["large_volume_256x256x160"]
     print(f"one 256x256x160 volume in process: read {big['read_s']:.2f} s, denoise {big['denoise_s']:.2f} s "
           f"({big['slices_per_s']:.0f} slices/s), write {big['write_s']:.2f} s, total {big['total_s']:.2f} s")
