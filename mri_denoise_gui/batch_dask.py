@@ -83,8 +83,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         if scheduler:
             if Path(scheduler).is_file():
                 client = Client(scheduler_file=scheduler, timeout="30s")
-            else:
+            elif "://" in scheduler:
                 client = Client(scheduler, timeout="30s")
+            else:
+                raise ClusterError(f"{scheduler}: no such scheduler file (or give an address like tcp://host:8786)")
         else:
             # memory_limit=0: the nanny must not restart a worker for TensorFlow's start-up memory
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

@@ -167,7 +167,7 @@ def test_the_dask_client_side_needs_no_tensorflow():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_an_output_that_would_overwrite_an_input_is_refused(tmp_path, capsys):
+def test_bad_batch_arguments_are_one_line_errors(tmp_path, capsys):
     study = tmp_path / "study"
     study.mkdir()
     a = write_nifti(study / "a.nii.gz", phantom((8, 8, 4)))
@@ -177,3 +177,5 @@ def test_an_output_that_would_overwrite_an_input_is_refused(tmp_path, capsys):
     assert code == 2 and "would be overwritten" in err and user_file.read_bytes() == before
     code, _, err = run(["denoise", a, "--workers", "2"], capsys)
     assert code == 2 and "need --output-dir" in err
+    code, _, err = run(["denoise", a, "--output-dir", tmp_path, "--scheduler", tmp_path / "gone.json"], capsys)
+    assert code == 2 and "no such scheduler file" in err and len(err.strip().splitlines()) == 1
