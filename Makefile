@@ -67,6 +67,7 @@ bench: $(STAMP_TEST)
 	$(BIN)/python benchmarks/bench_inference.py
 	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_gui.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 stress: $(STAMP_TEST)
 	$(BIN)/python benchmarks/stress_threads.py --minutes 10

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mri_denoise_gui import __version__
 from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
 
 
@@ -25,33 +24,6 @@ class CommandError(ValueError):
 
 
 # ---------------------------------------------------------------- helpers
-
-class ProgressBar:
-    """A one-line progress bar on stderr, redrawn at most every 2%."""
-
-    def __init__(self, label: str, stream=None, width: int = 30):
-        self.label, self.stream, self.width = label, stream or sys.stderr, width
-        self._last = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        pct = int(100 * done / max(total, 1))
-        if pct // 2 == self._last // 2 and done < total:
-            return
-        self._last = pct
-        filled = int(self.width * done / max(total, 1))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} slices")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
 
 def _model_dir(value: str | None) -> Path:
     if value:
@@ -66,56 +38,95 @@ _variance = float_in(0.0, 1.0, name="variance")
 
 # ---------------------------------------------------------------- denoise
 
-def _denoise_jobs(args) -> list[tuple[Path, Path]]:
-    paths = [Path(p) for p in args.paths]
-    if args.output_dir:
-        out_dir = Path(args.output_dir)
-        if not out_dir.is_dir():
-            raise CommandError(f"{out_dir}: output folder does not exist")
-        jobs = [(p, out_dir / f"{_stem(p)}_denoised.nii.gz") for p in paths]
-        names = [o for _, o in jobs]
-        if len(set(names)) != len(names):
-            raise CommandError("two inputs share a file name; their outputs would collide")
-        return jobs
-    if len(paths) != 2:
-        raise CommandError("give IN OUT, or IN1 IN2 ... --output-dir DIR")
-    return [(paths[0], paths[1])]
+def _denoise_jobs(args, model_dir: Path) -> list:
+    from mri_denoise_gui.batch import DenoiseJob, expand_inputs, output_for
+
+    def job(src, dst):
+        return DenoiseJob(str(src), str(dst), str(model_dir), axis=args.axis, batch_size=args.batch_size,
+                          volume_index=args.volume_index)
+
+    if not args.output_dir:
+        if args.workers or args.scheduler:
+            raise CommandError("--workers and --scheduler need --output-dir DIR")
+        if len(args.paths) != 2:
+            raise CommandError("give IN OUT, or IN1 IN2 ... --output-dir DIR")
+        return [job(*args.paths)]
+    out_dir = Path(args.output_dir)
+    if not out_dir.is_dir():
+        raise CommandError(f"{out_dir}: output folder does not exist")
+    jobs = [job(p, output_for(p, out_dir)) for p in expand_inputs(args.paths)]
+    names = [Path(j.dst).resolve() for j in jobs]
+    if len(set(names)) != len(names):
+        raise CommandError("two inputs share a file name; their outputs would collide")
+    clash = set(names) & {Path(j.src).resolve() for j in jobs}
+    if clash:
+        raise CommandError(f"{sorted(clash)[0]} is an input and would be overwritten by another input's output")
+    return jobs
+
+
+def _denoise_one(job, args) -> int:
+    """IN OUT: one file, a bar over its slices, any error is the command's (exit 2)."""
+    from mri_denoise_gui.batch import denoise_file, get_denoiser, is_complete
+    from mri_denoise_gui.progress import CommandProgress
+
+    if not Path(job.src).exists():  # fail before the slow model load
+        raise FileNotFoundError(f"{job.src}: no such file")
+    if args.skip_existing and is_complete(Path(job.src), Path(job.dst)):
+        print(f"skipped {job.dst}: already complete", file=sys.stderr)
+        return 0
+    denoiser = get_denoiser(job.model_dir)
+    print(f"model {denoiser.name} on {denoiser.device}", file=sys.stderr)
+    with CommandProgress(Path(job.src).name, 0, "slices", enabled=not args.quiet) as bar:
+        seconds = denoise_file(job, denoiser, progress=bar)
+    print(f"wrote {job.dst} ({seconds:.1f} s)", file=sys.stderr)
+    return 0
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    from mri_denoise_gui.core.volume import load_volume, save_volume
+    """Denoise IN OUT, or many inputs into --output-dir: in this process, or on Dask with
+    --workers N / --scheduler ADDRESS. A bad file is reported and the rest go on; exit 1 if any failed."""
+    from mri_denoise_gui.batch import run_job, summary_line
 
-    jobs = _denoise_jobs(args)
-    for src, _ in jobs:  # fail before the slow model load
-        if not src.exists():
-            raise FileNotFoundError(f"{src}: no such file")
     from mri_denoise_gui.ml.modelfile import check_model_folder
 
-    check_model_folder(_model_dir(args.model))  # a wrong folder is refused before the slow TensorFlow import
-    from mri_denoise_gui.ml.inference import Denoiser
+    model_dir = _model_dir(args.model)
+    jobs = _denoise_jobs(args, model_dir)
+    check_model_folder(model_dir)  # a wrong folder is refused before the slow TensorFlow import
+    if not args.output_dir:
+        return _denoise_one(jobs[0], args)
+    from mri_denoise_gui.progress import CommandProgress
 
-    denoiser = Denoiser.load(_model_dir(args.model))
-    print(f"model {denoiser.name} on {denoiser.device}", file=sys.stderr)
-    for src, dst in jobs:
-        vol = load_volume(src, volume_index=args.volume_index)
-        started = time.perf_counter()
-        bar = None if args.quiet else ProgressBar(src.name)
-        out = denoiser.denoise_volume(vol, axis=args.axis, batch_size=args.batch_size, progress=bar)
-        seconds = time.perf_counter() - started
-        norm = denoiser.normalizer().fit(vol.data)
-        sidecar = {
-            "software": f"mri-denoise-gui {__version__}",
-            "source": str(vol.path),
-            "volume_index": args.volume_index,
-            "operation": "denoise",
-            "axis": args.axis,
-            "normalizer": norm.to_dict(),
-            "model": denoiser.provenance(),
-            "seconds": round(seconds, 3),
-        }
-        save_volume(dst, out, like=vol, sidecar=sidecar)
-        print(f"wrote {dst} ({seconds:.1f} s)", file=sys.stderr)
-    return 0
+    results = []
+    with CommandProgress("denoising", len(jobs), "files", enabled=not args.quiet) as bar:
+        def report(result):
+            results.append(result)
+            bar.advance()
+            if result.status == "failed":
+                bar.line(f"failed {result.src}: {result.message}")
+            elif result.status == "done":
+                bar.line(f"wrote {result.dst} ({result.seconds:.1f} s)")
+
+        if args.workers or args.scheduler:
+            from mri_denoise_gui.batch_dask import dask_client, run_on_dask, start_workers
+            from mri_denoise_gui.ml.modelfile import read_model_json
+
+            read_model_json(model_dir)  # a bad model fails here, not once per file on the workers
+            with dask_client(args.workers, args.scheduler) as client:
+                n = start_workers(client, str(model_dir))
+                bar.line(f"model {model_dir.name} on {n} Dask worker(s), {len(jobs)} file(s)")
+                run_on_dask(client, jobs, skip_existing=args.skip_existing, on_result=report)
+        else:
+            from mri_denoise_gui.batch import get_denoiser
+
+            denoiser = get_denoiser(model_dir)  # a bad model is the command's error (exit 2)
+            bar.line(f"model {denoiser.name} on {denoiser.device}, {len(jobs)} file(s)")
+            for job in jobs:
+                report(run_job(job, skip_existing=args.skip_existing))
+    print(f"summary: {summary_line(results)}", file=sys.stderr)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        print(f"  failed: {r.src}: {r.message}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------- train
@@ -151,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "all_axes": args.all_axes or None, "central_fraction": args.central_fraction,
         "tensorboard": args.tensorboard or None, "noise_weighting": args.noise_weighting,
         "monitor": args.monitor, "ema_momentum": args.ema_momentum, "volume_index": args.volume_index,
-        "lr_schedule": args.lr_schedule,
+        "lr_schedule": args.lr_schedule, "distribution": args.distribution,
     }
     if args.normalize or args.percentiles:
         normalizer = dict(config.normalizer or {})
@@ -173,16 +184,26 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{summary['validation']['volumes']} ({summary['split']} split), device {summary['device']}",
           file=sys.stderr)
     started = time.time()
+    from mri_denoise_gui.progress import CommandProgress
 
     def progress(event):
-        if event["kind"] == "epoch":
-            print(f"{epoch_summary(event)}  ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
+        if event["kind"] == "train_begin":
+            bar.line(f"{event.get('replicas', 1)} replica(s) in sync ({config.distribution})")
+        elif event["kind"] == "batch":
+            bar.update((event["epoch"] - 1) * event["steps"] + event["batch"], event["epochs"] * event["steps"])
+        elif event["kind"] == "epoch":
+            bar.line(f"{epoch_summary(event)}  ({time.time() - started:.0f} s)")
 
     try:
-        result = train(config, progress=progress)
+        with CommandProgress("training", config.epochs * config.steps_per_epoch, "steps") as bar:
+            result = train(config, progress=progress)
     except OSError as exc:  # a read-only or full disk under --out, mid-run: nothing was published
         where = f"{exc.filename}: " if exc.filename and Path(exc.filename) != Path(config.out) else ""
         raise CommandError(f"cannot write the model to {config.out}: {where}{exc.strerror or exc}") from None
+    if not result.chief:
+        print(f"worker finished {result.epochs_run} epoch(s) on {result.replicas} replica(s); "
+              "the chief writes the model", file=sys.stderr)
+        return 0
     if result.folder is None:
         raise CommandError("training finished without a usable model (no validation improvement)")
     print(f"wrote {result.folder}: best val SSIM {result.best['ssim']:.4f}, PSNR {result.best['psnr']:.2f} dB "
@@ -294,8 +315,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mri_denoise_gui.ml.inference import Denoiser
 
     models = [Denoiser.load(m) for m in folders]
-    result = evaluate(files, models, noise_kind=args.noise_kind, variances=args.variance or [0.0025],
-                      baselines=baselines, axis=args.axis, seed=args.seed, volume_index=args.volume_index)
+    variances = args.variance or [0.0025]
+    from mri_denoise_gui.progress import CommandProgress
+
+    with CommandProgress("evaluating", len(files) * len(variances) * (1 + len(models) + len(baselines)),
+                         "scores") as bar:
+        result = evaluate(files, models, noise_kind=args.noise_kind, variances=variances, baselines=baselines,
+                          axis=args.axis, seed=args.seed, volume_index=args.volume_index,
+                          progress=lambda row: bar.advance())
     result["models"] = {m.name: str(m.folder) for m in models}
     if args.json:
         print(json.dumps(_finite(result), indent=2, allow_nan=False))
@@ -318,17 +345,26 @@ def add_ml_subcommands(subparsers) -> None:
     weightings = ("none", "inverse_sigma")
     monitors = ("val_loss", "val_psnr_metric", "val_ssim_metric")
     schedules = ("plateau", "cosine")  # ml.train.LR_SCHEDULES
+    distributions = ("none", "mirrored", "multiworker")  # ml.distribute.DISTRIBUTIONS
 
     p = subparsers.add_parser("denoise", help="denoise volumes with a trained model",
-                              description="mri-denoise denoise IN OUT, or IN1 IN2 ... --output-dir DIR "
+                              description="mri-denoise denoise IN OUT, or IN... --output-dir DIR "
                                           "(outputs named <stem>_denoised.nii.gz)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="IN OUT, or several inputs with --output-dir")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="IN OUT, or with --output-dir any number of files, folders, globs and @list.txt files")
     p.add_argument("--output-dir", help="write <stem>_denoised.nii.gz for every input here")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="skip inputs whose output and sidecar already say complete (resume a run)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, metavar="N",
+                       help="run on a local Dask cluster of N one-thread worker processes (needs .[cluster])")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing Dask cluster: tcp://host:port or a scheduler file")
     p.add_argument("--model", help="model folder (default: the shipped default model)")
     p.add_argument("--axis", type=int, choices=(0, 1, 2), default=2, help="file axis to slice along (default 2)")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
     p.set_defaults(func=cmd_denoise)
 
     p = subparsers.add_parser("train", help="train or fine-tune a denoising model")
@@ -364,6 +400,9 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--monitor", choices=monitors, help="what picks the best checkpoint (default val_loss)")
     p.add_argument("--ema-momentum", type=float_in(0.0, 1.0, "--ema-momentum"), metavar="M",
                    help="validate and keep a moving average of the weights (e.g. 0.999; 0 = off)")
+    p.add_argument("--distribution", choices=distributions,
+                   help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the machines in "
+                        "TF_CONFIG. --batch-size is then per replica")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("evaluate", help="PSNR/SSIM of models and baselines on noisy copies of volumes")

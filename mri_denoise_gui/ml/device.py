@@ -1,4 +1,4 @@
-"""Choosing where TensorFlow runs: one place decides GPU vs CPU and the distribution strategy."""
+"""Choosing where TensorFlow runs: GPU vs CPU (the distribution strategy is ml/distribute.py's)."""
 
 from __future__ import annotations
 
@@ -41,16 +41,3 @@ def configure_devices() -> str:
         _configured = f"GPU: {name}" if len(gpus) == 1 else f"GPUs: {len(gpus)} x {name}"
     return _configured
 
-
-def distribution_strategy():
-    """MirroredStrategy over all GPUs when there are several, the default strategy otherwise.
-
-    This is the single switch for scaling training out: a cluster run would return a
-    MultiWorkerMirroredStrategy here, and nothing else in ml/ changes.
-    """
-    import tensorflow as tf
-
-    configure_devices()
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()

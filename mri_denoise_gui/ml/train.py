@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.ml import architectures, data as mldata
-from mri_denoise_gui.ml.device import configure_devices, distribution_strategy
+from mri_denoise_gui.ml import architectures, data as mldata, distribute
+from mri_denoise_gui.ml.device import configure_devices
 from mri_denoise_gui.ml.errors import ModelError
 from mri_denoise_gui.ml.inference import _check_network, _load_keras
 from mri_denoise_gui.ml.losses import get_loss, psnr_metric, ssim_metric
@@ -44,6 +44,8 @@ class TrainingResult:
     best: dict
     epochs_run: int
     cancelled: bool
+    replicas: int = 1
+    chief: bool = True  # False on a multi-worker run's other workers, which write no model
 
 
 # ------------------------------------------------------------------ data preparation
@@ -188,13 +190,13 @@ def epoch_summary(event: dict) -> str:
 class ProgressCallback(keras.callbacks.Callback):
     """Forwards train_begin / batch / epoch / train_end events with logs to a plain function."""
 
-    def __init__(self, hook, epochs: int, steps: int):
+    def __init__(self, hook, epochs: int, steps: int, replicas: int = 1):
         super().__init__()
-        self.hook, self.epochs, self.steps, self.epoch = hook, epochs, steps, 0
+        self.hook, self.epochs, self.steps, self.epoch, self.replicas = hook, epochs, steps, 0, replicas
 
     def _send(self, kind, batch=0, logs=None):
         self.hook({"kind": kind, "epoch": self.epoch, "epochs": self.epochs, "batch": batch,
-                   "steps": self.steps, "logs": _floats(logs)})
+                   "steps": self.steps, "replicas": self.replicas, "logs": _floats(logs)})
 
     def on_train_begin(self, logs=None):
         self._send("train_begin")
@@ -289,8 +291,12 @@ def _noisy_baseline(noisy, clean) -> dict:
 def train(config: TrainingConfig, progress=None, cancel: threading.Event | None = None) -> TrainingResult:
     """Train (or fine-tune) per ``config``; returns where the best model went and its metrics."""
     _check_config(config)
+    strategy = distribute.make_strategy(config.distribution)  # first: multi-worker set-up must precede TF ops
+    replicas, chief = int(strategy.num_replicas_in_sync), distribute.is_chief(strategy)
     cancel = cancel or threading.Event()
-    out = Path(config.out).resolve()
+    # only the chief writes the model; the other workers save into a folder of their own, then drop it
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix="mri-denoise-worker-"))
+    out = Path(config.out).resolve() if chief else scratch / Path(config.out).name
     stream_seed = config.seed if config.stream_seed is None else int(config.stream_seed)
     keras.utils.set_random_seed(stream_seed)
     device = configure_devices()
@@ -298,15 +304,19 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
     prepared = _prepare(config)
     noisy_metrics = _noisy_baseline(prepared.val_noisy, prepared.val_clean)
 
-    strategy = distribution_strategy()
-    with strategy.scope():
+    with strategy.scope():  # variables (model, optimizer, metrics) live on every replica
         model, arch, arch_options = _initial_model(config)
         ema = {"use_ema": True, "ema_momentum": float(config.ema_momentum)} if config.ema_momentum else {}
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, **ema),
                       loss=get_loss(config.loss), metrics=[ssim_metric, psnr_metric])
-    dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, config.batch_size,
-                                      config.noise_kind, config.variance_range, seed=stream_seed,
+    distribute.keep_fit_working(model, strategy)
+    global_batch = config.batch_size * replicas
+    dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, global_batch,
+                                      config.noise_kind, config.variance_range,
+                                      seed=stream_seed + 7919 * distribute.worker_index(strategy),
                                       weighting=config.noise_weighting)
+    if config.distribution != "none":
+        dataset = distribute.distribute_dataset(strategy, dataset)
 
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again if no model
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -330,6 +340,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
             "epochs_run": epoch,
             "training_seconds": round(time.time() - started, 1),
             "device": device,
+            "distribution": {"strategy": config.distribution, "replicas": replicas},
             "fine_tuned_from": str(config.init_from) if config.init_from else None,
             "config": config.to_dict(),
         }
@@ -345,27 +356,27 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
     if config.ema_momentum:  # validate and publish the averaged weights
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     callbacks.append(publisher)
-    if config.tensorboard:
+    if config.tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out.parent / f"{out.name}_tensorboard")))
     if progress is not None:  # before the canceller, so a cancel set from the hook stops this batch
-        callbacks.append(ProgressCallback(progress, config.epochs, config.steps_per_epoch))
+        callbacks.append(ProgressCallback(progress, config.epochs, config.steps_per_epoch, replicas))
     callbacks.append(canceller)
     try:
         history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
                             validation_data=(prepared.val_noisy, prepared.val_clean),
-                            validation_batch_size=config.batch_size, callbacks=callbacks, verbose=0,
+                            validation_batch_size=global_batch, callbacks=callbacks, verbose=0,
                             shuffle=False)  # the tf.data stream is shuffled already
         epochs_run = len(history.epoch)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if not publisher.best_epoch:
+        shutil.rmtree(scratch or workdir, ignore_errors=True)
+        if chief and not publisher.best_epoch:
             _remove_empty(created)
-    if publisher.best_epoch and epochs_run != publisher.best_epoch:
+    if chief and publisher.best_epoch and epochs_run != publisher.best_epoch:
         _record_epochs_run(out, epochs_run, round(time.time() - started, 1))
     best = {"ssim": publisher.best_logs.get("val_ssim_metric"), "psnr": publisher.best_logs.get("val_psnr_metric"),
             "epoch": publisher.best_epoch, "noisy_input": noisy_metrics}
-    return TrainingResult(folder=out if publisher.best_epoch else None, best=best,
-                          epochs_run=epochs_run, cancelled=canceller.cancelled)
+    return TrainingResult(folder=out if publisher.best_epoch and chief else None, best=best,
+                          epochs_run=epochs_run, cancelled=canceller.cancelled, replicas=replicas, chief=chief)
 
 
 def _remove_empty(folders) -> None:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.ml import architectures, data as mldata
+from mri_denoise_gui.ml import architectures, data as mldata, distribute
 from mri_denoise_gui.ml.errors import ModelError
 from mri_denoise_gui.ml.losses import LOSSES
 from mri_denoise_gui.ml.modelfile import check_model_folder
@@ -67,6 +67,9 @@ class TrainingConfig:
     #: momentum of an exponential moving average of the weights (Polyak averaging; 0 = off): the
     #: average is what is validated and saved, which smooths out the last steps' noise for free
     ema_momentum: float = 0.0
+    #: "none", "mirrored" (this machine's GPUs or logical CPUs) or "multiworker" (from TF_CONFIG);
+    #: batch_size is per replica (see ml/distribute.py)
+    distribution: str = "none"
 
     def validate(self) -> dict:
         """Invalid fields mapped to a reason (empty when the config is usable)."""
@@ -106,6 +109,8 @@ class TrainingConfig:
             bad["ema_momentum"] = "must be in [0, 1) (0 turns the weight average off)"
         if self.lr_schedule not in LR_SCHEDULES:
             bad["lr_schedule"] = f"choose from {', '.join(LR_SCHEDULES)}"
+        if self.distribution not in distribute.DISTRIBUTIONS:
+            bad["distribution"] = f"choose from {', '.join(distribute.DISTRIBUTIONS)}"
         if self.monitor not in MONITORS:
             bad["monitor"] = f"choose from {', '.join(MONITORS)}"
         if self.loss not in LOSSES:

@@ -502,7 +502,9 @@ class TrainingDialog(QDialog):
             self._t0 = now
             self.epoch_bar.setRange(0, epochs)
             self.batch_bar.setRange(0, steps)
-            self.append_log(f"Training: {epochs} epochs of {steps} batches")
+            replicas = int(event.get("replicas") or 1)
+            self.append_log(f"Training: {epochs} epochs of {steps} batches"
+                            + (f" on {replicas} replicas in sync" if replicas > 1 else ""))
             self.time_label.setText("Compiling the network…")
             self._noisy_reference(event)
         elif kind == "batch":

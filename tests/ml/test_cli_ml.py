@@ -20,7 +20,7 @@ def test_denoise_end_to_end_keeps_the_header(tmp_path, tiny_model_dir, capsys):
     dst = tmp_path / "out.nii.gz"
     code, _, err = run(["denoise", src, dst, "--model", tiny_model_dir, "--batch-size", "5"], capsys)
     assert code == 0, err
-    assert "12/12 slices" in err and "wrote" in err
+    assert "wrote" in err and "slices" not in err  # no bar off a terminal
     a, b = nib.load(str(src)), nib.load(str(dst))
     assert b.shape == a.shape and b.get_data_dtype() == np.float32
     np.testing.assert_allclose(b.affine, a.affine)
