@@ -91,8 +91,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{src}: no such file")
     from mri_denoise_gui.ml.inference import Denoiser
 
-    denoiser = Denoiser.load(_model_dir(args.model))
-    print(f"model {denoiser.name} on {denoiser.device}", file=sys.stderr)
+    denoiser = Denoiser.load(_model_dir(args.model), precision=args.precision)
+    print(f"model {denoiser.name} on {denoiser.device} in {denoiser.precision}", file=sys.stderr)
     for src, dst in jobs:
         vol = load_volume(src, volume_index=args.volume_index)
         started = time.perf_counter()
@@ -245,10 +245,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip() and b.strip() != "none"]
     from mri_denoise_gui.ml.inference import Denoiser
 
-    models = [Denoiser.load(m) for m in (args.model or [str(_model_dir(None))])]
+    models = [Denoiser.load(m, precision=args.precision) for m in (args.model or [str(_model_dir(None))])]
     result = evaluate(files, models, noise_kind=args.noise_kind, variances=args.variance or [0.0025],
                       baselines=baselines, axis=args.axis, seed=args.seed, volume_index=args.volume_index)
     result["models"] = {m.name: str(m.folder) for m in models}
+    result["precision"] = {m.name: m.precision for m in models}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -259,10 +260,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
+PRECISION_HELP = ("inference precision (default auto: bfloat16 on CPUs with native bfloat16, float16 on GPUs "
+                  "with tensor cores, else float32); weights stay float32")
+
 def add_ml_subcommands(subparsers) -> None:
     """Register denoise / train / evaluate on the main parser's subparsers (no TensorFlow import)."""
     from mri_denoise_gui.core.noise import NOISE_KINDS
     from mri_denoise_gui.core.normalize import METHODS as NORMALIZE_METHODS
+    from mri_denoise_gui.ml.precision import PRECISIONS  # no TensorFlow import
 
     arch_names = ("resunet", "seed-autoencoder", "tiny")  # kept in sync with ml.architectures (tested)
     train_kinds = NOISE_KINDS + ("rician+gaussian",)
@@ -281,6 +286,7 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_denoise)
 
     p = subparsers.add_parser("train", help="train or fine-tune a denoising model")
@@ -328,4 +334,5 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--volume-index", type=nonneg_int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_evaluate)
