@@ -58,6 +58,31 @@ def _warm_up_imports() -> None:
     threading.Thread(target=warm, daemon=True, name="warm-up-imports").start()
 
 
+def _report_first_slice(window, app) -> None:
+    """Print when the first denoised slice is painted and when TensorFlow is ready, then quit."""
+    seen = {"slice": False, "tf": False}
+
+    def maybe_quit() -> None:
+        if seen["slice"] and seen["tf"]:
+            window.close()
+            app.quit()
+
+    def painted() -> None:
+        window.repaint()  # a synchronous paint of the window with the denoised slice in it
+        print(f"first_slice_painted_at={time.time():.6f} by={(window.model or {}).get('backend')}", flush=True)
+        seen["slice"] = True
+        maybe_quit()
+
+    def ready(info: dict) -> None:
+        if info.get("backend") == "tensorflow" and not seen["tf"]:
+            print(f"tensorflow_ready_at={time.time():.6f}", flush=True)
+            seen["tf"] = True
+            maybe_quit()
+
+    window.firstDenoisedShown.connect(painted)
+    window.modelReady.connect(ready)
+
+
 def _no_display() -> bool:
     """Qt aborts the process without a display; say so in one line instead."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
@@ -126,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _warm_up_imports()
     exit_code = [0]
+    if os.environ.get("MRI_DENOISE_GUI_EXIT_AFTER_FIRST_SLICE"):  # bench_gui.py: launch -> first slice painted
+        _report_first_slice(window, app)
 
     if args.screenshot:
         out = Path(args.screenshot)
