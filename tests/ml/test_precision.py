@@ -34,8 +34,9 @@ def test_bfloat16_really_runs_and_agrees_with_float32(tmp_path):
     fast = Denoiser.load(folder, precision="bfloat16")
     assert exact.precision == "float32" and fast.precision == "bfloat16"
     dtypes = precision.compute_dtypes(fast.compute_model)
-    assert dtypes["enc0_a"] == "bfloat16" and dtypes["mid_b"] == "bfloat16"
-    assert dtypes["denoised"] == "float32" and dtypes["noise_level"] == "float32"
+    assert dtypes["enc1_a"] == "bfloat16" and dtypes["mid_b"] == "bfloat16" and dtypes["dec0_a"] == "bfloat16"
+    assert dtypes["enc0_b"] == "float32" and dtypes["noise_level"] == "float32"  # the image's own precision
+    assert dtypes["noise_out"] == "float32" and dtypes["denoised"] == "float32"  # input - noise, in full
     assert fast.model.get_weights()[0].dtype == np.float32  # weights stay float32
     assert fast.provenance()["precision"] == "bfloat16"
 
