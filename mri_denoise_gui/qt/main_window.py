@@ -845,25 +845,26 @@ class MainWindow(FileActionsMixin, QMainWindow):
             self.data.denoised_tokens = None
             self.data.volume_metrics = None
             self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
-        summary, tooltip = model_summary(info.get("info", {}))
-        self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
-                                   f"{info.get('folder')}\n{tooltip}")
-        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")
+        self._show_model_info(info)
         self.statusBar().showMessage(f"Model {info.get('name')} loaded on {info.get('device')} "
                                      f"({info.get('seconds', 0):.1f} s)", 8000)
         self._update_actions()
         self.modelReady.emit(info)
         self.refresh()
 
+    def _show_model_info(self, info: dict) -> None:
+        """Model panel and status-bar label: name, what it is, where and in which precision it runs."""
+        summary, tooltip = model_summary(info.get("info", {}))
+        self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
+                                   f"{info.get('folder')}\n{tooltip}")
+        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")
+
     def _on_backend_changed(self, info: dict) -> None:
         """TensorFlow took over from the LiteRT bridge: same model, same results, new speed."""
         if self.model is None or info.get("folder") != self.model.get("folder"):
             return
         self.model = info
-        summary, tooltip = model_summary(info.get("info", {}))
-        self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
-                                   f"{info.get('folder')}\n{tooltip}")
-        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")
+        self._show_model_info(info)
         self.statusBar().showMessage(f"Model {info.get('name')} on {info.get('device')} "
                                      f"(TensorFlow ready after {info.get('seconds', 0):.1f} s)", 8000)
         self._update_actions()
