@@ -29,7 +29,7 @@ from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
 from mri_denoise_gui.qt.python_thread import PythonThread
 
 _log = logging.getLogger(__name__)
-FIRST_SLICE_GRACE_S = 2.0  # TensorFlow's import holds the GIL for seconds: let LiteRT's first slice in first
+FIRST_SLICE_GRACE_S = 3.0  # TensorFlow's import holds the GIL for seconds: let LiteRT's first slice in first
 
 
 @dataclass
