@@ -12,9 +12,13 @@ import threading
 import zipfile
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from mri_denoise_gui.ml.native_log import quiet_native_stderr
+
+with quiet_native_stderr():  # TensorFlow's import chatter ignores TF_CPP_MIN_LOG_LEVEL (see native_log)
+    import keras
+    import tensorflow as tf
 
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import layers as _registered_layers  # noqa: F401 - custom layers must be registered before loading
