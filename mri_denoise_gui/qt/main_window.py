@@ -877,6 +877,10 @@ class MainWindow(FileActionsMixin, QMainWindow):
 
     def _on_model_failed(self, folder: str, reason: str, details: str) -> None:
         self.model_loading = False
+        if self.model is not None and self.model.get("backend") == "litert" and self.model.get("folder") == folder:
+            self.model = None  # only its LiteRT copy had loaded; TensorFlow refused the model itself
+            self.model_token += 1
+            self.cache.clear()
         if self.model is None:
             self.model_panel.set_model("No model", f"Could not load {folder}")
             self.device_label.setText("")

@@ -69,3 +69,25 @@ def test_window_keeps_its_slices_when_tensorflow_takes_over(qtbot, make_window, 
     assert window.model["backend"] == "tensorflow" and window.model_token == token
     assert window.current["denoised"] is shown and window.cache.get(window.slice_key()) is not None
     assert "LiteRT" not in window.device_label.text()
+
+
+def test_a_model_tensorflow_refuses_is_dropped_even_after_its_litert_copy_served(
+        qtbot, make_window, small_file, lite_model_dir, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "refused"
+    shutil.copytree(lite_model_dir, folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["parameters"] += 1  # model.keras untouched, so its LiteRT copy is still fresh
+    (folder / "model.json").write_text(json.dumps(meta))
+    window = make_window()
+    assert window.open_file(small_file)
+    announced = []
+    window.controller.worker.modelLoaded.connect(announced.append)
+    with qtbot.waitSignal(window.modelFailed, timeout=120_000) as failed:
+        window.load_model(folder)
+    assert "does not match" in failed.args[0]
+    assert [info["backend"] for info in announced] == ["litert"]  # the bridge had announced it
+    assert window.model is None and window.device_label.text() == ""
+    assert window.cache.get(window.slice_key()) is None  # nothing the refused model made stays on hand
