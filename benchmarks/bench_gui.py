@@ -5,10 +5,13 @@
    < 16 ms, 60 frames per second) and uncached (the worker denoises the slice: time until the
    denoised pane shows it).
 2. Process start -> main window shown (target < 2 s on 2 cores), in a fresh process.
+   Process start -> first denoised slice painted, `mri-denoise-gui --demo` in a fresh process
+   (target < 2 s): with the model's LiteRT copy bridging TensorFlow's import, and without it
+   (MRI_DENOISE_GUI_LITERT=0: waits for TensorFlow), runs alternated; plus when TF took over.
 3. Peak resident memory of a fresh process with a 256x256x256 volume open, noisy and denoised
    (including the whole-volume SSIM / PSNR the window computes after "Denoise volume").
 
-    python benchmarks/bench_gui.py [--model DIR] [--only latency|startup|memory] [--json]
+    python benchmarks/bench_gui.py [--model DIR] [--only latency|startup|first-slice|memory] [--json]
 
 The model is the bundled default model if it exists, else a freshly built untrained "tiny"
 network (say which in the table: speed of the uncached path depends on it).
@@ -103,7 +106,7 @@ def bench_latency(model_dir: Path, tmp: Path, n: int = 200) -> dict:
     loaded = []
     window.modelReady.connect(loaded.append)
     window.load_model(model_dir)
-    wait_until(app, lambda: bool(loaded))
+    wait_until(app, lambda: any(info.get("backend") == "tensorflow" for info in loaded))  # not the LiteRT bridge
     wait_until(app, lambda: window.current.get("denoised") is not None)
     rng = np.random.default_rng(0)
     n_slices = window.data.geometry("axial").n_slices
@@ -173,6 +176,29 @@ def bench_startup(runs: int = 5) -> dict:
     return {"shown_s": stats(times), "process_total_s": stats(inside), "runs": runs}
 
 
+def bench_first_slice(runs: int = 5) -> dict:
+    """Wall time from spawning `python -m mri_denoise_gui --demo` to the first denoised slice painted
+    (and to TensorFlow being ready), with and without the LiteRT bridge, alternated."""
+    times: dict = {"litert": [], "tensorflow_only": []}
+    tf_ready: dict = {"litert": [], "tensorflow_only": []}
+    with tempfile.TemporaryDirectory() as home:
+        base = dict(os.environ, MRI_DENOISE_GUI_EXIT_AFTER_FIRST_SLICE="1", QT_QPA_PLATFORM="offscreen",
+                    HOME=home, XDG_CONFIG_HOME=home)
+        for _ in range(runs):
+            for mode in times:
+                env = dict(base, MRI_DENOISE_GUI_LITERT="0" if mode == "tensorflow_only" else "1")
+                wall0 = time.time()
+                out = subprocess.run([sys.executable, "-m", "mri_denoise_gui", "--demo"], env=env,
+                                     capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+                marks = dict(line.split(" ")[0].split("=") for line in out.stdout.splitlines() if "_at=" in line)
+                if out.returncode != 0 or "first_slice_painted_at" not in marks:
+                    raise RuntimeError(f"first-slice run failed: {out.stderr[-1000:]}")
+                times[mode].append(float(marks["first_slice_painted_at"]) - wall0)
+                tf_ready[mode].append(float(marks.get("tensorflow_ready_at", "nan")) - wall0)
+    return {"first_slice_s": {m: stats(v) for m, v in times.items()},
+            "tensorflow_ready_s": {m: stats(v) for m, v in tf_ready.items()}, "runs": runs}
+
+
 def bench_memory(model_dir: Path) -> dict:
     """Peak RSS of a fresh GUI process with a 256^3 volume open, noisy and denoised."""
     code = f"""
@@ -209,7 +235,7 @@ w.close()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model folder (default: bundled default, else an untrained tiny net)")
-    parser.add_argument("--only", choices=("latency", "startup", "memory"))
+    parser.add_argument("--only", choices=("latency", "startup", "first-slice", "memory"))
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON too")
     args = parser.parse_args(argv)
     results: dict = {}
@@ -219,6 +245,8 @@ def main(argv=None) -> int:
         results["model"] = model_label
         if args.only in (None, "startup"):
             results["startup"] = bench_startup()
+        if args.only in (None, "first-slice"):
+            results["first_slice"] = bench_first_slice()
         if args.only in (None, "latency"):
             results["latency"] = bench_latency(model_dir, tmp)
         if args.only in (None, "memory"):
@@ -237,6 +265,14 @@ def main(argv=None) -> int:
     if "startup" in results:
         st = results["startup"]
         print(f"| process start -> window shown | {st['shown_s'][0]:.2f} s | {st['shown_s'][1]:.2f} s | < 2 s |")
+    if "first_slice" in results:
+        fs = results["first_slice"]
+        for mode, label in (("litert", "LiteRT until TF is ready"), ("tensorflow_only", "waiting for TensorFlow")):
+            med, p95 = fs["first_slice_s"][mode]
+            print(f"| process start -> first denoised slice painted (--demo, {label}) | {med:.2f} s | {p95:.2f} s "
+                  f"| {'< 2 s' if mode == 'litert' else ''} |")
+            print(f"| process start -> TensorFlow serving slices ({label}) | {fs['tensorflow_ready_s'][mode][0]:.2f} s "
+                  f"| {fs['tensorflow_ready_s'][mode][1]:.2f} s | |")
     if "memory" in results:
         print(f"| peak RSS, 256^3 volume open, noisy + denoised | {results['memory']['peak_mb']:.0f} MB | | |")
     if args.json:

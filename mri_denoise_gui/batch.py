@@ -103,6 +103,7 @@ class DenoiseJob:
     axis: int = 2
     batch_size: int = 8
     volume_index: int = 0
+    precision: str = "auto"  # see ml/precision.py
 
 
 @dataclass
@@ -124,14 +125,14 @@ _models: dict = {}
 _models_lock = threading.Lock()
 
 
-def get_denoiser(model_dir: str | Path):
+def get_denoiser(model_dir: str | Path, precision: str = "auto"):
     """The Denoiser for ``model_dir``, loaded once per process (each Dask worker keeps its own)."""
     from mri_denoise_gui.ml.inference import Denoiser
 
-    key = str(Path(model_dir).resolve())
+    key = (str(Path(model_dir).resolve()), precision)
     with _models_lock:
         if key not in _models:
-            _models[key] = Denoiser.load(key)
+            _models[key] = Denoiser.load(key[0], precision=precision)
         return _models[key]
 
 
@@ -186,7 +187,7 @@ def run_job(job: DenoiseJob, skip_existing: bool = False, worker: str = "") -> J
     if skip_existing and is_complete(Path(job.src), Path(job.dst)):
         return JobResult(job.src, job.dst, "skipped", worker=worker)
     try:
-        seconds = denoise_file(job, get_denoiser(job.model_dir))
+        seconds = denoise_file(job, get_denoiser(job.model_dir, job.precision))
     except (ValueError, OSError, ModelError) as exc:  # VolumeError, FileNotFoundError, a bad model...
         return JobResult(job.src, job.dst, "failed", message=_one_line(exc), worker=worker)
     except Exception as exc:  # noqa: BLE001 - a TensorFlow error on one file must not end the study

@@ -43,7 +43,7 @@ def _denoise_jobs(args, model_dir: Path) -> list:
 
     def job(src, dst):
         return DenoiseJob(str(src), str(dst), str(model_dir), axis=args.axis, batch_size=args.batch_size,
-                          volume_index=args.volume_index)
+                          volume_index=args.volume_index, precision=args.precision)
 
     if not args.output_dir:
         if args.workers or args.scheduler:
@@ -74,8 +74,8 @@ def _denoise_one(job, args) -> int:
     if args.skip_existing and is_complete(Path(job.src), Path(job.dst)):
         print(f"skipped {job.dst}: already complete", file=sys.stderr)
         return 0
-    denoiser = get_denoiser(job.model_dir)
-    print(f"model {denoiser.name} on {denoiser.device}", file=sys.stderr)
+    denoiser = get_denoiser(job.model_dir, job.precision)
+    print(f"model {denoiser.name} on {denoiser.device} in {denoiser.precision}", file=sys.stderr)
     with CommandProgress(Path(job.src).name, 0, "slices", enabled=not args.quiet) as bar:
         seconds = denoise_file(job, denoiser, progress=bar)
     print(f"wrote {job.dst} ({seconds:.1f} s)", file=sys.stderr)
@@ -112,14 +112,14 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
             read_model_json(model_dir)  # a bad model fails here, not once per file on the workers
             with dask_client(args.workers, args.scheduler) as client:
-                n = start_workers(client, str(model_dir))
+                n = start_workers(client, str(model_dir), precision=args.precision)
                 bar.line(f"model {model_dir.name} on {n} Dask worker(s), {len(jobs)} file(s)")
                 run_on_dask(client, jobs, skip_existing=args.skip_existing, on_result=report)
         else:
             from mri_denoise_gui.batch import get_denoiser
 
-            denoiser = get_denoiser(model_dir)  # a bad model is the command's error (exit 2)
-            bar.line(f"model {denoiser.name} on {denoiser.device}, {len(jobs)} file(s)")
+            denoiser = get_denoiser(model_dir, args.precision)  # a bad model is the command's error (exit 2)
+            bar.line(f"model {denoiser.name} on {denoiser.device} in {denoiser.precision}, {len(jobs)} file(s)")
             for job in jobs:
                 report(run_job(job, skip_existing=args.skip_existing))
     print(f"summary: {summary_line(results)}", file=sys.stderr)
@@ -314,7 +314,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_model_folder(folder)
     from mri_denoise_gui.ml.inference import Denoiser
 
-    models = [Denoiser.load(m) for m in folders]
+    models = [Denoiser.load(m, precision=args.precision) for m in folders]
     variances = args.variance or [0.0025]
     from mri_denoise_gui.progress import CommandProgress
 
@@ -324,6 +324,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                           axis=args.axis, seed=args.seed, volume_index=args.volume_index,
                           progress=lambda row: bar.advance())
     result["models"] = {m.name: str(m.folder) for m in models}
+    result["precision"] = {m.name: m.precision for m in models}
     if args.json:
         print(json.dumps(_finite(result), indent=2, allow_nan=False))
     else:
@@ -334,10 +335,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
+PRECISION_HELP = ("inference precision (default auto: bfloat16 on CPUs with native bfloat16, float16 on GPUs "
+                  "with tensor cores, else float32); weights stay float32")
+
 def add_ml_subcommands(subparsers) -> None:
     """Register denoise / train / evaluate on the main parser's subparsers (no TensorFlow import)."""
     from mri_denoise_gui.core.noise import NOISE_KINDS
     from mri_denoise_gui.core.normalize import METHODS as NORMALIZE_METHODS
+    from mri_denoise_gui.ml.precision import PRECISIONS  # no TensorFlow import
 
     arch_names = ("resunet", "seed-autoencoder", "tiny")  # kept in sync with ml.architectures (tested)
     train_kinds = NOISE_KINDS + ("rician+gaussian",)
@@ -365,6 +370,7 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_denoise)
 
     p = subparsers.add_parser("train", help="train or fine-tune a denoising model")
@@ -415,4 +421,5 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--volume-index", type=nonneg_int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.set_defaults(func=cmd_evaluate)

@@ -18,13 +18,16 @@ def configure_devices() -> str:
     global _configured
     if _configured is not None:
         return _configured
-    import tensorflow as tf
+    from mri_denoise_gui.ml.native_log import quiet_native_stderr
 
-    try:
-        gpus = tf.config.list_physical_devices("GPU")
-    except Exception as exc:  # a broken CUDA install must not stop CPU inference
-        _log.warning("could not list GPUs (%s); using the CPU", exc)
-        gpus = []
+    with quiet_native_stderr():  # first device use: CUDA's "failed call to cuInit" without a driver
+        import tensorflow as tf
+
+        try:
+            gpus = tf.config.list_physical_devices("GPU")
+        except Exception as exc:  # a broken CUDA install must not stop CPU inference
+            _log.warning("could not list GPUs (%s); using the CPU", exc)
+            gpus = []
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)

@@ -12,15 +12,21 @@ import threading
 import zipfile
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from mri_denoise_gui.ml.native_log import quiet_native_stderr
+
+with quiet_native_stderr():  # TensorFlow's import chatter ignores TF_CPP_MIN_LOG_LEVEL (see native_log)
+    import keras
+    import tensorflow as tf
 
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import layers as _registered_layers  # noqa: F401 - custom layers must be registered before loading
+from mri_denoise_gui.ml import precision as _precision
 from mri_denoise_gui.ml.device import configure_devices
 from mri_denoise_gui.ml.errors import Cancelled, ModelError
 from mri_denoise_gui.ml.modelfile import MODEL_FILE, check_model_folder
+from mri_denoise_gui.ml.padding import crop_clip, pad_slices
 
 _log = logging.getLogger(__name__)
 
@@ -82,13 +88,32 @@ class Denoiser:
         self.stride = int(info.get("stride") or 8)
         shape = model.inputs[0].shape
         self.fixed_size = (shape[1], shape[2]) if shape[1] is not None and shape[2] is not None else None
-        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True,
-                                    input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
         self._force_cpu = False
+        self.set_precision("float32")
+
+    def set_precision(self, requested: str | None = "auto") -> str:
+        """Run in ``requested`` precision ("auto": what this device computes natively; see
+        ml/precision.py). The weights stay float32; returns the precision that will run."""
+        chosen, why = _precision.resolve(requested, self.device)
+        try:
+            compute = _precision.mixed_copy(self.model, chosen)
+        except Exception as exc:  # a network Keras cannot rebuild from its config: stay exact
+            _log.warning("no %s copy of %s (%s); running float32", chosen, self.name, _first_line(exc))
+            chosen, why, compute = "float32", f"{chosen} copy failed", self.model
+        self.precision, self.precision_reason, self.compute_model = chosen, why, compute
+        self._predict = tf.function(self._call_compute, reduce_retracing=True,
+                                    input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+        return chosen
+
+    def _call_compute(self, x):
+        return tf.cast(self.compute_model(x, training=False), tf.float32)
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Denoiser":
-        """Load ``folder`` (model.keras + model.json); ModelError with a one-line reason if unusable."""
+    def load(cls, folder: str | Path, precision: str | None = "auto") -> "Denoiser":
+        """Load ``folder`` (model.keras + model.json); ModelError with a one-line reason if unusable.
+
+        ``precision``: "auto" (the hardware's fastest exact-enough one), "float32", "bfloat16", "float16".
+        """
         folder = Path(folder)
         info = check_model_folder(folder)
         path = folder / MODEL_FILE
@@ -98,7 +123,9 @@ class Denoiser:
         if info["input_channels"] != 1 or info["parameters"] != model.count_params():
             raise ModelError(f"{folder}/model.json does not match {MODEL_FILE} "
                              f"(json: {info['parameters']} parameters, file: {model.count_params()})")
-        return cls(model, info, folder, device)
+        denoiser = cls(model, info, folder, device)
+        denoiser.set_precision(precision)
+        return denoiser
 
     # ------------------------------------------------------------ prediction
 
@@ -113,21 +140,13 @@ class Denoiser:
                 _log.warning("GPU failed (%s); falling back to the CPU", _first_line(exc))
                 self._force_cpu = True
                 self.device = f"CPU (GPU failed: {_first_line(exc)})"
+                if self.precision == "float16":  # emulated on a CPU: slower than float32
+                    self.set_precision("float32")
         with tf.device("/CPU:0"):
             return self._predict(x).numpy()[..., 0]
 
     def _pad(self, slices: np.ndarray):
-        n, h, w = slices.shape
-        if self.fixed_size:
-            th, tw = self.fixed_size
-            ph, pw = max(th - h, 0), max(tw - w, 0)
-        else:
-            s = self.stride
-            ph, pw = (-h) % s, (-w) % s
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "edge"
-            slices = np.pad(slices, ((0, 0), (0, ph), (0, pw)), mode=mode)
-        return slices
+        return pad_slices(slices, self.fixed_size, self.stride)
 
     def _tile_size(self, h: int, w: int, tile: int) -> tuple[int, int]:
         if self.fixed_size:
@@ -190,7 +209,7 @@ class Denoiser:
         slices = np.asarray(slices, dtype=np.float32)
         if slices.ndim != 3:
             raise ValueError(f"expected a stack of 2D slices (N, H, W), got shape {slices.shape}")
-        n, h, w = slices.shape
+        n = slices.shape[0]
         if n == 0:
             return slices.copy()
         padded = self._pad(slices)
@@ -202,8 +221,7 @@ class Denoiser:
             out[start:start + chunk] = self._predict_padded(padded[start:start + chunk], chunk)
             if progress is not None:
                 progress(min(start + chunk, n), n)
-        top = max(1.0, float(slices.max()))
-        return np.clip(out[:, :h, :w], 0.0, top).astype(np.float32)
+        return crop_clip(out, slices)
 
     def denoise_slice01(self, image: np.ndarray) -> np.ndarray:
         """Denoise one 2D slice in [0, 1]."""
@@ -252,5 +270,5 @@ class Denoiser:
     def provenance(self) -> dict:
         """What a sidecar should say about this model."""
         keys = ("name", "architecture", "architecture_options", "noise", "validation", "created", "versions")
-        return {"folder": str(self.folder), "device": self.device,
+        return {"folder": str(self.folder), "device": self.device, "precision": self.precision,
                 **{k: self.info[k] for k in keys if k in self.info}}

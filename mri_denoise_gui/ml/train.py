@@ -373,6 +373,8 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
             _remove_empty(created)
     if chief and publisher.best_epoch and epochs_run != publisher.best_epoch:
         _record_epochs_run(out, epochs_run, round(time.time() - started, 1))
+    if publisher.best_epoch:
+        _write_lite_copy(out)
     best = {"ssim": publisher.best_logs.get("val_ssim_metric"), "psnr": publisher.best_logs.get("val_psnr_metric"),
             "epoch": publisher.best_epoch, "noisy_input": noisy_metrics}
     return TrainingResult(folder=out if publisher.best_epoch and chief else None, best=best,
@@ -386,6 +388,18 @@ def _remove_empty(folders) -> None:
             folder.rmdir()
         except OSError:
             return
+
+
+def _write_lite_copy(folder: Path) -> None:
+    """model.tflite beside the best model.keras, so the GUI shows its first slices before TF loads."""
+    import logging
+
+    from mri_denoise_gui.ml.litert import write_lite_copy
+
+    try:
+        write_lite_copy(folder)
+    except Exception as exc:  # optional: without it the GUI just waits for TensorFlow
+        logging.getLogger(__name__).warning("no LiteRT copy of %s: %s", folder, str(exc).splitlines()[0] if str(exc) else exc)
 
 
 def _record_epochs_run(folder: Path, epochs_run: int, seconds: float) -> None:

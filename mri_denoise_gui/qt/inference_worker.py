@@ -5,10 +5,18 @@ are loaded once, off the GUI thread (``mri_denoise_gui.ml.inference`` is importe
 `InferenceWorker.load_model`, never at module level). Slice requests are coalesced: the
 controller keeps only the newest pending request, so dragging the slider never queues work,
 and every result carries its request id so the window can drop stale ones.
+
+The first model load bridges TensorFlow's import with LiteRT: when the model folder has a fresh
+``model.tflite`` (see ``ml/litert.py``), `modelLoaded` is emitted at once and a plain Python thread
+(`_LiteBridge`) denoises slice requests with it until TensorFlow is ready in the worker thread,
+which then takes over (`backendChanged`). The two agree to float32 round-off, so the switch shows
+only as speed. Without a fresh copy the load simply waits for TensorFlow.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +27,9 @@ from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
 
 from mri_denoise_gui import errors_log
 from mri_denoise_gui.qt.python_thread import PythonThread
+
+_log = logging.getLogger(__name__)
+FIRST_SLICE_GRACE_S = 3.0  # TensorFlow's import holds the GIL for seconds: let LiteRT's first slice in first
 
 
 @dataclass
@@ -33,11 +44,64 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     return errors_log.describe(exc, "mri-denoise-gui")
 
 
+class _LiteBridge:
+    """Denoises the worker's pending slice requests with LiteRT in a plain thread, while the worker
+    thread imports TensorFlow. Requests it cannot run (too large to run untiled) wait for TF."""
+
+    def __init__(self, worker: "InferenceWorker", lite):
+        self.worker, self.lite = worker, lite
+        self.wake, self.stop, self.first_done = threading.Event(), threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._run, name="litert-slices", daemon=True)
+        self.thread.start()
+        self.wake.set()  # a request may be pending already
+
+    def _run(self) -> None:
+        from mri_denoise_gui.ml.native_log import quiet_native_stderr
+
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            if self.stop.is_set():
+                return
+            request = self.worker._take_pending()
+            if request is None:
+                continue
+            try:
+                with quiet_native_stderr():  # LiteRT announces its CPU delegate on stderr
+                    out = self.lite.denoise_slice01(request.image01)
+            except Exception as exc:  # TensorFlow will do it, and report a real failure
+                _log.info("LiteRT could not denoise a slice: %s", exc)
+                out = None
+            if out is None:
+                self.worker._put_back(request)
+                continue
+            self.worker.slices_processed += 1
+            self.worker.last_backend = "litert"
+            self.worker.sliceDenoised.emit(request.request_id, request.key, out)
+            self.first_done.set()
+
+    def close(self) -> None:
+        """Stop after the slice in hand (if any) is delivered."""
+        self.stop.set()
+        self.wake.set()
+        self.thread.join()
+
+
+def _describe(denoiser, folder: str, seconds: float, backend: str) -> dict:
+    device = str(getattr(denoiser, "device", "CPU") or "CPU")
+    precision = str(getattr(denoiser, "precision", "float32"))
+    label = f"{device}, {precision}" if backend == "tensorflow" else "CPU, LiteRT float32 (TensorFlow loading)"
+    return {"name": str(getattr(denoiser, "name", "model")), "folder": str(getattr(denoiser, "folder", folder)),
+            "device": label, "precision": precision, "backend": backend,
+            "info": dict(getattr(denoiser, "info", {}) or {}), "seconds": seconds}
+
+
 class InferenceWorker(QObject):
     """Lives in the worker thread; every slot runs there. Talks back only through signals."""
 
     status = pyqtSignal(str)
-    modelLoaded = pyqtSignal(object)  # dict: name, folder, device, info
+    modelLoaded = pyqtSignal(object)  # dict: name, folder, device, precision, backend, info, seconds
+    backendChanged = pyqtSignal(object)  # same dict: TensorFlow took over from LiteRT for this model
     modelFailed = pyqtSignal(str, str, str)  # folder, reason, details
     sliceDenoised = pyqtSignal(int, object, object)  # request id, key, 2D float32 (file order)
     sliceFailed = pyqtSignal(int, str, str)
@@ -53,7 +117,10 @@ class InferenceWorker(QObject):
         self._lock = threading.Lock()
         self._pending: SliceRequest | None = None
         self._denoiser: Any = None
+        self._bridge: _LiteBridge | None = None
+        self._tf_ready = False
         self.slices_processed = 0  # for tests and benchmarks
+        self.last_backend = ""  # "litert" or "tensorflow": what denoised the last slice
         # queued even when sender and worker share a thread: requests made in one burst coalesce
         self._wake.connect(self._process_pending_slice, Qt.ConnectionType.QueuedConnection)
 
@@ -65,32 +132,63 @@ class InferenceWorker(QObject):
             self._pending = request
         if was_empty:
             self._wake.emit()
+        bridge = self._bridge
+        if bridge is not None:
+            bridge.wake.set()
 
     def drop_pending(self) -> None:
         with self._lock:
             self._pending = None
 
+    def _take_pending(self) -> SliceRequest | None:
+        with self._lock:
+            request, self._pending = self._pending, None
+        return request
+
+    def _put_back(self, request: SliceRequest) -> None:
+        """Leave ``request`` for TensorFlow, unless a newer one superseded it meanwhile."""
+        with self._lock:
+            if self._pending is None:
+                self._pending = request
+
     # -- worker-thread slots --------------------------------------------------------------
-    @pyqtSlot(str)
-    def load_model(self, folder: str) -> None:
+    def _start_bridge(self, folder: str, t0: float) -> _LiteBridge | None:
+        """Announce the model at once and serve slices with its LiteRT copy, if it has a fresh one."""
+        if os.environ.get("MRI_DENOISE_GUI_LITERT", "1") == "0":  # opt-out (and the benchmark's baseline)
+            return None
         try:
+            from mri_denoise_gui.ml.litert import LiteDenoiser
+
+            lite = LiteDenoiser.load(folder)
+        except Exception as exc:  # never a reason not to load the model with TensorFlow
+            _log.info("LiteRT bridge not used: %s", exc)
+            lite = None
+        if lite is None:
+            return None
+        self._bridge = _LiteBridge(self, lite)
+        self.modelLoaded.emit(_describe(lite, folder, time.perf_counter() - t0, "litert"))
+        self._bridge.first_done.wait(FIRST_SLICE_GRACE_S)
+        return self._bridge
+
+    def _stop_bridge(self) -> None:
+        bridge, self._bridge = self._bridge, None
+        if bridge is not None:
+            bridge.close()
+
+    @pyqtSlot(str, str)
+    def load_model(self, folder: str, precision: str = "auto") -> None:
+        t0 = time.perf_counter()
+        bridged = False
+        try:
+            bridged = not self._tf_ready and self._start_bridge(folder, t0) is not None
             self.status.emit("Loading TensorFlow…")
-            t0 = time.perf_counter()
-            from mri_denoise_gui.ml import inference  # TensorFlow is imported here, in this thread
+            from mri_denoise_gui.ml.native_log import quiet_native_stderr
 
-            try:  # registers the custom layers a saved model may need (safe_mode loading)
-                import mri_denoise_gui.ml.layers  # noqa: F401
-            except ImportError:
-                pass
+            with quiet_native_stderr():  # TensorFlow's import chatter ignores TF_CPP_MIN_LOG_LEVEL
+                from mri_denoise_gui.ml import inference  # TensorFlow is imported here, in this thread
 
-            try:
-                from mri_denoise_gui.ml.device import configure_devices
-
-                device = configure_devices()
-            except Exception:  # device listing must never stop CPU inference
-                device = "CPU"
             self.status.emit(f"Loading model {folder}…")
-            denoiser = inference.Denoiser.load(folder)
+            denoiser = inference.Denoiser.load(folder, precision=precision or "auto")
             self.status.emit("Preparing the model…")
             try:
                 # Trace the model's tf.function now, in this thread, while the GUI is idle. Without
@@ -99,17 +197,15 @@ class InferenceWorker(QObject):
                 denoiser.denoise_slice01(np.zeros((32, 32), np.float32))
             except Exception:  # a real failure shows up again on the first real slice
                 pass
+            self._tf_ready = True
+            self._stop_bridge()  # after the slice it may be running: no result is lost or doubled
             self._denoiser = denoiser
-            self.modelLoaded.emit(
-                {
-                    "name": str(getattr(denoiser, "name", "model")),
-                    "folder": str(getattr(denoiser, "folder", folder)),
-                    "device": str(getattr(denoiser, "device", device) or device),
-                    "info": dict(getattr(denoiser, "info", {}) or {}),
-                    "seconds": time.perf_counter() - t0,
-                }
-            )
+            info = _describe(denoiser, folder, time.perf_counter() - t0, "tensorflow")
+            (self.backendChanged if bridged else self.modelLoaded).emit(info)
         except Exception as exc:  # any failure becomes a message, never a crash
+            self._stop_bridge()
+            if bridged:
+                self._denoiser = None
             reason, details = describe_error(exc)
             self.modelFailed.emit(folder, reason, details)
 
@@ -125,6 +221,7 @@ class InferenceWorker(QObject):
         try:
             out = self._denoiser.denoise_slice01(request.image01)
             self.slices_processed += 1
+            self.last_backend = "tensorflow"
             self.sliceDenoised.emit(request.request_id, request.key, np.asarray(out, dtype=np.float32))
         except Exception as exc:
             reason, details = describe_error(exc)
@@ -165,7 +262,7 @@ class InferenceWorker(QObject):
 class InferenceController(QObject):
     """GUI-thread handle on the worker: owns the QThread, numbers requests, cancels, shuts down."""
 
-    _load = pyqtSignal(str)
+    _load = pyqtSignal(str, str)
     _volume = pyqtSignal(int, object, int, object)
 
     def __init__(self, parent: QObject | None = None):
@@ -177,6 +274,7 @@ class InferenceController(QObject):
         self._load.connect(self.worker.load_model)
         self._volume.connect(self.worker.denoise_volume)
         self._next_id = 0
+        self.precision = "auto"  # what load_model asks for: auto | float32 | bfloat16 | float16
         self._cancel: threading.Event | None = None
         self.volume_request_id: int | None = None
         self.thread.start()
@@ -185,9 +283,9 @@ class InferenceController(QObject):
         self._next_id += 1
         return self._next_id
 
-    def load_model(self, folder: str) -> None:
+    def load_model(self, folder: str, precision: str | None = None) -> None:
         self.worker.drop_pending()
-        self._load.emit(str(folder))
+        self._load.emit(str(folder), str(precision or self.precision))
 
     def request_slice(self, key: tuple, image01: np.ndarray) -> int:
         request_id = self._new_id()

@@ -37,6 +37,7 @@ from mri_denoise_gui.qt.controls import (
 )
 from mri_denoise_gui.qt.file_actions import FileActionsMixin
 from mri_denoise_gui.qt.inference_worker import InferenceController, describe_error
+from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
 from mri_denoise_gui.qt.model_info import model_summary
 from mri_denoise_gui.qt.slice_views import CompareView
 from mri_denoise_gui.qt.state import (
@@ -116,6 +117,8 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
         w = self.controller.worker
         w.status.connect(self._on_worker_status)
         w.modelLoaded.connect(self._on_model_loaded)
+        w.backendChanged.connect(self._on_backend_changed)
+        self.controller.precision = saved_precision(self.settings)
         w.modelFailed.connect(self._on_model_failed)
         w.sliceDenoised.connect(self._on_slice_denoised)
         w.sliceFailed.connect(self._on_slice_failed)
@@ -234,6 +237,7 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
         model_menu.addSeparator()
         self.denoise_action = self._action(model_menu, "&Denoise whole volume", self.denoise_volume, "Ctrl+D")
         model_menu.addSeparator()
+        self.precision_actions = add_precision_menu(model_menu, self.settings, self._on_precision_changed)
         self._action(model_menu, "&Train…", self.open_training_dialog)
 
         help_menu = bar.addMenu("&Help")
@@ -854,18 +858,42 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
             self.data.denoised_tokens = None
             self.data.volume_metrics = None
             self.metrics_panel.set_volume_text("Whole volume: run Denoise volume")
-        summary, tooltip = model_summary(info.get("info", {}))
-        self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
-                                   f"{info.get('folder')}\n{tooltip}")
-        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")
+        self._show_model_info(info)
         self.statusBar().showMessage(f"Model {info.get('name')} loaded on {info.get('device')} "
                                      f"({info.get('seconds', 0):.1f} s)", 8000)
         self._update_actions()
         self.modelReady.emit(info)
         self.refresh()
 
+    def _show_model_info(self, info: dict) -> None:
+        """Model panel and status-bar label: name, what it is, where and in which precision it runs."""
+        summary, tooltip = model_summary(info.get("info", {}))
+        self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
+                                   f"{info.get('folder')}\n{tooltip}")
+        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")
+
+    def _on_backend_changed(self, info: dict) -> None:
+        """TensorFlow took over from the LiteRT bridge: same model, same results, new speed."""
+        if self.model is None or info.get("folder") != self.model.get("folder"):
+            return
+        self.model = info
+        self._show_model_info(info)
+        self.statusBar().showMessage(f"Model {info.get('name')} on {info.get('device')} "
+                                     f"(TensorFlow ready after {info.get('seconds', 0):.1f} s)", 8000)
+        self._update_actions()
+        self.modelReady.emit(info)
+
+    def _on_precision_changed(self, precision: str) -> None:
+        self.controller.precision = precision
+        if self.model is not None:
+            self.load_model(self.model["folder"])
+
     def _on_model_failed(self, folder: str, reason: str, details: str) -> None:
         self.model_loading = False
+        if self.model is not None and self.model.get("backend") == "litert" and self.model.get("folder") == folder:
+            self.model = None  # only its LiteRT copy had loaded; TensorFlow refused the model itself
+            self.model_token += 1
+            self.cache.clear()
         if self.model is None:
             self.model_panel.set_model("No model", f"Could not load {folder}")
             self.device_label.setText("")

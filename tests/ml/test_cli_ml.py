@@ -91,3 +91,12 @@ def test_train_subcommand_writes_a_model(tmp_path, capsys):
     code, _, err = run(["train", "--data", files[0], "--out", out, "--normalize", "percentile",
                         "--percentiles", "99", "2"], capsys)
     assert code == 2 and "normalizer" in err and "percentiles" in err and len(err.strip().splitlines()) == 1
+
+
+def test_precision_flag_is_obeyed_and_recorded(tmp_path, tiny_model_dir, capsys):
+    src = write_nifti(tmp_path / "in.nii.gz", phantom((16, 16, 4)))
+    code, _, err = run(["denoise", src, tmp_path / "o.nii.gz", "--model", tiny_model_dir, "--quiet",
+                        "--precision", "float32"], capsys)
+    assert code == 0, err
+    assert "in float32" in err
+    assert json.loads((tmp_path / "o.json").read_text())["model"]["precision"] == "float32"

@@ -74,7 +74,10 @@ def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volum
     assert [e["kind"] for e in events][0] == "train_begin" and events[-1]["kind"] == "train_end"
     assert not result.cancelled and result.epochs_run == 3 and result.folder is not None
     files = sorted(p.name for p in result.folder.iterdir())
-    assert files == ["model.json", "model.keras", "training_log.csv"]
+    assert files == ["model.json", "model.keras", "model.tflite", "model.tflite.json", "training_log.csv"]
+    from mri_denoise_gui.ml.litert import lite_is_fresh
+
+    assert lite_is_fresh(result.folder)  # converted from the best model.keras, not an earlier epoch's
     meta = json.loads((result.folder / "model.json").read_text())
     assert meta["architecture"] == "tiny" and meta["noise"]["kind"] == "rician"
     assert meta["epochs_run"] == 3 and meta["validation"]["noisy_input"]["psnr"] > 0

@@ -1,0 +1,51 @@
+"""Precision chosen by the hardware, and the bfloat16 path agreeing with float32 on a tiny model."""
+
+import numpy as np
+import pytest
+
+from mri_denoise_gui.ml import precision
+from mri_denoise_gui.ml.architectures import build
+from mri_denoise_gui.ml.inference import Denoiser
+from mri_denoise_gui.ml.modelfile import save_model_folder
+from tests.ml.conftest import random_weights
+
+META = {"name": "m", "architecture": "resunet", "stride": 8,
+        "architecture_options": {"width": 8, "levels": 2, "noise_level": True},
+        "normalizer": {"method": "percentile", "low": 0.5, "high": 99.5}}
+BF16_EPS = 2.0 ** -8  # bfloat16 keeps 8 significant bits: unit round-off
+
+
+def test_cpu_flags_decide_and_a_forced_precision_wins(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nflags : fpu sse2 avx512f avx512_bf16\n")
+    assert precision.cpu_has_native_bf16(precision.cpu_flags(cpuinfo))
+    assert precision.auto_precision("CPU", {"avx512f", "avx2"}) == ("float32", "CPU without native bfloat16")
+    assert precision.auto_precision("CPU", {"amx_bf16"})[0] == "bfloat16"
+    assert precision.resolve("float32", "CPU") == ("float32", "forced")
+    assert precision.cpu_flags(tmp_path / "missing") == set()
+    with pytest.raises(ValueError, match="unknown precision"):
+        precision.resolve("int8", "CPU")
+
+
+def test_bfloat16_really_runs_and_agrees_with_float32(tmp_path):
+    model = random_weights(build("resunet", **META["architecture_options"]), seed=3, scale=0.1)
+    folder = save_model_folder(model, tmp_path / "m", META)
+    exact = Denoiser.load(folder, precision="float32")
+    fast = Denoiser.load(folder, precision="bfloat16")
+    assert exact.precision == "float32" and fast.precision == "bfloat16"
+    dtypes = precision.compute_dtypes(fast.compute_model)
+    assert dtypes["enc1_a"] == "bfloat16" and dtypes["mid_b"] == "bfloat16" and dtypes["dec0_a"] == "bfloat16"
+    assert dtypes["enc0_b"] == "float32" and dtypes["noise_level"] == "float32"  # the image's own precision
+    assert dtypes["noise_out"] == "float32" and dtypes["denoised"] == "float32"  # input - noise, in full
+    assert fast.model.get_weights()[0].dtype == np.float32  # weights stay float32
+    assert fast.provenance()["precision"] == "bfloat16"
+
+    x = np.random.default_rng(0).random((4, 48, 56)).astype(np.float32) * 0.9
+    y32, y16 = exact.denoise_slices01(x), fast.denoise_slices01(x)
+    assert y16.dtype == np.float32
+    noise = np.abs(x - y32).max()  # what the bfloat16 branch computes; the input adds exactly
+    assert noise > 0.01
+    error = np.abs(y16 - y32)
+    assert error.max() > 0  # not silently float32
+    assert error.max() <= 16 * BF16_EPS * noise  # a few roundings per layer, relative to the branch
+    assert error.mean() <= 2 * BF16_EPS * noise
