@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mri_denoise_gui import __version__
+from mri_denoise_gui.cli_adapt import add_adapt_subcommand, add_denoise_adapt_options, denoise_adapted
 from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
 
 
@@ -89,6 +90,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     for src, _ in jobs:  # fail before the slow model load
         if not src.exists():
             raise FileNotFoundError(f"{src}: no such file")
+    if args.adapt:  # fine-tune on each input first (cli_adapt.py)
+        return denoise_adapted(args, jobs)
     from mri_denoise_gui.ml.inference import Denoiser
 
     denoiser = Denoiser.load(_model_dir(args.model))
@@ -281,7 +284,9 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_denoise_adapt_options(p)
     p.set_defaults(func=cmd_denoise)
+    add_adapt_subcommand(subparsers)
 
     p = subparsers.add_parser("train", help="train or fine-tune a denoising model")
     p.add_argument("--data", nargs="+", default=[], metavar="PATH", help="NIfTI files or folders")
