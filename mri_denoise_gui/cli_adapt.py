@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from mri_denoise_gui import __version__
 from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
 
@@ -66,8 +64,9 @@ def describe(result) -> str:
     est = "n/a" if gain is None else f"{gain:+.2f} dB"
     verdict = "kept the adapted model" if result.kept else "kept the starting model (adapting did not help)"
     j = result.losses["j_invariant"]
+    sigmas = ", ".join(f"{s:.3f}" for s in result.sigmas)
     line = (f"{verdict}: estimated tissue PSNR change {est}; J-invariant loss {j['start']:.3g} -> {j['adapted']:.3g}"
-            f"; sigma {', '.join(f'{s:.3f}' for s in result.sigmas)}; {result.steps_run} steps in {result.seconds:.0f} s")
+            f"; sigma {sigmas}; {result.steps_run} steps in {result.seconds:.0f} s")
     if result.winner == "non-local means":
         line += "; note: non-local means scored better still"
     return line
@@ -175,8 +174,8 @@ def cmd_metrics_noref(args: argparse.Namespace) -> int:
         if isinstance(entry, dict):
             extra = f"  (estimated tissue PSNR {_fmt(entry.get('psnr'))} dB)" if key == "sure_mse" else ""
             print(f"{key:<20} {_fmt(entry['volume'])}{extra}")
-    for key in (k for k in report if k in noref.DESCRIPTIONS or k == "sure_mse"):
-        print(f"  {key}: {noref.DESCRIPTIONS.get(key, 'SURE estimate of the mean squared error of the model against the unseen clean image, in the tissue.')}")
+    for key in (k for k in report if k in noref.DESCRIPTIONS):
+        print(f"  {key}: {noref.DESCRIPTIONS[key]}")
     if args.axis is not None:
         keys = [k for k, v in report.items() if isinstance(v, dict) and "per_slice" in v]
         print("\nslice  " + "  ".join(f"{k[:12]:>12}" for k in keys))

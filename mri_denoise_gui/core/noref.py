@@ -21,6 +21,7 @@ independence both the sigma and the J-invariant loss rely on.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -42,6 +43,8 @@ DESCRIPTIONS = {
     "j_invariant_loss": "Self-supervised (J-invariant) loss: mean squared difference between the noisy "
                         "image and the denoiser's output at pixels it was not shown; lower is better, "
                         "and it cannot fall below the noise variance.",
+    "sure_mse": "Stein's unbiased risk estimate of the mean squared error of the denoiser against the unseen "
+                "clean image (shown as an estimated tissue PSNR); needs a good noise sigma.",
 }
 
 #: High-pass kernel whose response to unit white noise has standard deviation 6 (Immerkaer 1996).
@@ -103,6 +106,22 @@ def estimate_sigma(data01: np.ndarray, axis: int = 2, mask: np.ndarray | None = 
     stack = _stack(data01, axis)
     m = tissue_mask(stack) if mask is None else _stack(mask, axis).astype(bool)
     return _slice_sigmas(stack, m)[1]
+
+
+def background_sigma(data: np.ndarray, axis: int = 2) -> float | None:
+    """Noise sigma from the air around the head, in ``data``'s own units (raw, not normalised:
+    percentile normalisation shifts the background). There magnitude MRI is Rayleigh-distributed,
+    whose median is sigma * sqrt(2 ln 2). None when there is too little background or it was
+    zero-filled by the scanner. Ghosting or stray structures there make it an overestimate."""
+    stack = _stack(data, axis)
+    tissue = tissue_mask(stack, erode=0)
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = True
+    far = ~ndimage.binary_dilation(tissue, structure=structure, iterations=4)
+    values = stack[far]
+    if values.size < 1000 or float(np.mean(values == 0)) > 0.5:
+        return None
+    return float(np.median(values)) / math.sqrt(2.0 * math.log(2.0))
 
 
 # ------------------------------------------------------------------ J-invariant loss
@@ -167,7 +186,7 @@ def sure_mse(noisy01: np.ndarray, denoise: Callable[[np.ndarray], np.ndarray], s
     stack = _stack(noisy01, axis)
     m = tissue_mask(stack, erode=0) if mask is None else _stack(mask, axis).astype(bool)
     sigma = float(sigma)
-    eps = 0.1 * sigma if eps is None else float(eps)
+    eps = 0.02 * sigma if eps is None else float(eps)
     probe = np.random.default_rng(seed).choice(np.float32([-1.0, 1.0]), size=stack.shape)
     out = np.asarray(denoise(stack), dtype=np.float64).reshape(stack.shape)
     moved = np.asarray(denoise((stack + eps * probe).astype(np.float32)), dtype=np.float64).reshape(stack.shape)

@@ -6,8 +6,9 @@ families in ``adapt_data`` (recorrupted pairs or blind-spot masking). Held-out s
 the same self-supervised loss, pick the best epoch (Keras EarlyStopping restores it); a time
 budget and the usual cancel event stop it. Then the guard: the adapted and the starting model
 (and non-local means) are scored on the held-out slices without a reference (core.noref: SURE,
-which decides, and the J-invariant loss, reported), and the adapted weights are kept only if they win. The model folder is written atomically with the
-same ``save_model_folder`` as supervised training, and only when the adaptation is kept.
+which decides, and the J-invariant loss, reported), and the adapted weights are kept only if
+they win. The model folder is written atomically with the same ``save_model_folder`` as
+supervised training, and only when the adaptation is kept.
 """
 
 from __future__ import annotations
