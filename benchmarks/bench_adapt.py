@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--sigmas", nargs="+", type=float, default=[0.03, 0.05, 0.07])
     ap.add_argument("--method", default="r2r")
     ap.add_argument("--minutes", type=float, default=0.5)
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: AdaptConfig's)")
+    ap.add_argument("--steps", type=int, default=None, help="at most this many steps (default: AdaptConfig's)")
     args = ap.parse_args()
     from mri_denoise_gui.ml.adapt import AdaptConfig, adapt_loaded
     from mri_denoise_gui.ml.inference import Denoiser
@@ -73,8 +75,10 @@ def main() -> None:
             den.model.set_weights(initial)
             outs = {"default": den.denoise_volume(noisy), "nlm": nlm_denoise(noisy)}
             started = time.perf_counter()
-            result = adapt_loaded(den, AdaptConfig(files=[str(noisy_file)], method=args.method,
-                                                   minutes=args.minutes, guard_nlm=False))
+            config = AdaptConfig(files=[str(noisy_file)], method=args.method, minutes=args.minutes, guard_nlm=False)
+            config.learning_rate = args.lr or config.learning_rate
+            config.max_steps = args.steps or config.max_steps
+            result = adapt_loaded(den, config)
             seconds = time.perf_counter() - started
             outs["adapted"] = den.denoise_volume(noisy)  # the guard's choice (the default if rejected)
             true = {m: psnr(clean, o, tissue) for m, o in outs.items()}
