@@ -196,7 +196,7 @@ def _adapt_options(p, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}steps", dest="steps", type=positive_int, default=None,
                    help="at most this many training steps (default 600)")
     p.add_argument(f"--{prefix}lr", dest="lr", type=float_in(1e-7, 0.99, "--lr"), default=None,
-                   help="learning rate (default 1e-4)")
+                   help="learning rate (default 3e-4)")
     if not prefix:
         p.add_argument("--seed", type=nonneg_int, default=0)
 
