@@ -194,7 +194,7 @@ def _adapt_options(p, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}sigma", dest="sigma", type=float_in(0.0001, 0.99, "--sigma"), default=None,
                    metavar="S", help="noise sigma on the normalised scale (default: estimated in the tissue)")
     p.add_argument(f"--{prefix}steps", dest="steps", type=positive_int, default=None,
-                   help="at most this many training steps (default 600)")
+                   help="at most this many training steps (default 1200)")
     p.add_argument(f"--{prefix}lr", dest="lr", type=float_in(1e-7, 0.99, "--lr"), default=None,
                    help="learning rate (default 3e-4)")
     if not prefix:

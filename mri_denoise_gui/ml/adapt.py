@@ -41,7 +41,7 @@ class AdaptConfig:
     init_from: str | None = None  # starting model folder (None: the shipped default)
     method: str = "r2r"
     minutes: float = 0.5  # training time budget (the guard's scoring comes on top)
-    max_steps: int = 600
+    max_steps: int = 1200  # bench_adapt: +0.52 dB mean at 1200 steps vs +0.44 at 600, ~30 s a volume
     steps_per_epoch: int = 50
     patch_size: int = 64
     batch_size: int = 8
