@@ -49,7 +49,7 @@ class AdaptConfig:
     sigma: float | None = None  # noise sigma on the normalised scale; None: estimated per volume
     alpha: float = 1.0  # R2R recorruption strength: input y + alpha z, target y - z / alpha
     box: int = 8  # N2V: one blind spot per box x box cell (1/64 = 1.6% of the pixels)
-    val_slices: int = 4  # held-out slices per volume (at most a third of its usable slices)
+    val_slices: int = 6  # held-out slices per volume (at most a third of its usable slices)
     patience: int = 3
     guard_masks: int = 4  # J-invariant grid phases (of 16) the guard scores
     guard_nlm: bool = True  # also score non-local means, for the report
@@ -173,12 +173,14 @@ def guard_scores(denoiser, scans, config: AdaptConfig, nlm: bool) -> dict:
     fns = {"model": model_fn}
     if nlm:
         fns["nlm"] = lambda stack: nlm_denoise(stack, axis=0)
-    out: dict = {"j_invariant": {}, "sure_mse": {}}
+    out: dict = {"j_invariant": {}, "sure_mse": {}, "sure_per_slice": {}}
     for name, fn in fns.items():
         j = [noref.j_invariant_loss(s.slices[s.val], fn, axis=0, n_masks=config.guard_masks,
                                     seed=config.seed)["volume"] for s in scans]
-        sure = [noref.sure_mse(s.slices[s.val], fn, s.sigma, axis=0, seed=config.seed)["volume"] for s in scans]
-        out["j_invariant"][name], out["sure_mse"][name] = float(np.nanmean(j)), float(np.nanmean(sure))
+        sure = [noref.sure_mse(s.slices[s.val], fn, s.sigma, axis=0, seed=config.seed) for s in scans]
+        out["j_invariant"][name] = float(np.nanmean(j))
+        out["sure_mse"][name] = float(np.nanmean([x["volume"] for x in sure]))
+        out["sure_per_slice"][name] = [v for x in sure for v in x["per_slice"]]
     return out
 
 
@@ -187,25 +189,34 @@ def estimated_psnr(mse: float) -> float | None:
 
 
 def guard_decision(before: dict, after: dict, margin_db: float = 0.05) -> dict:
-    """Keep the adaptation only if its SURE-estimated tissue PSNR beats the starting model's by
-    ``margin_db``. Why SURE and not the J-invariant loss: the J-invariant loss scores the denoiser
-    with hidden pixels filled in, which for a non-blind network is a different (smoother) denoiser
-    than the one used; measured here it favoured blind-spot-trained nets and even an identity
-    network. SURE scores the network as used, given a good sigma. Both are reported."""
+    """Keep the adaptation only if its SURE-estimated tissue PSNR on the held-out slices beats the
+    starting model's by ``margin_db`` and the per-slice gains are clearly positive (their mean above
+    twice its standard error), since a few held-out slices can flatter a worse model.
+
+    Why SURE and not the J-invariant loss: the J-invariant loss scores the denoiser with hidden
+    pixels filled in, which for a non-blind network is a different (smoother) denoiser than the one
+    used; measured here it favoured blind-spot-trained nets and even an identity network. SURE
+    scores the network as used, given a good sigma. Both are reported."""
+    keys = ("j_invariant", "sure_mse")
     scores = {key: {"start": before[key]["model"], "adapted": after[key]["model"],
-                    **({"nlm": before[key]["nlm"]} if "nlm" in before[key] else {})} for key in before}
+                    **({"nlm": before[key]["nlm"]} if "nlm" in before[key] else {})} for key in keys}
     psnr = {k: estimated_psnr(v) for k, v in scores["sure_mse"].items()}
     gain = None
     if psnr["start"] is not None and psnr["adapted"] is not None:
         gain = psnr["adapted"] - psnr["start"]
-    kept = gain is not None and gain >= margin_db
+    diffs = np.asarray(before.get("sure_per_slice", {}).get("model", []), float) - \
+        np.asarray(after.get("sure_per_slice", {}).get("model", []), float)
+    diffs = diffs[np.isfinite(diffs)] if diffs.size else diffs
+    clear = diffs.size < 2 or float(diffs.mean()) > 2.0 * float(diffs.std(ddof=1)) / math.sqrt(diffs.size)
+    kept = gain is not None and gain >= margin_db and clear
     chosen = "adapted" if kept else "start"
     candidates = [chosen] + (["nlm"] if "nlm" in scores["sure_mse"] else [])
     best = min(candidates, key=scores["sure_mse"].get)
     names = {"start": "starting model", "adapted": "adapted", "nlm": "non-local means"}
     return {"kept": kept, "winner": names[best], "scores": scores, "estimated_psnr": psnr,
-            "estimated_gain_db": gain,
-            "rule": f"kept only if the SURE-estimated tissue PSNR on the held-out slices rises by >= {margin_db} dB"}
+            "estimated_gain_db": gain, "held_out_slices_scored": int(diffs.size),
+            "rule": f"kept only if the SURE-estimated tissue PSNR on the held-out slices rises by >= {margin_db} dB "
+                    "and the per-slice gains are positive beyond twice their standard error"}
 
 
 # ------------------------------------------------------------------ the run

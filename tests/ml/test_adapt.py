@@ -16,7 +16,7 @@ from tests.conftest import phantom, write_nifti
 
 @pytest.fixture
 def noisy_file(tmp_path):
-    clean = phantom((48, 48, 12), seed=3)
+    clean = phantom((48, 48, 24), seed=3)
     clean01 = Normalizer().fit(clean).forward(clean)
     return write_nifti(tmp_path / "noisy.nii.gz", add_noise(clean01, "rician", 0.06**2, seed=1) * 1000)
 
@@ -86,7 +86,7 @@ def test_guard_rejects_an_adaptation_that_makes_things_worse(noisy_file, tiny_mo
 def test_adapt_command_end_to_end_writes_a_loadable_adapted_model(tmp_path, noisy_file, fresh_tiny_dir, capsys):
     out = tmp_path / "adapted"
     code = main(["adapt", str(noisy_file), "--out", str(out), "--init-from", str(fresh_tiny_dir),
-                 "--steps", "300", "--lr", "0.003", "--minutes", "2"])
+                 "--steps", "600", "--lr", "0.001", "--minutes", "2"])
     _, err = capsys.readouterr()
     assert code == 0, err
     assert "epoch 1/" in err and "estimated tissue PSNR change" in err
@@ -95,7 +95,7 @@ def test_adapt_command_end_to_end_writes_a_loadable_adapted_model(tmp_path, nois
     meta = model.info
     assert meta["fine_tuned_from"] == str(fresh_tiny_dir) and meta["architecture"] == "tiny"
     assert meta["adaptation"]["files"] == [str(noisy_file)] and meta["adaptation"]["method"] == "r2r"
-    assert meta["adaptation"]["guard"]["kept"] and meta["adaptation"]["settings"]["learning_rate"] == 0.003
+    assert meta["adaptation"]["guard"]["kept"] and meta["adaptation"]["settings"]["learning_rate"] == 0.001
     assert model.denoise_slice01(np.full((16, 16), 0.5, np.float32)).shape == (16, 16)
 
 
