@@ -134,3 +134,16 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_adapting_a_bfloat16_denoiser_trains_float32_and_rebuilds_its_fast_copy(noisy_file, fresh_tiny_dir):
+    denoiser = Denoiser.load(fresh_tiny_dir, precision="bfloat16")
+    initial = denoiser.model.get_weights()
+    config = AdaptConfig(files=[str(noisy_file)], method="r2r", learning_rate=0.001, max_steps=600,
+                         steps_per_epoch=100, guard_nlm=False, minutes=2)
+    result = adapt_loaded(denoiser, config)
+    assert result.kept, result.summary.get("guard")  # the fresh tiny model starts as the identity
+    assert denoiser.precision == "bfloat16" and denoiser.compute_model is not denoiser.model
+    assert any(not np.array_equal(a, b) for a, b in zip(denoiser.model.get_weights(), initial))
+    for fast, exact in zip(denoiser.compute_model.get_weights(), denoiser.model.get_weights()):
+        np.testing.assert_array_equal(np.asarray(fast, np.float32), exact)  # the copy runs the adapted weights
