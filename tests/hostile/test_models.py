@@ -15,20 +15,17 @@ import os
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.conftest import phantom, write_nifti
+from tests.hostile.model_corpus import WITH_TF, WITHOUT_TF, build_model_corpus, save_tiny
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(
     [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
 #: TensorFlow's C++ start-up chatter (absl), which is not the CLI's to silence
 TF_LOG = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} )")
-TINY_META = {"name": "tiny", "architecture": "tiny", "architecture_options": {}, "stride": 4,
-             "normalizer": {"method": "percentile", "low": 0.5, "high": 99.5}}
 
 #: Runs the CLI's main() once per argv list given as JSON, reporting code and output for each.
 DRIVER = r"""
@@ -96,79 +93,9 @@ def cli_group(argvs: list[list], cwd: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- hostile model folders
 
-def _save(model, folder: Path, **meta) -> Path:
-    from mri_denoise_gui.ml.modelfile import save_model_folder
-
-    return save_model_folder(model, folder, {**TINY_META, **meta})
-
-
-def _rewrite_json(folder: Path, change) -> Path:
-    path = folder / "model.json"
-    meta = json.loads(path.read_text())
-    change(meta)
-    path.write_text(json.dumps(meta))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """One good tiny model and one folder per way a model folder can be wrong (name -> folder)."""
-    import keras
-
-    from mri_denoise_gui.ml.architectures import build
-
-    root = tmp_path_factory.mktemp("hostile_models")
-    good = _save(build("tiny"), root / "good")
-    folders = {"good": good}
-
-    scans = root / "scans"  # a folder of scans given as a model
-    scans.mkdir()
-    write_nifti(scans / "t1.nii.gz", phantom((16, 16, 4)))
-    folders["scans"] = scans
-    for name, text in (("not_json", "{not json"), ("json_list", "[1, 2]"),
-                       ("other_tool", json.dumps({"model": "unet", "framework": "pytorch"}))):
-        folder = root / name
-        folder.mkdir()
-        (folder / "model.json").write_text(text)
-        (folder / "model.keras").write_bytes((good / "model.keras").read_bytes())
-        folders[name] = folder
-    for name, change in (("bad_normalizer", lambda m: m.update(normalizer={"method": "zscore"})),
-                         ("inverted_percentiles", lambda m: m["normalizer"].update(low=99, high=1)),
-                         ("wrong_parameters", lambda m: m.update(parameters=12345))):
-        folders[name] = _rewrite_json(_save(build("tiny"), root / name), change)
-    folders["no_keras"] = _save(build("tiny"), root / "no_keras")
-    (folders["no_keras"] / "model.keras").unlink()
-    folders["corrupt_keras"] = _save(build("tiny"), root / "corrupt_keras")
-    data = (folders["corrupt_keras"] / "model.keras").read_bytes()
-    (folders["corrupt_keras"] / "model.keras").write_bytes(data[: len(data) // 2])
-
-    def functional(outputs_of):
-        inputs = keras.Input((None, None, 1))
-        return keras.Model(inputs, outputs_of(inputs))
-
-    lam = functional(lambda x: keras.layers.Lambda(lambda t: t * 2.0)(x))
-    folders["lambda"] = _save(lam, root / "lambda")
-    three = functional(lambda x: keras.layers.Conv2D(3, 3, padding="same")(x))
-    folders["three_channels"] = _save(three, root / "three_channels")
-    nan = build("tiny")
-    nan.set_weights([np.full(w.shape, np.nan, np.float32) for w in nan.get_weights()])
-    folders["nan_weights"] = _save(nan, root / "nan_weights")
-    folders["not_keras_zip"] = _save(build("tiny"), root / "not_keras_zip")
-    with zipfile.ZipFile(folders["not_keras_zip"] / "model.keras", "w") as z:
-        z.writestr("readme.txt", "a zip, but not a Keras model")
-    return folders
-
-
-#: model folder -> words its one-line refusal must contain (besides the folder's name)
-WITHOUT_TF = {
-    "scans": "model.json is missing", "not_json": "not valid JSON", "json_list": "JSON object",
-    "other_tool": "lacks", "bad_normalizer": "unusable normalizer", "inverted_percentiles": "unusable normalizer",
-    "no_keras": "model.keras is missing", "corrupt_keras": "not a readable Keras model file",
-}
-WITH_TF = {
-    "lambda": "unsafe", "three_channels": "outputs 3 channels", "nan_weights": "NaN",
-    "wrong_parameters": "does not match", "not_keras_zip": "not a readable Keras model file",
-}
+    return build_model_corpus(tmp_path_factory.mktemp("hostile_models"))
 
 
 @pytest.fixture
@@ -235,8 +162,8 @@ def workspace(tmp_path):
     (thesis / "thesis.tex").write_text("\\chapter{Results}\n")
     (thesis / "figures").mkdir()
     (thesis / "figures" / "fig1.pdf").write_bytes(b"%PDF-1.4 not really")
-    model = _save(build("tiny"), tmp_path / "model")
-    touched = _save(build("tiny"), tmp_path / "model_plus_notes")
+    model = save_tiny(build("tiny"), tmp_path / "model")
+    touched = save_tiny(build("tiny"), tmp_path / "model_plus_notes")
     (touched / "notes.txt").write_text("my notes about this model")
     other = tmp_path / "other_tool_model"
     other.mkdir()

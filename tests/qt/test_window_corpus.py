@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from tests.hostile.corpus import build_corpus
-from tests.qt.conftest import open_and_wait
+from tests.qt.conftest import MODEL_TIMEOUT_MS, open_and_wait
 from tests.qt.test_window_never_crashes import assert_one_line_message
 
 
@@ -44,4 +44,28 @@ def test_every_corpus_file_is_refused_in_one_line_or_opened_like_the_cli(qtbot, 
     assert not (folder / "missing.nii.gz").exists()
     open_and_wait(qtbot, window, small_file)  # still usable
     assert window.data.volume.path == small_file.resolve()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_every_hostile_model_folder_is_refused_in_one_line_and_the_window_keeps_working(
+        qtbot, window, tmp_path, small_file, capfd, monkeypatch):
+    """tests/hostile/model_corpus.py through Model > Load model: the CLI's words, nothing changed."""
+    from tests.hostile.model_corpus import WITH_TF, WITHOUT_TF, build_model_corpus
+
+    monkeypatch.setenv("MRI_DENOISE_LOG_DIR", str(tmp_path / "logs"))
+    folders = build_model_corpus(tmp_path / "models")
+    before = {name: _digests(folder) for name, folder in folders.items()}
+    open_and_wait(qtbot, window, small_file)
+    wrong = []
+    for name, words in {**WITHOUT_TF, **WITH_TF}.items():
+        with qtbot.waitSignal(window.modelFailed, timeout=MODEL_TIMEOUT_MS):
+            window.load_model(folders[name])
+        reason = assert_one_line_message(window)
+        if words.lower() not in reason.lower():
+            wrong.append(f"{name}: refused with {reason!r}, the CLI says {words!r}")
+    assert not wrong, "\n".join(wrong)
+    assert {name: _digests(folder) for name, folder in folders.items()} == before
+    with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS):  # a good model still loads and runs
+        window.load_model(folders["good"])
+    assert window.model["folder"] == str(folders["good"])
     assert "Traceback" not in capfd.readouterr().err
