@@ -17,11 +17,10 @@ import numpy as np
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QFileDialog, QInputDialog
 
-from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.volume import count_volumes, has_nifti_suffix, load_volume
-from mri_denoise_gui.qt.export import build_sidecar, export_source01, suggest_export_path, write_export
+from mri_denoise_gui.viewer.export import build_sidecar, export_source01, suggest_export_path, write_export
 from mri_denoise_gui.qt.messages import reported
-from mri_denoise_gui.qt.state import MODE_NOISY, prepare_viewer_data
+from mri_denoise_gui.viewer.state import MODE_NOISY, prepare_viewer_data
 
 MAX_RECENT = 10
 SYNC_LOAD_VOXELS = 2**16  # volumes whose header promises more load in a background thread (~3 ms here)
@@ -154,22 +153,21 @@ class FileActionsMixin:
     @reported("Could not attach the reference")
     def attach_reference(self, path) -> bool:
         """Give a real noisy scan a clean reference of the same grid, so metrics can be shown."""
-        if self.data is None or self.data.mode != MODE_NOISY:
+        if self.session.data is None or self.session.data.mode != MODE_NOISY:
             self.show_error("Cannot attach a reference", "open a real noisy scan first (File › Open noisy scan…)")
             return False
         ref = load_volume(path)
-        if ref.shape != self.data.volume.shape:
+        if ref.shape != self.session.data.volume.shape:
             self.show_error("Reference does not match",
-                            f"the reference is {ref.shape}, the scan is {self.data.volume.shape}: they must share a grid")
+                            f"the reference is {ref.shape}, the scan is {self.session.data.volume.shape}: they must share a grid")
             return False
-        if not np.allclose(ref.affine, self.data.volume.affine, atol=1e-3):
+        if not np.allclose(ref.affine, self.session.data.volume.affine, atol=1e-3):
             self.statusBar().showMessage("Warning: the reference's affine differs from the scan's", 10_000)
-        self.data.reference = ref
-        self.data.truth01 = Normalizer().fit(ref.data).forward(ref.data)
-        self.data.mask = None
-        self._noisy_metric_cache.clear()
+        self.session.attach_reference(ref)  # new ground truth: every score is stale
         self._update_actions()
         self.refresh()
+        if self.volume_is_denoised():
+            self._compute_volume_metrics()
         return True
 
     # -- recent files ---------------------------------------------------------------------
@@ -230,9 +228,9 @@ class FileActionsMixin:
     @reported("Could not export", None)
     def _ask_and_export(self, kind: str) -> None:
         """File › Export denoised / noisy volume: ask where (next to the input), then export."""
-        if self.data is None:
+        if self.session.data is None:
             return
-        path = self._ask_save_path(f"Export {kind} volume", suggest_export_path(self.data.volume, kind))
+        path = self._ask_save_path(f"Export {kind} volume", suggest_export_path(self.session.data.volume, kind))
         if path:
             self.export_volume(kind, path)
 
@@ -240,20 +238,20 @@ class FileActionsMixin:
     def export_volume(self, kind: str, path) -> bool:
         """Write the denoised (or noisy) volume in original units; denoise the volume first if needed."""
         path = Path(path)
-        if self.data is None:
+        if self.session.data is None:
             self.show_error("Nothing to export", "open a volume first")
             return False
         if not has_nifti_suffix(path):
             path = path.with_name(path.name + ".nii.gz")
-        src = self.data.volume.path
+        src = self.session.data.volume.path
         if src is not None and (path.resolve() == Path(src).resolve()
                                 or (path.exists() and os.path.samefile(path, src))):
             self.show_error("Export refused", f"{path.name} is the opened file: choose another name")
             return False
         if kind == "denoised" and not self.volume_is_denoised():
-            self._pending_export = (kind, path)
+            self.session.pending_export = (kind, path)
             if not self.denoise_volume():
-                self._pending_export = None
+                self.session.pending_export = None
                 return False
             return True
         self._write_export(kind, path)
@@ -261,12 +259,12 @@ class FileActionsMixin:
 
     @reported("Could not export", None)
     def _write_export(self, kind: str, path: Path) -> None:
-        data = self.data
+        data = self.session.data
         if export_source01(data, kind) is None:
             self.show_error("Nothing to export", f"there is no {kind} volume yet")
             return
-        sidecar = build_sidecar(data, kind, self.noise, self.model if kind == "denoised" else None,
-                                self._denoised_axis)
+        sidecar = build_sidecar(data, kind, self.session.noise, self.session.model if kind == "denoised" else None,
+                                self.session.denoised_axis)
         self.statusBar().showMessage(f"Writing {path.name}…")
 
         def done(written):

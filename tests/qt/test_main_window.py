@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import QLabel, QMessageBox, QPushButton, QSlider, QWidget
 
 from mri_denoise_gui.core import metrics as core_metrics
 from mri_denoise_gui.core.noise import add_noise
-from mri_denoise_gui.qt.state import display_from_file_slice, file_order_slice
+from mri_denoise_gui.viewer.state import display_from_file_slice, file_order_slice
 from tests.conftest import phantom, write_nifti
 from tests.qt.conftest import open_and_wait, wait_denoised_current
 
@@ -41,7 +41,7 @@ def test_slider_shows_the_right_slice_in_every_pane(qtbot, model_window, small_f
     denoiser = Denoiser.load(tiny_model_dir)
     for axis in ("axial", "coronal", "sagittal"):
         w.axis_combo.setCurrentIndex(w.axis_combo.findData(axis))
-        assert w.axis == axis
+        assert w.session.axis == axis
         geom = w.data.geometry(axis)
         for index in (0, geom.n_slices // 3, geom.n_slices - 1):
             w.slice_slider.setValue(index)
@@ -109,10 +109,10 @@ def test_noise_widgets_regenerate_when_auto_apply_is_on(qtbot, window, small_fil
     w = window
     w.open_file(small_file)
     w.noise_controls.auto_check.setChecked(True)
-    token = w.noise_token
+    token = w.session.noise_token
     with qtbot.waitSignal(w.noiseApplied, timeout=5000):
         w.noise_controls.kind_combo.setCurrentIndex(w.noise_controls.kind_combo.findData("speckle"))
-    assert w.noise.kind == "speckle" and w.noise_token > token
+    assert w.session.noise.kind == "speckle" and w.session.noise_token > token
 
 
 def test_fifty_rapid_slice_requests_apply_only_the_last(qtbot, model_window, tall_file):
@@ -163,7 +163,7 @@ def test_volume_denoise_runs_and_can_be_cancelled(qtbot, model_window, tmp_path)
     assert w.volume_is_denoised()
     assert w.job_panel.progress.value() == 100
     assert "SSIM" in w.metrics_panel.volume_label.text()
-    geom = w.data.geometry(w.axis)
+    geom = w.data.geometry(w.session.axis)
     np.testing.assert_array_equal(w.panes["denoised"].image, geom.extract(w.data.denoised01, w.index))
 
 
@@ -191,7 +191,7 @@ def test_export_round_trips_the_header(qtbot, model_window, tmp_path):
     assert data.max() > 2  # not [0, 1]
     side = json.loads(out.with_name("scan_denoised.json").read_text())
     assert side["content"] == "denoised"
-    assert side["noise"] == w.noise.to_dict()
+    assert side["noise"] == w.session.noise.to_dict()
     assert side["model"]["name"]
     assert side["source"]["path"] == str(src.resolve())
 
@@ -294,7 +294,7 @@ def test_keyboard_navigation(qtbot, window, small_file):
     window.compare.sliceStep.emit(1)  # what the mouse wheel sends
     assert window.index == 1
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert window.axis == "coronal" and window.axis_combo.currentData() == "coronal"
+    assert window.session.axis == "coronal" and window.axis_combo.currentData() == "coronal"
 
 
 def test_cursor_readout_names_voxel_mm_and_values(window, small_file):
@@ -354,7 +354,7 @@ def test_recent_files_and_settings_are_restored(make_window, settings, small_fil
     assert w2.recent_files()[0] == str(small_file.resolve())
     assert w2.noise_controls.settings().kind == "gaussian"
     assert w2.noise_controls.settings().seed == 11
-    assert w2.compare.residual_visible and w2.axis == "coronal"
+    assert w2.compare.residual_visible and w2.session.axis == "coronal"
     assert any(a.text().endswith(small_file.name) for a in w2.recent_menu.actions())
 
 

@@ -239,9 +239,9 @@ def test_train_and_noise_actions_that_fail_are_one_line(qtbot, window, small_fil
 
     open_and_wait(qtbot, window, small_file)
     monkeypatch.setattr(main_window, "add_noise", broken)
-    window.set_noise(seed=window.noise.seed + 1)
+    window.set_noise(seed=window.session.noise.seed + 1)
     assert window.last_error[0] == "Could not add noise"
     assert_one_line_message(window)
     monkeypatch.undo()
     with qtbot.waitSignal(window.noiseApplied, timeout=10_000):
-        window.set_noise(seed=window.noise.seed + 2)  # still works
+        window.set_noise(seed=window.session.noise.seed + 2)  # still works
