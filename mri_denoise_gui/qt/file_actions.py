@@ -9,7 +9,6 @@ replace.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import nibabel as nib
@@ -90,60 +89,38 @@ class FileActionsMixin:
             if volume_index is None:
                 return False
         volume_index = int(volume_index or 0)
-        replaced = self._load_cancel is not None
         self.cancel_load()  # a newer open replaces a load still running
-        self._load_job += 1
         if promised_voxels(path) <= SYNC_LOAD_VOXELS:
-            if replaced:
-                self._load_cancel = None
-                self.job_panel.reset()
             return self._set_volume(prepare_viewer_data(load_volume(path, volume_index), as_noisy))
-        job = self._load_job
-        cancel = threading.Event()
-        self._load_cancel = cancel
-        read = [0.0]  # fraction of the voxel data read, written by the load thread
-        panel = self.job_panel
-        panel.set_running(True, f"Loading {path.name}… %p %")
+        self.job_panel.set_running(True, f"Loading {path.name}… %p %")
         self.statusBar().showMessage(f"Loading {path.name}… (Cancel stops it)")
-        timer = QTimer(self)
-        timer.setInterval(100)
-        timer.timeout.connect(lambda: panel.progress.setValue(int(100 * read[0])))
-        timer.start()
 
-        def progress(done, total):
-            read[0] = done / max(total, 1)
-
-        def finish() -> bool:
-            """Stop this load's progress; True when it is still the newest load."""
-            timer.stop()
-            timer.deleteLater()
-            if job != self._load_job:
-                return False
-            self._load_cancel = None
-            panel.reset()
-            self._update_actions()
-            return True
+        def load(state):
+            volume = load_volume(path, volume_index, progress=state.set_progress, cancel=state.cancel)
+            return prepare_viewer_data(volume, as_noisy)
 
         def done(data):
-            if finish() and not self._closing:
+            self._end_load()
+            if not self._closing:
                 self._set_volume(data)
 
         def failed(reason, details):
-            if not finish() or self._closing:  # superseded by a newer open, or the window is going
-                return
-            if cancel.is_set():
-                self.statusBar().showMessage(f"Loading {path.name} cancelled", 5000)
-            else:
+            self._end_load()
+            if not self._closing:
                 self.show_error("Could not open volume", reason, details)
 
-        self.tasks.run(lambda: prepare_viewer_data(load_volume(path, volume_index, progress=progress, cancel=cancel),
-                                                   as_noisy), done, failed)
+        self.tasks.run("load", load, done, failed, on_progress=self.job_panel.progress.setValue)
         return True
+
+    def _end_load(self) -> None:
+        self.job_panel.reset()
+        self._update_actions()
 
     def cancel_load(self) -> None:
         """Stop a background load (the file is read in chunks, so within a fraction of a second)."""
-        if self._load_cancel is not None:
-            self._load_cancel.set()
+        if self.tasks.cancel("load"):
+            self._end_load()
+            self.statusBar().showMessage("Loading cancelled", 5000)
 
     def _on_attach_triggered(self) -> None:
         path = self._ask_open_path("Attach reference (clean) volume")
@@ -272,5 +249,5 @@ class FileActionsMixin:
             self.remember("files/lastExportDir", str(Path(written).parent))
             self.exportFinished.emit(str(written))
 
-        self.tasks.run(lambda: write_export(data, kind, path, sidecar), done,
+        self.tasks.run(f"export {path}", lambda state: write_export(data, kind, path, sidecar), done,
                        lambda r, d: self.show_error(f"Could not export the {kind} volume", r, d))

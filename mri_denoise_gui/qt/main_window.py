@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
 )
 
 from mri_denoise_gui.qt.messages import open_box, reported
-from mri_denoise_gui.core.noise import add_noise, sigma_from_variance
+from mri_denoise_gui.core.noise import sigma_from_variance
 from mri_denoise_gui.core.orientation import AXIS_NAMES, axis_codes
 from mri_denoise_gui.qt.controls import (
     DONE,
@@ -40,7 +40,7 @@ from mri_denoise_gui.qt.inference_worker import InferenceController, describe_er
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
 from mri_denoise_gui.qt.model_info import model_summary
 from mri_denoise_gui.qt.slice_views import CompareView
-from mri_denoise_gui.viewer.compute import score_volume, volume_metrics_text
+from mri_denoise_gui.viewer.compute import make_noisy_volume, score_slice, score_volume, volume_metrics_text
 from mri_denoise_gui.viewer.session import ViewerSession
 from mri_denoise_gui.viewer.state import (
     MODE_CLEAN,
@@ -50,17 +50,10 @@ from mri_denoise_gui.viewer.state import (
     display_from_file_slice,
     file_order_slice,
 )
-from mri_denoise_gui.qt.tasks import TaskRunner
+from mri_denoise_gui.qt.tasks import JobRunner
 from mri_denoise_gui.qt.window_settings import SettingsMixin, default_settings
 
 SYNC_NOISE_VOXELS = 4 * 2**20  # above this, noise is generated in a background thread
-
-
-def _metrics():
-    """core.metrics pulls in scipy.stats (about a second): imported on first use, after show."""
-    from mri_denoise_gui.core import metrics
-
-    return metrics
 
 
 class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
@@ -91,12 +84,7 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
         self.applied_slice_requests: list[int] = []  # request ids whose result went on screen
         self.last_error: tuple[str, str, str] | None = None
         self._latest_slice_request = 0
-        self._noise_job = 0
-        self._load_job = 0
-        self._load_cancel = None  # threading.Event of the background load, while one runs
         self._volume_job: dict | None = None
-        self._metrics_job = 0
-        self._pending_metrics_key: tuple | None = None
         self._first_denoised = False
         self._initial_slice: int | None = None
         self._message_boxes: list[QMessageBox] = []
@@ -104,7 +92,7 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
 
         self.session.volume_metrics_changed.connect(self._on_volume_metrics_changed)
         self.controller = InferenceController(self)
-        self.tasks = TaskRunner(self)
+        self.tasks = JobRunner(self)
         w = self.controller.worker
         w.status.connect(self._on_worker_status)
         w.modelLoaded.connect(self._on_model_loaded)
@@ -414,29 +402,25 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
         if data is None or data.mode != MODE_CLEAN or data.truth01 is None:
             return
         settings = (settings or self.noise_controls.settings()).validated()
-        self._noise_job += 1
-        job = self._noise_job
         truth = data.truth01
-
-        def make():
-            return add_noise(truth, settings.kind, settings.variance, seed=settings.seed)
-
+        self.tasks.cancel("noise")  # newer settings win over a noisy volume still being made
         if truth.size <= SYNC_NOISE_VOXELS:
             try:
-                noisy = make()
+                noisy = make_noisy_volume(truth, settings)
             except Exception as exc:
                 self.show_error("Could not add noise", *describe_error(exc))
                 return
-            self._on_noise_ready(job, data, settings, noisy)
+            self._on_noise_ready(data, settings, noisy)
         else:
             self.statusBar().showMessage("Adding noise…")
             self.panes["noisy"].title.setText("Noisy · updating…")
-            self.tasks.run(make, lambda noisy: self._on_noise_ready(job, data, settings, noisy),
+            self.tasks.run("noise", lambda state: make_noisy_volume(truth, settings),
+                           lambda noisy: self._on_noise_ready(data, settings, noisy),
                            lambda r, d: self.show_error("Could not add noise", r, d))
 
-    def _on_noise_ready(self, job: int, data: ViewerData, settings: NoiseSettings, noisy: np.ndarray) -> None:
-        if job != self._noise_job or data is not self.session.data or self._closing:
-            return  # superseded by newer settings or another volume
+    def _on_noise_ready(self, data: ViewerData, settings: NoiseSettings, noisy: np.ndarray) -> None:
+        if data is not self.session.data or self._closing:
+            return  # made for another volume
         if self._volume_job is not None:
             self.cancel_volume()
         self.session.set_noisy(noisy, settings)
@@ -647,26 +631,22 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
             self.metrics_panel.set_slice_metrics(None, None)
             return
         key = self._slice_metrics_key()
-        self._pending_metrics_key = key
         use_mask = key[4]
         geom, index = data.geometry(self.session.axis), self.session.index
-        noisy_key = (self.session.axis, self.session.index, self.session.noise_token, use_mask)
+        noisy_key = self.session.noisy_key(use_mask)
         cached_noisy = self.session.noisy_scores.get(noisy_key)
 
-        def compute():
-            m = _metrics()
+        def compute(state=None):
             mask = None
             if use_mask:
                 full = data.foreground()
                 mask = None if full is None else np.ascontiguousarray(geom.extract(full, index))
-            noisy_m = cached_noisy or {"ssim": m.ssim(truth, noisy, mask), "psnr": m.psnr(truth, noisy, mask)}
-            den_m = None if den is None else {"ssim": m.ssim(truth, den, mask), "psnr": m.psnr(truth, den, mask)}
-            return noisy_m, den_m, mask is not None
+            return score_slice(truth, noisy, den, mask, cached_noisy)
 
         def done(result):
-            if key != self._pending_metrics_key or key != self._slice_metrics_key():
+            if key != self._slice_metrics_key():
                 return  # the slice, noise, model or mask changed meanwhile
-            noisy_m, den_m, masked = result
+            noisy_m, den_m, masked = result["noisy"], result["denoised"], result["mask"]
             self.session.noisy_scores[noisy_key] = noisy_m
             self.slice_metrics = {"noisy": noisy_m, "denoised": den_m}
             self.metrics_panel.set_slice_metrics(noisy_m, den_m)
@@ -674,27 +654,21 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
                 f"Slice {index} ({geom.axis_name})" + (" · inside mask" if masked else ""))
 
         if wait:
+            self.tasks.cancel("slice metrics")
             done(compute())
         else:
-            self.tasks.run(compute, done, lambda r, d: self.statusBar().showMessage(f"Metrics failed: {r}", 8000))
+            self.tasks.run("slice metrics", compute, done,
+                           lambda r, d: self.statusBar().showMessage(f"Metrics failed: {r}", 8000))
 
     def _compute_volume_metrics(self) -> None:
         data = self.session.data
         if data is None or data.truth01 is None or data.denoised01 is None or data.noisy01 is None:
             return
         use_mask = self.metrics_panel.mask_check.isChecked()
-        self._metrics_job += 1
-        job = self._metrics_job
         self.metrics_panel.set_volume_text("Whole volume: computing…")
-
-        def compute():
-            return score_volume(data, use_mask)
-
-        def done(result):
-            if job == self._metrics_job:
-                self.session.set_volume_metrics(data, result)
-
-        self.tasks.run(compute, done, lambda r, d: self.show_error("Could not compute volume metrics", r, d))
+        self.tasks.run("volume metrics", lambda state: score_volume(data, use_mask),
+                       lambda result: self.session.set_volume_metrics(data, result),
+                       lambda r, d: self.show_error("Could not compute volume metrics", r, d))
 
     # ------------------------------------------------------------------------------------
     # Whole-volume denoising and export
@@ -978,6 +952,7 @@ class MainWindow(FileActionsMixin, SettingsMixin, QMainWindow):
             if self._volume_job is not None:
                 self.cancel_volume()
             self.cancel_load()
+            self.tasks.cancel_all()
             for box in list(self._message_boxes):
                 box.close()
             self._close_training_dialog()

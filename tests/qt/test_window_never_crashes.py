@@ -238,7 +238,7 @@ def test_train_and_noise_actions_that_fail_are_one_line(qtbot, window, small_fil
     assert "MemoryError: cannot allocate" in assert_one_line_message(window)
 
     open_and_wait(qtbot, window, small_file)
-    monkeypatch.setattr(main_window, "add_noise", broken)
+    monkeypatch.setattr(main_window, "make_noisy_volume", broken)
     window.set_noise(seed=window.session.noise.seed + 1)
     assert window.last_error[0] == "Could not add noise"
     assert_one_line_message(window)
