@@ -1,8 +1,8 @@
-"""File actions of the main window: open (dialog, recent, drag and drop, 4D), attach, export.
+"""File actions of the main window: open (dialog, recent, drag and drop, 4D), set up the new
+volume, attach a reference, export.
 
-A mixin so main_window.py stays about the view; every method here runs on the window (`self`)
-and ends in the window's own `_set_volume`, `show_error`, `denoise_volume` and task runner.
-The dialogs go through `_ask_open_path` / `_ask_save_path` / `ask_volume_index`, which tests
+A mixin of `MainWindow`; what it uses of the window is declared on the class. Files are read
+by the job runner (`tasks`, job "load"), state changes go to the `ViewerSession`. The dialogs go through `_ask_open_path` / `_ask_save_path` / `ask_volume_index`, which tests
 replace.
 """
 
@@ -13,13 +13,18 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import QFileDialog, QInputDialog
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMenu
 
+from mri_denoise_gui.core.orientation import axis_codes
 from mri_denoise_gui.core.volume import count_volumes, has_nifti_suffix, load_volume
-from mri_denoise_gui.viewer.export import build_sidecar, export_source01, suggest_export_path, write_export
+from mri_denoise_gui.qt.controls import NoiseControls, SliceControls, VolumeJobPanel
 from mri_denoise_gui.qt.messages import reported
-from mri_denoise_gui.viewer.state import MODE_NOISY, prepare_viewer_data
+from mri_denoise_gui.qt.slice_views import CompareView
+from mri_denoise_gui.qt.tasks import JobRunner
+from mri_denoise_gui.viewer.export import build_sidecar, export_source01, suggest_export_path, write_export
+from mri_denoise_gui.viewer.session import ViewerSession
+from mri_denoise_gui.viewer.state import MODE_NOISY, ViewerData, prepare_viewer_data
 
 MAX_RECENT = 10
 SYNC_LOAD_VOXELS = 2**16  # volumes whose header promises more load in a background thread (~3 ms here)
@@ -34,6 +39,20 @@ def promised_voxels(path: Path) -> int:
 
 class FileActionsMixin:
     """Open / recent / drop / attach / export, for `MainWindow` (which must come after it)."""
+
+    settings: QSettings
+    session: ViewerSession
+    tasks: JobRunner
+    compare: CompareView
+    panes: dict
+    slice_controls: SliceControls
+    noise_controls: NoiseControls
+    job_panel: VolumeJobPanel
+    recent_menu: QMenu
+    exportFinished: pyqtSignal
+    volumeLoaded: pyqtSignal
+    _initial_slice: int | None
+    _closing: bool
 
     def _ask_open_path(self, title: str) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self, title, self._last_dir(), NIFTI_FILTER)
@@ -115,6 +134,52 @@ class FileActionsMixin:
     def _end_load(self) -> None:
         self.job_panel.reset()
         self._update_actions()
+
+    @reported("Could not show the volume")
+    def _set_volume(self, data: ViewerData) -> bool:
+        """Show a volume prepared by `state.prepare_viewer_data`; if that fails, an empty window
+        (never half of a volume)."""
+        try:
+            return self._show_volume(data)
+        except Exception:
+            self.session.set_volume(None)
+            self._show_empty_state()
+            raise
+
+    def _show_volume(self, data: ViewerData) -> bool:
+        self.cancel_volume()
+        volume, as_noisy = data.volume, data.mode == MODE_NOISY
+        self.session.set_volume(data)
+        self.compare.set_histogram(*data.histogram)
+        self.compare.set_levels(*data.levels)
+        self._update_residual_level()
+
+        if volume.path is not None:
+            self._add_recent(volume.path)
+            self.remember("files/lastDir", str(volume.path.parent))
+        name = volume.path.name if volume.path is not None else "volume"
+        suffix = f" [volume {volume.volume_index}]" if volume.n_volumes > 1 else ""
+        mode = " — real noisy scan" if as_noisy else ""
+        self.setWindowTitle(f"{name}{suffix}{mode} — MRI Denoise")
+        self.panes["noisy"].title.setText("Noisy (scan)" if as_noisy else "Noisy")
+
+        geom = data.geometry(self.session.axis)
+        index = self._initial_slice if self._initial_slice is not None else geom.n_slices // 2
+        self._initial_slice = None
+        self.session.index = int(min(max(index, 0), geom.n_slices - 1))
+        self.slice_controls.set_range(geom.n_slices)
+        self.slice_controls.set_value(self.session.index)
+        self._update_actions()
+        self.panes["noisy"].show_message(None)
+        info = f"{name}: {' × '.join(map(str, volume.shape))} voxels, " \
+               f"{' × '.join(f'{v:g}' for v in volume.voxel_sizes)} mm, {axis_codes(volume.affine)}, {volume.dtype}"
+        self.statusBar().showMessage(info + ("; " + "; ".join(volume.warnings) if volume.warnings else ""), 15_000)
+        self.refresh()  # the ground truth shows at once, even while a big noisy volume is made
+        self.compare.reset_view()  # fit the new volume: never the previous one's field of view
+        if not as_noisy:
+            self.apply_noise(self.noise_controls.settings())
+        self.volumeLoaded.emit()
+        return True
 
     def cancel_load(self) -> None:
         """Stop a background load (the file is read in chunks, so within a fraction of a second)."""

@@ -16,7 +16,7 @@ from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from mri_denoise_gui.core.orientation import AXIS_NAMES, axis_codes
+from mri_denoise_gui.core.orientation import AXIS_NAMES
 from mri_denoise_gui.qt.controls import MetricsPanel, ModelPanel, NoiseControls, SliceControls, VolumeJobPanel
 from mri_denoise_gui.qt.file_actions import FileActionsMixin
 from mri_denoise_gui.qt.inference_worker import InferenceController
@@ -286,56 +286,6 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         self.statusBar().showMessage(text, 15_000)
         if "TensorFlow" in text:
             self.device_label.setText("TensorFlow loading…")
-
-    @reported("Could not show the volume")
-    def _set_volume(self, data: ViewerData) -> bool:
-        """Show a volume prepared by `state.prepare_viewer_data`; if that fails, an empty window
-        (never half of a volume)."""
-        try:
-            return self._show_volume(data)
-        except Exception:
-            self.session.set_volume(None)
-            self._show_empty_state()
-            raise
-
-    def _show_volume(self, data: ViewerData) -> bool:
-        self.cancel_volume()
-        volume, as_noisy = data.volume, data.mode == MODE_NOISY
-        self.session.set_volume(data)
-        self.compare.set_histogram(*data.histogram)
-        self.compare.set_levels(*data.levels)
-        self._update_residual_level()
-
-        if volume.path is not None:
-            self._add_recent(volume.path)
-            self.remember("files/lastDir", str(volume.path.parent))
-        name = volume.path.name if volume.path is not None else "volume"
-        suffix = f" [volume {volume.volume_index}]" if volume.n_volumes > 1 else ""
-        mode = " — real noisy scan" if as_noisy else ""
-        self.setWindowTitle(f"{name}{suffix}{mode} — MRI Denoise")
-        self.panes["noisy"].title.setText("Noisy (scan)" if as_noisy else "Noisy")
-
-        geom = data.geometry(self.session.axis)
-        index = self._initial_slice if self._initial_slice is not None else geom.n_slices // 2
-        self._initial_slice = None
-        self.session.index = int(min(max(index, 0), geom.n_slices - 1))
-        self.slice_controls.set_range(geom.n_slices)
-        self.slice_controls.set_value(self.session.index)
-        self._update_actions()
-        self.panes["noisy"].show_message(None)
-        info = f"{name}: {' × '.join(map(str, volume.shape))} voxels, " \
-               f"{' × '.join(f'{v:g}' for v in volume.voxel_sizes)} mm, {axis_codes(volume.affine)}, {volume.dtype}"
-        self.statusBar().showMessage(info + ("; " + "; ".join(volume.warnings) if volume.warnings else ""), 15_000)
-        self.refresh()  # the ground truth shows at once, even while a big noisy volume is made
-        self.compare.reset_view()  # fit the new volume: never the previous one's field of view
-        if not as_noisy:
-            self.apply_noise(self.noise_controls.settings())
-        self.volumeLoaded.emit()
-        return True
-
-    def _with_warnings(self, text: str) -> str:
-        warnings = self.session.data.volume.warnings if self.session.data is not None else []
-        return text + "".join(f"; warning: {w}" for w in warnings)
 
     # ------------------------------------------------------------------------------------
     # Settings and shutdown

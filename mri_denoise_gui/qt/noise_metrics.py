@@ -177,3 +177,7 @@ class NoiseMetricsMixin:
         self.tasks.run("volume metrics", lambda state: score_volume(data, use_mask),
                        lambda result: self.session.set_volume_metrics(data, result),
                        lambda r, d: self.show_error("Could not compute volume metrics", r, d))
+
+    def _with_warnings(self, text: str) -> str:
+        warnings = self.session.data.volume.warnings if self.session.data is not None else []
+        return text + "".join(f"; warning: {w}" for w in warnings)

@@ -9,8 +9,13 @@ options never carry into the next.
 from __future__ import annotations
 
 from PyQt6.QtCore import QByteArray, QSettings, QSignalBlocker
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import QSplitter
 
 from mri_denoise_gui.core.orientation import AXIS_NAMES
+from mri_denoise_gui.qt.controls import MetricsPanel, NoiseControls, SliceControls
+from mri_denoise_gui.qt.slice_views import CompareView
+from mri_denoise_gui.viewer.session import ViewerSession
 from mri_denoise_gui.viewer.state import NoiseSettings
 
 ORGANIZATION = "mri-denoise-gui"
@@ -31,6 +36,14 @@ class SettingsMixin:
 
     persist_settings = True
     _session_only: frozenset = frozenset()
+    settings: QSettings
+    session: ViewerSession
+    splitter: QSplitter
+    noise_controls: NoiseControls
+    slice_controls: SliceControls
+    metrics_panel: MetricsPanel
+    compare: CompareView
+    residual_action: QAction
 
     def remember(self, key: str, value) -> None:
         if self.persist_settings and key not in self._session_only:
