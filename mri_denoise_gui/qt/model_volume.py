@@ -168,12 +168,15 @@ class ModelVolumeMixin:
 
     def _on_model_loaded(self, info: dict) -> None:
         self.session.set_model(info)
+        self._announce_model(info, f"Model {info.get('name')} loaded on {info.get('device')} "
+                                   f"({info.get('seconds', 0):.1f} s)")
+        self.refresh()
+
+    def _announce_model(self, info: dict, message: str) -> None:
         self._show_model_info(info)
-        self.statusBar().showMessage(f"Model {info.get('name')} loaded on {info.get('device')} "
-                                     f"({info.get('seconds', 0):.1f} s)", 8000)
+        self.statusBar().showMessage(message, 8000)
         self._update_actions()
         self.modelReady.emit(info)
-        self.refresh()
 
     def _show_model_info(self, info: dict) -> None:
         """Model panel and status-bar label: name, what it is, where and in which precision it runs."""
@@ -187,11 +190,8 @@ class ModelVolumeMixin:
         if self.session.model is None or info.get("folder") != self.session.model.get("folder"):
             return
         self.session.update_model_info(info)
-        self._show_model_info(info)
-        self.statusBar().showMessage(f"Model {info.get('name')} on {info.get('device')} "
-                                     f"(TensorFlow ready after {info.get('seconds', 0):.1f} s)", 8000)
-        self._update_actions()
-        self.modelReady.emit(info)
+        self._announce_model(info, f"Model {info.get('name')} on {info.get('device')} "
+                                   f"(TensorFlow ready after {info.get('seconds', 0):.1f} s)")
 
     def _on_precision_changed(self, precision: str) -> None:
         self.controller.precision = precision
