@@ -118,9 +118,9 @@ class NoiseMetricsMixin:
             self._compute_volume_metrics()
 
     def _slice_metrics_key(self) -> tuple:
-        return (self.session.axis, self.session.index, self.session.noise_token, self.session.model_token,
-                self.metrics_panel.mask_check.isChecked(), self.current.get("denoised") is not None,
-                id(self.session.data))
+        """What a slice score was computed for; the session's generation covers volume, noise, model, truth."""
+        return (self.session.axis, self.session.index, self.session.generation,
+                self.metrics_panel.mask_check.isChecked(), self.current.get("denoised") is not None)
 
     def _update_slice_metrics(self) -> None:
         self.update_slice_metrics()
@@ -139,7 +139,7 @@ class NoiseMetricsMixin:
             self.metrics_panel.set_slice_metrics(None, None)
             return
         key = self._slice_metrics_key()
-        use_mask = key[4]
+        use_mask = key[3]
         geom, index = data.geometry(self.session.axis), self.session.index
         noisy_key = self.session.noisy_key(use_mask)
         cached_noisy = self.session.noisy_scores.get(noisy_key)
@@ -172,10 +172,10 @@ class NoiseMetricsMixin:
         data = self.session.data
         if data is None or data.truth01 is None or data.denoised01 is None or data.noisy01 is None:
             return
-        use_mask = self.metrics_panel.mask_check.isChecked()
+        use_mask, generation = self.metrics_panel.mask_check.isChecked(), self.session.generation
         self.metrics_panel.set_volume_text("Whole volume: computing…")
         self.tasks.run("volume metrics", lambda state: score_volume(data, use_mask),
-                       lambda result: self.session.set_volume_metrics(data, result),
+                       lambda result: self.session.set_volume_metrics(result, generation),
                        lambda r, d: self.show_error("Could not compute volume metrics", r, d))
 
     def _with_warnings(self, text: str) -> str:

@@ -32,6 +32,7 @@ class ViewerSession:
         self.index = 0
         self.noise = NoiseSettings()
         self.noise_token = 0
+        self.generation = 0  # bumped by every invalidation: a score started before one is stale
         self.model: dict | None = None
         self.model_token = 0
         self.model_loading = False
@@ -57,6 +58,7 @@ class ViewerSession:
     # -- changes ----------------------------------------------------------------------------
     def _invalidate(self, noisy: bool = False, model: bool = False, truth: bool = False) -> None:
         """Drop what a new noisy volume, model or ground truth makes stale: the one place that does."""
+        self.generation += 1
         if noisy:
             self.noise_token += 1
         if model:
@@ -125,9 +127,10 @@ class ViewerSession:
         self.denoised_changed.emit()
         return True
 
-    def set_volume_metrics(self, data: ViewerData, result: dict) -> bool:
-        if data is not self.data:
+    def set_volume_metrics(self, result: dict, generation: int) -> bool:
+        """Whole-volume scores begun at `generation`: kept only if nothing was invalidated since."""
+        if generation != self.generation or not self.volume_is_denoised():
             return False
-        data.volume_metrics = result
+        self.data.volume_metrics = result
         self.volume_metrics_changed.emit(result)
         return True

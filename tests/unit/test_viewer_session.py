@@ -28,7 +28,7 @@ def _denoise_and_score(session):
     """Stand-in for the inference worker: a smoothed noisy volume as the denoised result."""
     den = 0.5 * (session.data.noisy01 + session.data.truth01)
     assert session.set_denoised_volume(den, session.tokens(), 2)
-    assert session.set_volume_metrics(session.data, score_volume(session.data, use_mask=False))
+    assert session.set_volume_metrics(score_volume(session.data, use_mask=False), session.generation)
 
 
 def _record(signal):
@@ -86,6 +86,7 @@ def test_attaching_a_reference_invalidates_the_whole_volume_metrics(tmp_path):
     old_metrics = s.data.volume_metrics
     s.noisy_scores[s.noisy_key(False)] = old_metrics["noisy"]
     stale = _record(s.volume_metrics_changed)
+    generation = s.generation
 
     s.attach_reference(load_volume(second))
 
@@ -93,7 +94,9 @@ def test_attaching_a_reference_invalidates_the_whole_volume_metrics(tmp_path):
     assert s.data.volume_metrics is None and not s.noisy_scores
     assert "metrics" not in build_sidecar(s.data, "denoised", s.noise, None, s.denoised_axis)
     assert s.volume_is_denoised()  # the denoised scan itself is still right: only the scores were stale
-    s.set_volume_metrics(s.data, score_volume(s.data, use_mask=False))
+    assert not s.set_volume_metrics(old_metrics, generation)  # begun before the new reference: dropped
+    assert s.data.volume_metrics is None
+    s.set_volume_metrics(score_volume(s.data, use_mask=False), s.generation)
     assert s.data.volume_metrics["noisy"]["ssim"] != pytest.approx(old_metrics["noisy"]["ssim"])
 
 
