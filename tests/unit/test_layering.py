@@ -60,3 +60,14 @@ def test_importing_does_not_load_heavy_frameworks(module):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_viewer_tests_pass_with_qt_and_tensorflow_unavailable():
+    """The viewer session's own tests, run in a Python where PyQt6 and TensorFlow cannot be imported."""
+    tests = PACKAGE.parent / "tests" / "unit"
+    code = BLOCK + ("import pytest\nsys.exit(pytest.main(['-q', '-p', 'no:pytest-qt', '-p', 'no:cacheprovider', "
+                    f"{str(tests / 'test_viewer_session.py')!r}, {str(tests / 'test_viewer_jobs.py')!r}]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=PACKAGE.parent)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "blocked" not in proc.stdout
