@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PyQt6.QtCore import QSettings
 from PyQt6.QtWidgets import QFileDialog, QLabel
 
-from mri_denoise_gui.qt.controls import DONE, ModelPanel, VolumeJobPanel
+from mri_denoise_gui.qt.controls import DONE, MetricsPanel, ModelPanel, VolumeJobPanel
 from mri_denoise_gui.qt.inference_worker import InferenceController
 from mri_denoise_gui.qt.messages import reported
 from mri_denoise_gui.qt.model_info import model_summary
@@ -24,7 +25,9 @@ class ModelVolumeMixin:
 
     session: ViewerSession
     controller: InferenceController
+    settings: QSettings
     model_panel: ModelPanel
+    metrics_panel: MetricsPanel
     job_panel: VolumeJobPanel
     device_label: QLabel
     panes: dict

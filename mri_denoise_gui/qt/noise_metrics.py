@@ -29,8 +29,10 @@ class NoiseMetricsMixin:
     tasks: JobRunner
     noise_controls: NoiseControls
     metrics_panel: MetricsPanel
+    panes: dict
     current: dict
     slice_metrics: dict
+    _volume_job: dict | None
     _noise_timer: QTimer
     _metrics_timer: QTimer
     _closing: bool

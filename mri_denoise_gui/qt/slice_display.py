@@ -8,7 +8,8 @@ the window is declared below.
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtWidgets import QLabel
 
 from mri_denoise_gui.core.orientation import AXIS_NAMES
 from mri_denoise_gui.qt.controls import SliceControls
@@ -26,6 +27,8 @@ class SliceDisplayMixin:
     compare: CompareView
     panes: dict
     slice_controls: SliceControls
+    cursor_label: QLabel
+    _metrics_timer: QTimer
     current: dict
     applied_slice_requests: list
     _latest_slice_request: int
