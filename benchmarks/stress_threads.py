@@ -73,7 +73,7 @@ def run(minutes: float, model: str | None, tmp: Path) -> dict:
     window.errorShown.connect(lambda reason, details: errors.append(f"window: {reason}"))
 
     rng = np.random.default_rng(0)
-    n_slices = window.data.geometry(window.axis).n_slices
+    n_slices = window.data.geometry(window.session.axis).n_slices
     latencies, during_training = [], []
     counts = {"slices": 0, "noise_redraws": 0, "volume_denoises": 0, "training_runs_started": 0}
     deadline = time.perf_counter() + 60 * minutes

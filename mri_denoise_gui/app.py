@@ -19,7 +19,7 @@ _T0 = time.perf_counter()
 # Spelled out (checked against core by a test) so that --help needs neither numpy nor scikit-image.
 AXES = ("axial", "coronal", "sagittal")
 KINDS = ("gaussian", "localvar", "rician", "speckle", "poisson")
-VARIANCE_MAX = 0.25  # qt.state.VARIANCE_MAX, the noise panel's maximum
+VARIANCE_MAX = 0.25  # viewer.state.VARIANCE_MAX, the noise panel's maximum
 
 
 def _variance(text: str) -> float:

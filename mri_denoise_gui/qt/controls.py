@@ -29,7 +29,7 @@ from PyQt6.QtWidgets import (
 from mri_denoise_gui.core.noise import DESCRIPTIONS, NOISE_KINDS, sigma_from_variance
 from mri_denoise_gui.core.orientation import AXIS_NAMES
 from mri_denoise_gui.qt.clamping_spin_box import ClampingSpinBox
-from mri_denoise_gui.qt.state import VARIANCE_MAX, NoiseSettings
+from mri_denoise_gui.viewer.state import VARIANCE_MAX, NoiseSettings
 
 DASH = "—"
 DONE = "Done"

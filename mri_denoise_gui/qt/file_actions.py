@@ -1,27 +1,30 @@
-"""File actions of the main window: open (dialog, recent, drag and drop, 4D), attach, export.
+"""File actions of the main window: open (dialog, recent, drag and drop, 4D), set up the new
+volume, attach a reference, export.
 
-A mixin so main_window.py stays about the view; every method here runs on the window (`self`)
-and ends in the window's own `_set_volume`, `show_error`, `denoise_volume` and task runner.
-The dialogs go through `_ask_open_path` / `_ask_save_path` / `ask_volume_index`, which tests
+A mixin of `MainWindow`; what it uses of the window is declared on the class. Files are read
+by the job runner (`tasks`, job "load"), state changes go to the `ViewerSession`. The dialogs go through `_ask_open_path` / `_ask_save_path` / `ask_volume_index`, which tests
 replace.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import QFileDialog, QInputDialog
+from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMenu
 
-from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.core.orientation import axis_codes
 from mri_denoise_gui.core.volume import count_volumes, has_nifti_suffix, load_volume
-from mri_denoise_gui.qt.export import build_sidecar, export_source01, suggest_export_path, write_export
+from mri_denoise_gui.qt.controls import NoiseControls, SliceControls, VolumeJobPanel
 from mri_denoise_gui.qt.messages import reported
-from mri_denoise_gui.qt.state import MODE_NOISY, prepare_viewer_data
+from mri_denoise_gui.qt.slice_views import CompareView
+from mri_denoise_gui.qt.tasks import JobRunner
+from mri_denoise_gui.viewer.export import build_sidecar, export_source01, suggest_export_path, write_export
+from mri_denoise_gui.viewer.session import ViewerSession
+from mri_denoise_gui.viewer.state import MODE_NOISY, ViewerData, prepare_viewer_data
 
 MAX_RECENT = 10
 SYNC_LOAD_VOXELS = 2**16  # volumes whose header promises more load in a background thread (~3 ms here)
@@ -36,6 +39,20 @@ def promised_voxels(path: Path) -> int:
 
 class FileActionsMixin:
     """Open / recent / drop / attach / export, for `MainWindow` (which must come after it)."""
+
+    settings: QSettings
+    session: ViewerSession
+    tasks: JobRunner
+    compare: CompareView
+    panes: dict
+    slice_controls: SliceControls
+    noise_controls: NoiseControls
+    job_panel: VolumeJobPanel
+    recent_menu: QMenu
+    exportFinished: pyqtSignal
+    volumeLoaded: pyqtSignal
+    _initial_slice: int | None
+    _closing: bool
 
     def _ask_open_path(self, title: str) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self, title, self._last_dir(), NIFTI_FILTER)
@@ -91,60 +108,84 @@ class FileActionsMixin:
             if volume_index is None:
                 return False
         volume_index = int(volume_index or 0)
-        replaced = self._load_cancel is not None
         self.cancel_load()  # a newer open replaces a load still running
-        self._load_job += 1
         if promised_voxels(path) <= SYNC_LOAD_VOXELS:
-            if replaced:
-                self._load_cancel = None
-                self.job_panel.reset()
             return self._set_volume(prepare_viewer_data(load_volume(path, volume_index), as_noisy))
-        job = self._load_job
-        cancel = threading.Event()
-        self._load_cancel = cancel
-        read = [0.0]  # fraction of the voxel data read, written by the load thread
-        panel = self.job_panel
-        panel.set_running(True, f"Loading {path.name}… %p %")
+        self.job_panel.set_running(True, f"Loading {path.name}… %p %")
         self.statusBar().showMessage(f"Loading {path.name}… (Cancel stops it)")
-        timer = QTimer(self)
-        timer.setInterval(100)
-        timer.timeout.connect(lambda: panel.progress.setValue(int(100 * read[0])))
-        timer.start()
 
-        def progress(done, total):
-            read[0] = done / max(total, 1)
-
-        def finish() -> bool:
-            """Stop this load's progress; True when it is still the newest load."""
-            timer.stop()
-            timer.deleteLater()
-            if job != self._load_job:
-                return False
-            self._load_cancel = None
-            panel.reset()
-            self._update_actions()
-            return True
+        def load(state):
+            volume = load_volume(path, volume_index, progress=state.set_progress, cancel=state.cancel)
+            return prepare_viewer_data(volume, as_noisy)
 
         def done(data):
-            if finish() and not self._closing:
+            self._end_load()
+            if not self._closing:
                 self._set_volume(data)
 
         def failed(reason, details):
-            if not finish() or self._closing:  # superseded by a newer open, or the window is going
-                return
-            if cancel.is_set():
-                self.statusBar().showMessage(f"Loading {path.name} cancelled", 5000)
-            else:
+            self._end_load()
+            if not self._closing:
                 self.show_error("Could not open volume", reason, details)
 
-        self.tasks.run(lambda: prepare_viewer_data(load_volume(path, volume_index, progress=progress, cancel=cancel),
-                                                   as_noisy), done, failed)
+        self.tasks.run("load", load, done, failed, on_progress=self.job_panel.progress.setValue)
+        return True
+
+    def _end_load(self) -> None:
+        self.job_panel.reset()
+        self._update_actions()
+
+    @reported("Could not show the volume")
+    def _set_volume(self, data: ViewerData) -> bool:
+        """Show a volume prepared by `state.prepare_viewer_data`; if that fails, an empty window
+        (never half of a volume)."""
+        try:
+            return self._show_volume(data)
+        except Exception:
+            self.session.set_volume(None)
+            self._show_empty_state()
+            raise
+
+    def _show_volume(self, data: ViewerData) -> bool:
+        self.cancel_volume()
+        volume, as_noisy = data.volume, data.mode == MODE_NOISY
+        self.session.set_volume(data)
+        self.compare.set_histogram(*data.histogram)
+        self.compare.set_levels(*data.levels)
+        self._update_residual_level()
+
+        if volume.path is not None:
+            self._add_recent(volume.path)
+            self.remember("files/lastDir", str(volume.path.parent))
+        name = volume.path.name if volume.path is not None else "volume"
+        suffix = f" [volume {volume.volume_index}]" if volume.n_volumes > 1 else ""
+        mode = " — real noisy scan" if as_noisy else ""
+        self.setWindowTitle(f"{name}{suffix}{mode} — MRI Denoise")
+        self.panes["noisy"].title.setText("Noisy (scan)" if as_noisy else "Noisy")
+
+        geom = data.geometry(self.session.axis)
+        index = self._initial_slice if self._initial_slice is not None else geom.n_slices // 2
+        self._initial_slice = None
+        self.session.index = int(min(max(index, 0), geom.n_slices - 1))
+        self.slice_controls.set_range(geom.n_slices)
+        self.slice_controls.set_value(self.session.index)
+        self._update_actions()
+        self.panes["noisy"].show_message(None)
+        info = f"{name}: {' × '.join(map(str, volume.shape))} voxels, " \
+               f"{' × '.join(f'{v:g}' for v in volume.voxel_sizes)} mm, {axis_codes(volume.affine)}, {volume.dtype}"
+        self.statusBar().showMessage(info + ("; " + "; ".join(volume.warnings) if volume.warnings else ""), 15_000)
+        self.refresh()  # the ground truth shows at once, even while a big noisy volume is made
+        self.compare.reset_view()  # fit the new volume: never the previous one's field of view
+        if not as_noisy:
+            self.apply_noise(self.noise_controls.settings())
+        self.volumeLoaded.emit()
         return True
 
     def cancel_load(self) -> None:
         """Stop a background load (the file is read in chunks, so within a fraction of a second)."""
-        if self._load_cancel is not None:
-            self._load_cancel.set()
+        if self.tasks.cancel("load"):
+            self._end_load()
+            self.statusBar().showMessage("Loading cancelled", 5000)
 
     def _on_attach_triggered(self) -> None:
         path = self._ask_open_path("Attach reference (clean) volume")
@@ -154,22 +195,21 @@ class FileActionsMixin:
     @reported("Could not attach the reference")
     def attach_reference(self, path) -> bool:
         """Give a real noisy scan a clean reference of the same grid, so metrics can be shown."""
-        if self.data is None or self.data.mode != MODE_NOISY:
+        if self.session.data is None or self.session.data.mode != MODE_NOISY:
             self.show_error("Cannot attach a reference", "open a real noisy scan first (File › Open noisy scan…)")
             return False
         ref = load_volume(path)
-        if ref.shape != self.data.volume.shape:
+        if ref.shape != self.session.data.volume.shape:
             self.show_error("Reference does not match",
-                            f"the reference is {ref.shape}, the scan is {self.data.volume.shape}: they must share a grid")
+                            f"the reference is {ref.shape}, the scan is {self.session.data.volume.shape}: they must share a grid")
             return False
-        if not np.allclose(ref.affine, self.data.volume.affine, atol=1e-3):
+        if not np.allclose(ref.affine, self.session.data.volume.affine, atol=1e-3):
             self.statusBar().showMessage("Warning: the reference's affine differs from the scan's", 10_000)
-        self.data.reference = ref
-        self.data.truth01 = Normalizer().fit(ref.data).forward(ref.data)
-        self.data.mask = None
-        self._noisy_metric_cache.clear()
+        self.session.attach_reference(ref)  # new ground truth: every score is stale
         self._update_actions()
         self.refresh()
+        if self.volume_is_denoised():
+            self._compute_volume_metrics()
         return True
 
     # -- recent files ---------------------------------------------------------------------
@@ -230,9 +270,9 @@ class FileActionsMixin:
     @reported("Could not export", None)
     def _ask_and_export(self, kind: str) -> None:
         """File › Export denoised / noisy volume: ask where (next to the input), then export."""
-        if self.data is None:
+        if self.session.data is None:
             return
-        path = self._ask_save_path(f"Export {kind} volume", suggest_export_path(self.data.volume, kind))
+        path = self._ask_save_path(f"Export {kind} volume", suggest_export_path(self.session.data.volume, kind))
         if path:
             self.export_volume(kind, path)
 
@@ -240,20 +280,20 @@ class FileActionsMixin:
     def export_volume(self, kind: str, path) -> bool:
         """Write the denoised (or noisy) volume in original units; denoise the volume first if needed."""
         path = Path(path)
-        if self.data is None:
+        if self.session.data is None:
             self.show_error("Nothing to export", "open a volume first")
             return False
         if not has_nifti_suffix(path):
             path = path.with_name(path.name + ".nii.gz")
-        src = self.data.volume.path
+        src = self.session.data.volume.path
         if src is not None and (path.resolve() == Path(src).resolve()
                                 or (path.exists() and os.path.samefile(path, src))):
             self.show_error("Export refused", f"{path.name} is the opened file: choose another name")
             return False
         if kind == "denoised" and not self.volume_is_denoised():
-            self._pending_export = (kind, path)
+            self.session.pending_export = (kind, path)
             if not self.denoise_volume():
-                self._pending_export = None
+                self.session.pending_export = None
                 return False
             return True
         self._write_export(kind, path)
@@ -261,12 +301,12 @@ class FileActionsMixin:
 
     @reported("Could not export", None)
     def _write_export(self, kind: str, path: Path) -> None:
-        data = self.data
+        data = self.session.data
         if export_source01(data, kind) is None:
             self.show_error("Nothing to export", f"there is no {kind} volume yet")
             return
-        sidecar = build_sidecar(data, kind, self.noise, self.model if kind == "denoised" else None,
-                                self._denoised_axis)
+        sidecar = build_sidecar(data, kind, self.session.noise, self.session.model if kind == "denoised" else None,
+                                self.session.denoised_axis)
         self.statusBar().showMessage(f"Writing {path.name}…")
 
         def done(written):
@@ -274,5 +314,5 @@ class FileActionsMixin:
             self.remember("files/lastExportDir", str(Path(written).parent))
             self.exportFinished.emit(str(written))
 
-        self.tasks.run(lambda: write_export(data, kind, path, sidecar), done,
+        self.tasks.run(f"export {path}", lambda state: write_export(data, kind, path, sidecar), done,
                        lambda r, d: self.show_error(f"Could not export the {kind} volume", r, d))

@@ -27,6 +27,7 @@ from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
 
 from mri_denoise_gui import errors_log
 from mri_denoise_gui.qt.python_thread import PythonThread
+from mri_denoise_gui.viewer.jobs import PercentThrottle
 
 _log = logging.getLogger(__name__)
 FIRST_SLICE_GRACE_S = 3.0  # TensorFlow's import holds the GIL for seconds: let LiteRT's first slice in first
@@ -232,13 +233,12 @@ class InferenceWorker(QObject):
         if self._denoiser is None:
             self.volumeFailed.emit(request_id, "no model is loaded", "")
             return
-        last = [-1]
+        counts = [0, 0]
+        throttle = PercentThrottle(lambda percent: self.volumeProgress.emit(request_id, *counts))
 
         def progress(done: int, total: int) -> None:
-            percent = int(100 * done / max(total, 1))
-            if percent != last[0]:  # throttle: at most one signal per percent
-                last[0] = percent
-                self.volumeProgress.emit(request_id, int(done), int(total))
+            counts[:] = int(done), int(total)
+            throttle(done, total)  # at most one signal per percent
             if self._pending is not None and done < total:
                 # between two batches, serve the slice on screen: scrubbing stays live meanwhile
                 self._process_pending_slice()

@@ -9,9 +9,14 @@ options never carry into the next.
 from __future__ import annotations
 
 from PyQt6.QtCore import QByteArray, QSettings, QSignalBlocker
+from PyQt6.QtGui import QAction
+from PyQt6.QtWidgets import QSplitter
 
 from mri_denoise_gui.core.orientation import AXIS_NAMES
-from mri_denoise_gui.qt.state import NoiseSettings
+from mri_denoise_gui.qt.controls import MetricsPanel, NoiseControls, SliceControls
+from mri_denoise_gui.qt.slice_views import CompareView
+from mri_denoise_gui.viewer.session import ViewerSession
+from mri_denoise_gui.viewer.state import NoiseSettings
 
 ORGANIZATION = "mri-denoise-gui"
 APPLICATION = "mri-denoise-gui"
@@ -31,6 +36,14 @@ class SettingsMixin:
 
     persist_settings = True
     _session_only: frozenset = frozenset()
+    settings: QSettings
+    session: ViewerSession
+    splitter: QSplitter
+    noise_controls: NoiseControls
+    slice_controls: SliceControls
+    metrics_panel: MetricsPanel
+    compare: CompareView
+    residual_action: QAction
 
     def remember(self, key: str, value) -> None:
         if self.persist_settings and key not in self._session_only:
@@ -54,11 +67,11 @@ class SettingsMixin:
         except (TypeError, ValueError):
             noise = NoiseSettings()
         self.noise_controls.set_settings(noise)
-        self.noise = noise
+        self.session.noise = noise
         self.noise_controls.set_auto_apply(_flag(s.value("noise/auto", "true")))
         axis = str(s.value("view/axis", "axial"))
-        self.axis = axis if axis in AXIS_NAMES else "axial"
-        self.slice_controls.set_axis(self.axis)
+        self.session.axis = axis if axis in AXIS_NAMES else "axial"
+        self.slice_controls.set_axis(self.session.axis)
         residual = _flag(s.value("view/residual", "false"))
         with QSignalBlocker(self.residual_action):
             self.residual_action.setChecked(residual)
@@ -74,7 +87,7 @@ class SettingsMixin:
             "noise/variance": noise.variance,
             "noise/seed": noise.seed,
             "noise/auto": self.noise_controls.auto_apply(),
-            "view/axis": self.axis,
+            "view/axis": self.session.axis,
             "view/residual": self.compare.residual_visible,
             "metrics/mask": self.metrics_panel.mask_check.isChecked(),
         }

@@ -25,18 +25,8 @@ from tests.conftest import phantom, write_nifti  # noqa: E402
 MODEL_TIMEOUT_MS = 120_000
 
 
-def _inference_available() -> bool:
-    try:
-        import mri_denoise_gui.ml.inference  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    if not _inference_available():
-        pytest.skip("mri_denoise_gui.ml.inference is not there yet")
     from mri_denoise_gui.core.normalize import Normalizer
     from mri_denoise_gui.ml import architectures, modelfile
 

@@ -66,4 +66,5 @@ def test_volume_progress_is_throttled_and_complete(qtbot, denoiser):
         worker.denoise_volume(3, data, 2, threading.Event())
     assert blocker.args[1].shape == data.shape
     assert progress and progress[-1][0] == progress[-1][1] == 30
-    assert len(progress) <= 101
+    percents = [100 * done // total for done, total in progress]
+    assert percents == sorted(set(percents))  # one signal per new whole percent, never a repeat

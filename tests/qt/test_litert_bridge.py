@@ -63,11 +63,11 @@ def test_window_keeps_its_slices_when_tensorflow_takes_over(qtbot, make_window, 
     window.controller.worker.backendChanged.connect(switched.append)
     with qtbot.waitSignal(window.firstDenoisedShown, timeout=60_000):
         window.load_model(lite_model_dir)
-    token, shown = window.model_token, window.current["denoised"]
+    token, shown = window.session.model_token, window.current["denoised"]
     qtbot.waitUntil(lambda: bool(switched), timeout=120_000)
     qtbot.wait(50)
-    assert window.model["backend"] == "tensorflow" and window.model_token == token
-    assert window.current["denoised"] is shown and window.cache.get(window.slice_key()) is not None
+    assert window.model["backend"] == "tensorflow" and window.session.model_token == token
+    assert window.current["denoised"] is shown and window.session.cache.get(window.session.slice_key()) is not None
     assert "LiteRT" not in window.device_label.text()
 
 
@@ -90,4 +90,4 @@ def test_a_model_tensorflow_refuses_is_dropped_even_after_its_litert_copy_served
     assert "does not match" in failed.args[0]
     assert [info["backend"] for info in announced] == ["litert"]  # the bridge had announced it
     assert window.model is None and window.device_label.text() == ""
-    assert window.cache.get(window.slice_key()) is None  # nothing the refused model made stays on hand
+    assert window.session.cache.get(window.session.slice_key()) is None  # nothing the refused model made stays on hand

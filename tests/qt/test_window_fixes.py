@@ -14,7 +14,7 @@ from PyQt6.QtCore import QSettings, Qt
 
 from mri_denoise_gui import cli
 from mri_denoise_gui.app import apply_command_line, build_parser
-from mri_denoise_gui.qt.state import VARIANCE_MAX
+from mri_denoise_gui.viewer.state import VARIANCE_MAX
 from tests.conftest import phantom, write_nifti
 from tests.qt.conftest import open_and_wait
 
@@ -139,7 +139,7 @@ def test_the_command_line_refuses_an_out_of_range_variance(capsys):
         build_parser().parse_args(["--variance", "0.3"])
     assert "variance must be in [0, 0.25]" in capsys.readouterr().err
     from mri_denoise_gui import app
-    from mri_denoise_gui.qt import state
+    from mri_denoise_gui.viewer import state
 
     assert app.VARIANCE_MAX == state.VARIANCE_MAX
 
@@ -156,7 +156,7 @@ def test_a_typed_variance_out_of_range_is_clamped_and_said(qtbot, window, small_
     assert "0.3" in notice.args[0] and "0.25" in notice.args[0]
     assert window.statusBar().currentMessage() == notice.args[0]
     assert spin.value() == pytest.approx(VARIANCE_MAX)
-    qtbot.waitUntil(lambda: window.noise.variance == pytest.approx(VARIANCE_MAX), timeout=10_000)
+    qtbot.waitUntil(lambda: window.session.noise.variance == pytest.approx(VARIANCE_MAX), timeout=10_000)
 
     window.set_noise(variance=0.5, apply=False)  # from code: clamped the same way, and said
     assert spin.value() == pytest.approx(VARIANCE_MAX)
@@ -170,6 +170,6 @@ def test_done_goes_when_the_volume_is_no_longer_denoised(qtbot, model_window, sm
         w.denoise_volume()
     assert w.job_panel.progress.format() == "Done" and w.job_panel.progress.value() == 100
     with qtbot.waitSignal(w.noiseApplied, timeout=10_000):
-        w.set_noise(seed=w.noise.seed + 1)
+        w.set_noise(seed=w.session.noise.seed + 1)
     assert not w.volume_is_denoised()
     assert w.job_panel.progress.format() != "Done" and w.job_panel.progress.value() == 0

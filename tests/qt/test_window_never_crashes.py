@@ -227,7 +227,7 @@ def test_a_volume_that_fails_to_show_leaves_an_empty_usable_window(qtbot, window
 
 
 def test_train_and_noise_actions_that_fail_are_one_line(qtbot, window, small_file, monkeypatch):
-    from mri_denoise_gui.qt import main_window, training_dialog
+    from mri_denoise_gui.qt import noise_metrics, training_dialog
 
     def broken(*args, **kwargs):  # faults injected where a real bug or a full memory would be
         raise MemoryError("cannot allocate")
@@ -238,10 +238,10 @@ def test_train_and_noise_actions_that_fail_are_one_line(qtbot, window, small_fil
     assert "MemoryError: cannot allocate" in assert_one_line_message(window)
 
     open_and_wait(qtbot, window, small_file)
-    monkeypatch.setattr(main_window, "add_noise", broken)
-    window.set_noise(seed=window.noise.seed + 1)
+    monkeypatch.setattr(noise_metrics, "make_noisy_volume", broken)
+    window.set_noise(seed=window.session.noise.seed + 1)
     assert window.last_error[0] == "Could not add noise"
     assert_one_line_message(window)
     monkeypatch.undo()
     with qtbot.waitSignal(window.noiseApplied, timeout=10_000):
-        window.set_noise(seed=window.noise.seed + 2)  # still works
+        window.set_noise(seed=window.session.noise.seed + 2)  # still works

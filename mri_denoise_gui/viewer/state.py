@@ -1,8 +1,8 @@
-"""What the window is showing, kept apart from the widgets (no Qt here).
+"""The data the viewer shows, kept apart from the widgets (no Qt here).
 
-The window owns one `ViewerData`: the normalised volumes, the display geometry and the
-denoised-slice cache. Tokens (`noise_token`, `model_token`) say which noisy volume and which
-model a denoised slice belongs to, so a result computed for an older state is never shown.
+`ViewerData` holds the normalised volumes and the display geometry of the open volume;
+`SliceCache` the denoised display slices. Both belong to `viewer.session.ViewerSession`,
+whose tokens say which noisy volume and model a cached slice was made with.
 """
 
 from __future__ import annotations

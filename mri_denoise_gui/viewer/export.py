@@ -13,7 +13,7 @@ import numpy as np
 
 from mri_denoise_gui import __version__
 from mri_denoise_gui.core.volume import save_volume
-from mri_denoise_gui.qt.state import MODE_CLEAN, MODE_NOISY, NoiseSettings, ViewerData
+from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, NoiseSettings, ViewerData
 
 MODEL_KEYS = ("architecture", "architecture_options", "noise", "validation", "created", "versions")
 
