@@ -81,6 +81,13 @@ def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volum
     meta = json.loads((result.folder / "model.json").read_text())
     assert meta["architecture"] == "tiny" and meta["noise"]["kind"] == "rician"
     assert meta["epochs_run"] == 3 and meta["validation"]["noisy_input"]["psnr"] > 0
+    # each epoch event says the best epoch so far and whether it was just written: the last one
+    # published is the epoch model.json names, and the noisy input's scores ride along
+    epoch_events = [e for e in events if e["kind"] == "epoch"]
+    published = [e["epoch"] for e in epoch_events if e["published"]]
+    assert published and published[-1] == meta["validation"]["epoch"] == epoch_events[-1]["best_epoch"]
+    assert all(e["best_epoch"] == max(p for p in published if p <= e["epoch"]) for e in epoch_events)
+    assert epoch_events[0]["noisy_input"] == meta["validation"]["noisy_input"]
     train_files = {t["file"] for t in meta["training_data"]["train"]}
     val_files = {t["file"] for t in meta["training_data"]["validation"]}
     assert train_files and val_files and not train_files & val_files
