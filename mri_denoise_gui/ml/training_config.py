@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import training_choices as choices
@@ -123,6 +124,10 @@ class TrainingConfig:
                 bad["out"] = problem
         if not self.synthetic and not self.data:
             bad["data"] = "give at least one NIfTI file or folder (or use synthetic data)"
+        elif not self.synthetic and isinstance(self.data, list):
+            missing = [Path(p) for p in self.data if not Path(p).exists()]
+            if missing:
+                bad["data"] = "not found: " + ", ".join(p.name for p in missing[:3])
         for f in dataclasses.fields(self):
             value, meta = getattr(self, f.name), f.metadata
             if meta.get("whole") is not None and not (value is None and f.default is None):

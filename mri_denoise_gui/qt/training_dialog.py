@@ -10,18 +10,19 @@ progress events, which say the best epoch, and the result).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QApplication, QDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from mri_denoise_gui.ml.training_config import FIELD_NAMES, TrainingConfig, defaults
+from mri_denoise_gui.ml.training_config import FIELD_NAMES, TrainingConfig
 from mri_denoise_gui.qt.messages import open_box
 from mri_denoise_gui.qt.training_form import TrainingForm
 from mri_denoise_gui.qt.training_progress import TrainingProgressPanel
-from mri_denoise_gui.qt.training_report import default_output_folder, describe_plan, format_duration
+from mri_denoise_gui.qt.training_report import (
+    config_from_settings, describe_plan, format_duration, settings_from_config,
+)
 from mri_denoise_gui.qt.training_worker import TrainingController
 
 __all__ = ["TrainingDialog", "describe_plan", "format_duration", "open_training_dialog"]
@@ -61,16 +62,12 @@ class TrainingDialog(QDialog):
         self._closing_after_cancel = False
 
         self.controller = TrainingController(self)
-        w = self.controller
-        w.ready.connect(self._on_worker_ready)
-        w.prepareFailed.connect(self._on_prepare_failed)
-        w.planned.connect(self._on_plan_ready)
-        w.planFailed.connect(self._on_plan_failed)
-        w.started.connect(self._on_training_started)
-        w.progress.connect(self._on_training_progress)
-        w.log.connect(self.append_log)
-        w.finished.connect(self._on_training_finished)
-        w.failed.connect(self._on_training_failed)
+        for signal, slot in (("ready", self._on_worker_ready), ("prepareFailed", self._on_prepare_failed),
+                             ("planned", self._on_plan_ready), ("planFailed", self._on_plan_failed),
+                             ("started", self._on_training_started), ("progress", self._on_training_progress),
+                             ("log", self.append_log), ("finished", self._on_training_finished),
+                             ("failed", self._on_training_failed)):
+            getattr(self.controller, signal).connect(slot)
 
         self._build_ui()
         self.form.set_current_model(current_model_dir)
@@ -108,22 +105,18 @@ class TrainingDialog(QDialog):
         self.status_label = QLabel()
         self.status_label.setObjectName("trainingStatusLabel")
         self.status_label.setStyleSheet("color: #9aa0a8;")
-        self.start_button = QPushButton("Start training")
-        self.start_button.setObjectName("startTrainingButton")
-        self.cancel_button = QPushButton("Cancel training")
-        self.cancel_button.setObjectName("cancelTrainingButton")
-        self.use_button = QPushButton("Use this model")
-        self.use_button.setObjectName("useModelButton")
-        self.close_button = QPushButton("Close")
-        self.close_button.setObjectName("closeTrainingButton")
         buttons = QHBoxLayout()
         buttons.addWidget(self.status_label, 1)
-        for b in (self.start_button, self.cancel_button, self.use_button, self.close_button):
-            buttons.addWidget(b)
-        self.start_button.clicked.connect(self.start_training)
-        self.cancel_button.clicked.connect(self.cancel_training)
-        self.use_button.clicked.connect(self._on_use_model_clicked)
-        self.close_button.clicked.connect(self.close)
+        for attr, text, name, slot in (
+                ("start_button", "Start training", "startTrainingButton", self.start_training),
+                ("cancel_button", "Cancel training", "cancelTrainingButton", self.cancel_training),
+                ("use_button", "Use this model", "useModelButton", self._on_use_model_clicked),
+                ("close_button", "Close", "closeTrainingButton", self.close)):
+            button = QPushButton(text)
+            button.setObjectName(name)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+            setattr(self, attr, button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(body, 1)
@@ -146,27 +139,10 @@ class TrainingDialog(QDialog):
 
     # ------------------------------------------------------------------ config, validation, settings
     def _restore_config(self) -> dict:
-        config = defaults()
-        text = self.settings.value(SETTINGS_CONFIG, "", type=str)
-        if text:
-            try:
-                saved = json.loads(text)
-                if isinstance(saved, dict):
-                    config.update({k: v for k, v in saved.items() if k in config or k == "fine_tune"})
-            except ValueError:
-                pass
-        if config.pop("fine_tune", False) and self.form.current_model_dir:
-            config["init_from"] = self.form.current_model_dir
-        else:
-            config["init_from"] = None
-        if not config.get("out"):
-            config["out"] = default_output_folder()
-        return config
+        return config_from_settings(self.settings.value(SETTINGS_CONFIG, "", type=str), self.form.current_model_dir)
 
     def _save_config(self) -> None:
-        saved = {k: v for k, v in self.config.items() if k != "init_from"}
-        saved["fine_tune"] = bool(self.config.get("init_from"))
-        self.settings.setValue(SETTINGS_CONFIG, json.dumps(saved))
+        self.settings.setValue(SETTINGS_CONFIG, settings_from_config(self.config))
 
     def _restore_geometry(self) -> None:
         geometry = self.settings.value(SETTINGS_GEOMETRY)
@@ -192,7 +168,6 @@ class TrainingDialog(QDialog):
             errors = dict(config.validate())
         except (TypeError, ValueError) as exc:
             errors = {"config": str(exc)}
-        errors.update({k: v for k, v in self._extra_checks().items() if k not in errors})
         self.errors = errors
         self.form.set_errors(errors)
         self._update_state()
@@ -207,15 +182,6 @@ class TrainingDialog(QDialog):
         elif not self.is_training():
             self.plan_label.setText(self.plan_label.text() if self.plan else "Planning…")
             self._plan_timer.start()
-        return errors
-
-    def _extra_checks(self) -> dict:
-        """What `validate()` does not know: missing data paths. (The model folder is judged by
-        `validate()` itself, through ml/output_folder.py, the same rule the command line uses.)"""
-        errors = {}
-        missing = [p for p in self.config.get("data") or [] if not Path(p).exists()]
-        if missing:
-            errors["data"] = "not found: " + ", ".join(Path(p).name for p in missing[:3])
         return errors
 
     def _update_state(self) -> None:

@@ -1,4 +1,4 @@
-"""What the training dialog writes: the plan summary, durations and the result line (plain functions).
+"""What the training dialog writes: the plan summary, durations, the result line, its saved settings.
 
 Kept apart from the dialog so its text can be read and tested without a window, and so the
 dialog module holds only widgets and their wiring.
@@ -6,10 +6,11 @@ dialog module holds only widgets and their wiring.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
-from mri_denoise_gui.ml.training_config import field_info
+from mri_denoise_gui.ml.training_config import defaults, field_info
 
 
 def format_duration(seconds: float | None) -> str:
@@ -101,3 +102,26 @@ def result_text(result: dict) -> str:
     else:
         text = "Training ended without a usable checkpoint (no validation improvement)."
     return text
+
+
+def config_from_settings(text: str, current_model_dir: str | None) -> dict:
+    """The dialog's config from its saved JSON: the defaults, then every known saved field; the
+    saved "fine_tune" flag fine-tunes the main window's current model (if any), never an old path."""
+    config = defaults()
+    try:
+        saved = json.loads(text) if text else {}
+    except ValueError:
+        saved = {}
+    if isinstance(saved, dict):
+        config.update({k: v for k, v in saved.items() if k in config})
+    config["init_from"] = current_model_dir if isinstance(saved, dict) and saved.get("fine_tune") else None
+    if not config.get("out"):
+        config["out"] = default_output_folder()
+    return config
+
+
+def settings_from_config(config: dict) -> str:
+    """What is saved: the config without the fine-tuned model's path (only whether to fine-tune)."""
+    saved = {k: v for k, v in config.items() if k != "init_from"}
+    saved["fine_tune"] = bool(config.get("init_from"))
+    return json.dumps(saved)

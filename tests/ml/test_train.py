@@ -17,8 +17,12 @@ def tiny_config(tmp_path, files, **kw):
 
 
 def test_config_validates_and_round_trips(tmp_path):
-    config = TrainingConfig(out=str(tmp_path / "m"), data=["x.nii.gz"], epochs=3, variance_range=(0.001, 0.004))
+    (tmp_path / "x.nii.gz").write_bytes(b"")  # validate() checks the data exists; plan() reads it
+    config = TrainingConfig(out=str(tmp_path / "m"), data=[str(tmp_path / "x.nii.gz")], epochs=3,
+                            variance_range=(0.001, 0.004))
     assert config.validate() == {}
+    assert TrainingConfig(out=str(tmp_path / "m"), data=[str(tmp_path / "gone.nii.gz")]).validate()["data"] == \
+        "not found: gone.nii.gz"
     again = TrainingConfig.from_json(config.to_json())
     assert again == config
     bad = TrainingConfig(out="", epochs=0, patch_size=30, loss="mse", noise_kind="salt",
