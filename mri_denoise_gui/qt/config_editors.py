@@ -56,6 +56,18 @@ def select(combo: QComboBox, value) -> None:
     combo.setCurrentIndex(index)
 
 
+def make_buttons(owner, *specs) -> list[QPushButton]:
+    """Push buttons from (attribute, text, objectName, slot) rows, each also set on ``owner``."""
+    made = []
+    for attr, text, name, slot in specs:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.clicked.connect(slot)
+        setattr(owner, attr, button)
+        made.append(button)
+    return made
+
+
 class ConfigEditors(QWidget):
     """A widget of bound field editors; emits `configChanged` on user edits (never on `set_values`)."""
 

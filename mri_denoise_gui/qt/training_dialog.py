@@ -17,6 +17,7 @@ from PyQt6.QtCore import QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QApplication, QDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from mri_denoise_gui.ml.training_config import FIELD_NAMES, TrainingConfig
+from mri_denoise_gui.qt.config_editors import make_buttons
 from mri_denoise_gui.qt.messages import open_box
 from mri_denoise_gui.qt.training_form import TrainingForm
 from mri_denoise_gui.qt.training_progress import TrainingProgressPanel
@@ -107,16 +108,12 @@ class TrainingDialog(QDialog):
         self.status_label.setStyleSheet("color: #9aa0a8;")
         buttons = QHBoxLayout()
         buttons.addWidget(self.status_label, 1)
-        for attr, text, name, slot in (
-                ("start_button", "Start training", "startTrainingButton", self.start_training),
+        for button in make_buttons(
+                self, ("start_button", "Start training", "startTrainingButton", self.start_training),
                 ("cancel_button", "Cancel training", "cancelTrainingButton", self.cancel_training),
                 ("use_button", "Use this model", "useModelButton", self._on_use_model_clicked),
                 ("close_button", "Close", "closeTrainingButton", self.close)):
-            button = QPushButton(text)
-            button.setObjectName(name)
-            button.clicked.connect(slot)
             buttons.addWidget(button)
-            setattr(self, attr, button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(body, 1)

@@ -21,7 +21,9 @@ from PyQt6.QtWidgets import (
 )
 
 from mri_denoise_gui.ml.modelfile import read_model_json  # TF-free by design
-from mri_denoise_gui.qt.config_editors import EDITOR_TYPES, ConfigEditors, error_label, is_number, line, select
+from mri_denoise_gui.qt.config_editors import (
+    EDITOR_TYPES, ConfigEditors, error_label, is_number, line, make_buttons, select,
+)
 
 EMA_MOMENTUM = 0.999  # what the "moving average" box turns on (the default recipe's stage 3)
 NIFTI_FILTER = "NIfTI volumes (*.nii *.nii.gz);;All files (*)"
@@ -73,17 +75,11 @@ class TrainingForm(ConfigEditors):
         self.data_list.setMaximumHeight(78)
         self._bind("data", self.data_paths, self._put_data)
         v.addWidget(self.data_list)
-        buttons = []
-        for attr, text, name, slot in (
-                ("add_files_button", "Files…", "addFilesButton", self._on_add_files_clicked),
-                ("add_folder_button", "Folder…", "addFolderButton", self._on_add_folder_clicked),
-                ("add_current_button", "Open volume", "addCurrentVolumeButton", self.add_current_volume),
-                ("remove_button", "Remove", "removeDataButton", self._on_remove_clicked)):
-            button = QPushButton(text)
-            button.setObjectName(name)
-            button.clicked.connect(slot)
-            setattr(self, attr, button)
-            buttons.append(button)
+        buttons = make_buttons(
+            self, ("add_files_button", "Files…", "addFilesButton", self._on_add_files_clicked),
+            ("add_folder_button", "Folder…", "addFolderButton", self._on_add_folder_clicked),
+            ("add_current_button", "Open volume", "addCurrentVolumeButton", self.add_current_volume),
+            ("remove_button", "Remove", "removeDataButton", self._on_remove_clicked))
         v.addWidget(line(*buttons))
         self._synthetic_available = importlib.util.find_spec("nilearn") is not None
         self.synthetic_check = self._check("synthetic", "syntheticCheck",
