@@ -131,14 +131,16 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- train
 
-def _config_file(config_class, path: str):
+def _config_file(path: str):
     """The TrainingConfig in a JSON file; CommandError naming the file if it is not one."""
+    from mri_denoise_gui.ml.training_config import TrainingConfig
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"--config {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
     try:
-        return config_class.from_json(text)
+        return TrainingConfig.from_json(text)
     except ValueError as exc:
         raise CommandError(f"--config {path}: {exc}") from None
 
@@ -152,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CommandError(f"--out {args.out} {problem}")
     from mri_denoise_gui.ml.training_config import TrainingConfig
 
-    config = _config_file(TrainingConfig, args.config) if args.config else TrainingConfig()
+    config = _config_file(args.config) if args.config else TrainingConfig()
     overrides = {name: getattr(args, name) for name in _flag_fields()}
     if overrides.get("variance_range"):
         overrides["variance_range"] = tuple(overrides["variance_range"])

@@ -50,3 +50,22 @@ def test_defaults_labels_and_help_come_from_the_field_table():
     assert field_info("monitor")["labels"]["val_ssim_metric"] == "validation SSIM"
     assert field_info("loss")["choices"] == training_choices.LOSSES
     assert field_info("patch_size")["flag"] == "--patch"
+
+
+def test_every_declared_flag_reaches_the_config_with_its_own_parser(tmp_path):
+    """A field with ``cli`` set gets a `train` flag whose value lands in that field (no second list)."""
+    from mri_denoise_gui.cli import build_parser
+
+    samples = {"text": "x", "paths": ["a.nii"], "count": "7", "index": "3", "float": "0.5", "unit": "0.25",
+               "variance": ["0.001", "0.002"]}
+    for f in dataclasses.fields(TrainingConfig):
+        kind = f.metadata.get("cli")
+        if kind is None:
+            continue
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        value = [] if kind == "switch" else [f.metadata["choices"][-1]] if kind == "choice" else samples[kind]
+        args = build_parser().parse_args(["train", flag, *([value] if isinstance(value, str) else value)])
+        got = getattr(args, f.name)
+        assert got is not None and got != [], f.name
+    args = build_parser().parse_args(["train"])
+    assert all(getattr(args, f.name) is None for f in dataclasses.fields(TrainingConfig) if f.metadata.get("cli"))
