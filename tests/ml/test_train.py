@@ -69,6 +69,25 @@ def test_plan_reports_disjoint_volumes(tmp_path, volume_files):
     assert summary["device"] in ("CPU",) or summary["device"].startswith("GPU")
 
 
+def test_timed_plan_counts_slices_from_headers_and_times_a_step_once(tmp_path, volume_files):
+    import nibabel as nib
+
+    from mri_denoise_gui.ml.data import central_indices
+    from mri_denoise_gui.ml.training_plan import timed_plan
+
+    config = tiny_config(tmp_path, volume_files, val_fraction=0.34, central_fraction=0.5)
+    cache = {}
+    first = timed_plan(config, measure=True, cache=cache)
+    expected = {side: sum(len(central_indices(nib.load(f).shape[2], 0.5)) for f in first[side]["files"])
+                for side in ("train", "validation")}
+    assert first["slices"] == expected
+    assert first["seconds_per_epoch"] > first["seconds_per_step"] * config.steps_per_epoch > 0
+    config.epochs = 9  # not part of a step's cost: the cached timing is reused, not measured again
+    again = timed_plan(config, measure=True, cache=cache)
+    assert len(cache) == 1 and again["seconds_per_step"] == first["seconds_per_step"]
+    assert "seconds_per_epoch" not in timed_plan(config, measure=False)
+
+
 def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volume_files):
     events = []
     config = tiny_config(tmp_path, volume_files, epochs=3, steps_per_epoch=15)
