@@ -84,6 +84,10 @@ def _fmt(value: float) -> str:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
+    if args.test is None or args.no_reference:  # reference-free figures (cli_adapt.py)
+        from mri_denoise_gui.cli_adapt import cmd_metrics_noref
+
+        return cmd_metrics_noref(args)
     ref = load_volume(args.reference, volume_index=args.volume_index)
     test = load_volume(args.test, volume_index=args.volume_index)
     if ref.shape != test.shape:
@@ -144,9 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.set_defaults(func=cmd_add_noise)
 
-    p = sub.add_parser("metrics", help="SSIM, PSNR and NRMSE of TEST against the reference REF")
-    p.add_argument("reference", metavar="REF")
-    p.add_argument("test", metavar="TEST")
+    p = sub.add_parser("metrics", help="SSIM, PSNR and NRMSE of TEST against the reference REF; "
+                                       "with one file (or --no-reference): figures that need no reference")
+    p.add_argument("reference", metavar="REF", help="the reference (or, without one, the noisy scan)")
+    p.add_argument("test", metavar="TEST", nargs="?", help="the image to score (e.g. the denoised scan)")
+    p.add_argument("--no-reference", action="store_true", help="REF is the noisy scan, TEST its denoised version")
+    p.add_argument("--model", metavar="DIR", help="without a reference: also score this model (J-invariant, SURE)")
     p.add_argument("--axis", type=int, choices=(0, 1, 2), default=None, help="also print per-slice scores")
     p.add_argument("--mask", action="store_true", help="score only inside the Otsu foreground of REF")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mri_denoise_gui.cli_adapt import add_adapt_subcommand, add_denoise_adapt_options, denoise_adapted
 from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
 
 
@@ -92,6 +93,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     model_dir = _model_dir(args.model)
     jobs = _denoise_jobs(args, model_dir)
     check_model_folder(model_dir)  # a wrong folder is refused before the slow TensorFlow import
+    if args.adapt:  # fine-tune on each input first (cli_adapt.py)
+        return denoise_adapted(args, [(Path(j.src), Path(j.dst)) for j in jobs])
     if not args.output_dir:
         return _denoise_one(jobs[0], args)
     from mri_denoise_gui.progress import CommandProgress
@@ -384,7 +387,9 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_denoise_adapt_options(p)
     p.set_defaults(func=cmd_denoise)
+    add_adapt_subcommand(subparsers)
 
     p = subparsers.add_parser("train", help="train or fine-tune a denoising model")
     p.add_argument("--config", help="a TrainingConfig JSON file (flags override it)")

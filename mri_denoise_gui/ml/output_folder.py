@@ -18,7 +18,7 @@ from typing import Iterable
 MODEL_FILE = "model.keras"
 META_FILE = "model.json"
 #: what a model folder written by this app (or packaging/train_shipped_models.py) may hold
-OWN_FILE = re.compile(r"(model\.keras|model\.tflite(\.json)?|model\.json|training_log(_stage\d+)?\.csv)")
+OWN_FILE = re.compile(r"(model\.keras|model\.json|model\.tflite(\.json)?|training_log(_stage\d+)?\.csv)")
 #: the key in model.json's "versions" that marks a folder this app wrote
 MARKER = "mri_denoise_gui"
 
