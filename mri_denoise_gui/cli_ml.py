@@ -355,8 +355,9 @@ def add_config_flags(parser) -> None:
             parser.add_argument(flag, dest=name, action="store_true", default=None, help=helptext)
             continue
         kind = _FLAG_TYPES[meta["cli"]]
+        metavar = meta["metavar"] or (None if meta["choices"] else flag.lstrip("-").replace("-", "_").upper())
         parser.add_argument(flag, dest=name, type=kind(flag) if meta["cli"] == "unit" else kind, choices=meta["choices"],
-                            nargs=meta["nargs"], metavar=meta["metavar"], help=helptext)
+                            nargs=meta["nargs"], metavar=metavar, help=helptext)
 
 
 PRECISION_HELP = ("inference precision (default auto: bfloat16 on CPUs with native bfloat16, float16 on GPUs "
