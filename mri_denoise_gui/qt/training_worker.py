@@ -95,7 +95,7 @@ class TrainingWorker(QObject):
 
     @pyqtSlot()
     def prepare(self) -> None:
-        """Import `ml.train` (and so TensorFlow) in this thread and describe what can be chosen."""
+        """Import `ml.train` (and so TensorFlow) in this thread, then say which device it trains on."""
         try:
             from mri_denoise_gui.ml import train  # noqa: F401 - TensorFlow is imported here
             from mri_denoise_gui.ml.device import configure_devices
