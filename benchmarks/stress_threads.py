@@ -56,7 +56,7 @@ def run(minutes: float, model: str | None, tmp: Path) -> dict:
     wait_until(app, lambda: bool(loaded))
 
     dialog = open_training_dialog(window)
-    wait_until(app, lambda: dialog.config_class is not None, timeout=180)
+    wait_until(app, lambda: dialog.worker_ready, timeout=180)
     form = dialog.form
     form.add_paths([str(volume)])
     form.arch_combo.setCurrentIndex(form.arch_combo.findData("tiny"))

@@ -134,14 +134,16 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- train
 
-def _config_file(config_class, path: str):
+def _config_file(path: str):
     """The TrainingConfig in a JSON file; CommandError naming the file if it is not one."""
+    from mri_denoise_gui.ml.training_config import TrainingConfig
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"--config {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
     try:
-        return config_class.from_json(text)
+        return TrainingConfig.from_json(text)
     except ValueError as exc:
         raise CommandError(f"--config {path}: {exc}") from None
 
@@ -150,23 +152,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:  # a folder training must not replace is refused before the slow TensorFlow import
         from mri_denoise_gui.ml.output_folder import output_problem
 
-        problem = output_problem(args.out, [] if args.synthetic else args.data, args.init_from)
+        problem = output_problem(args.out, [] if args.synthetic else args.data or [], args.init_from)
         if problem:
             raise CommandError(f"--out {args.out} {problem}")
-    from mri_denoise_gui.ml.train import TrainingConfig
+    from mri_denoise_gui.ml.training_config import TrainingConfig
 
-    config = _config_file(TrainingConfig, args.config) if args.config else TrainingConfig()
-    overrides = {
-        "out": args.out, "data": args.data, "synthetic": args.synthetic or None, "arch": args.arch,
-        "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
-        "patch_size": args.patch, "learning_rate": args.lr, "loss": args.loss, "noise_kind": args.noise_kind,
-        "variance_range": tuple(args.variance_range) if args.variance_range else None,
-        "val_fraction": args.val_fraction, "init_from": args.init_from, "seed": args.seed,
-        "all_axes": args.all_axes or None, "central_fraction": args.central_fraction,
-        "tensorboard": args.tensorboard or None, "noise_weighting": args.noise_weighting,
-        "monitor": args.monitor, "ema_momentum": args.ema_momentum, "volume_index": args.volume_index,
-        "lr_schedule": args.lr_schedule, "distribution": args.distribution,
-    }
+    config = _config_file(args.config) if args.config else TrainingConfig()
+    overrides = {name: getattr(args, name) for name in _flag_fields()}
+    if overrides.get("variance_range"):
+        overrides["variance_range"] = tuple(overrides["variance_range"])
     if args.normalize or args.percentiles:
         normalizer = dict(config.normalizer or {})
         if args.normalize:
@@ -338,6 +332,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 
+#: how each ``cli`` kind of a TrainingConfig field is parsed (see ml/training_config.setting)
+_FLAG_TYPES = {"text": str, "choice": str, "paths": str, "count": positive_int, "index": nonneg_int,
+               "float": float, "unit": lambda flag: float_in(0.0, 1.0, flag), "variance": _variance}
+
+
+def _flag_fields() -> dict:
+    """TrainingConfig fields that have a ``train`` flag, with their metadata (TF-free)."""
+    import dataclasses
+
+    from mri_denoise_gui.ml.training_config import TrainingConfig
+
+    return {f.name: f.metadata for f in dataclasses.fields(TrainingConfig) if f.metadata.get("cli")}
+
+
+def add_config_flags(parser) -> None:
+    """One flag per TrainingConfig field that declares one; absent flags are None (the config's value stays)."""
+    for name, meta in _flag_fields().items():
+        flag = meta["flag"] or "--" + name.replace("_", "-")
+        helptext = (meta["help"] or "").replace("%", "%%") or None
+        if meta["cli"] == "switch":
+            parser.add_argument(flag, dest=name, action="store_true", default=None, help=helptext)
+            continue
+        kind = _FLAG_TYPES[meta["cli"]]
+        metavar = meta["metavar"] or (None if meta["choices"] else flag.lstrip("-").replace("-", "_").upper())
+        parser.add_argument(flag, dest=name, type=kind(flag) if meta["cli"] == "unit" else kind, choices=meta["choices"],
+                            nargs=meta["nargs"], metavar=metavar, help=helptext)
+
+
 PRECISION_HELP = ("inference precision (default auto: bfloat16 on CPUs with native bfloat16, float16 on GPUs "
                   "with tensor cores, else float32); weights stay float32")
 
@@ -346,14 +368,6 @@ def add_ml_subcommands(subparsers) -> None:
     from mri_denoise_gui.core.noise import NOISE_KINDS
     from mri_denoise_gui.core.normalize import METHODS as NORMALIZE_METHODS
     from mri_denoise_gui.ml.precision import PRECISIONS  # no TensorFlow import
-
-    arch_names = ("resunet", "seed-autoencoder", "tiny")  # kept in sync with ml.architectures (tested)
-    train_kinds = NOISE_KINDS + ("rician+gaussian",)
-    # kept in sync with ml.data.NOISE_WEIGHTINGS and ml.train.MONITORS (tested) without importing ml/
-    weightings = ("none", "inverse_sigma")
-    monitors = ("val_loss", "val_psnr_metric", "val_ssim_metric")
-    schedules = ("plateau", "cosine")  # ml.train.LR_SCHEDULES
-    distributions = ("none", "mirrored", "multiworker")  # ml.distribute.DISTRIBUTIONS
 
     p = subparsers.add_parser("denoise", help="denoise volumes with a trained model",
                               description="mri-denoise denoise IN OUT, or IN... --output-dir DIR "
@@ -379,41 +393,12 @@ def add_ml_subcommands(subparsers) -> None:
     add_adapt_subcommand(subparsers)
 
     p = subparsers.add_parser("train", help="train or fine-tune a denoising model")
-    p.add_argument("--data", nargs="+", default=[], metavar="PATH", help="NIfTI files or folders")
-    p.add_argument("--synthetic", action="store_true", help="synthetic contrasts from nilearn's MNI152 maps")
-    p.add_argument("--out", help="model folder to write")
     p.add_argument("--config", help="a TrainingConfig JSON file (flags override it)")
-    p.add_argument("--arch", choices=arch_names)
-    p.add_argument("--epochs", type=positive_int)
-    p.add_argument("--steps-per-epoch", type=positive_int)
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--patch", type=positive_int, help="patch size in pixels")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--lr-schedule", choices=schedules,
-                   help="plateau (default): halve the rate when validation loss stalls; "
-                        "cosine: fall to 2%% of --lr along a half cosine over the epochs")
-    p.add_argument("--loss", choices=("ssim", "ssim_l1", "l1"))
-    p.add_argument("--noise-kind", choices=train_kinds)
-    p.add_argument("--variance-range", nargs=2, type=_variance, metavar=("LOW", "HIGH"))
-    p.add_argument("--val-fraction", type=float)
-    p.add_argument("--central-fraction", type=float)
-    p.add_argument("--all-axes", action="store_true", help="slices along all three axes")
-    p.add_argument("--volume-index", type=nonneg_int, help="volume of 4D files to train on (3D files as they are)")
+    add_config_flags(p)
     p.add_argument("--normalize", choices=NORMALIZE_METHODS,
                    help="how each volume is mapped to [0, 1] (default percentile 0.5 / 99.5)")
     p.add_argument("--percentiles", nargs=2, type=float, metavar=("LOW", "HIGH"),
                    help="the percentiles for --normalize percentile")
-    p.add_argument("--init-from", help="fine-tune this model folder")
-    p.add_argument("--seed", type=nonneg_int)
-    p.add_argument("--tensorboard", action="store_true")
-    p.add_argument("--noise-weighting", choices=weightings,
-                   help="inverse_sigma weights each patch's loss by 1/sigma, so low noise counts as much as high")
-    p.add_argument("--monitor", choices=monitors, help="what picks the best checkpoint (default val_loss)")
-    p.add_argument("--ema-momentum", type=float_in(0.0, 1.0, "--ema-momentum"), metavar="M",
-                   help="validate and keep a moving average of the weights (e.g. 0.999; 0 = off)")
-    p.add_argument("--distribution", choices=distributions,
-                   help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the machines in "
-                        "TF_CONFIG. --batch-size is then per replica")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("evaluate", help="PSNR/SSIM of models and baselines on noisy copies of volumes")

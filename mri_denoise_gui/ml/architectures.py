@@ -13,9 +13,7 @@ import numpy as np
 from keras import layers
 
 from mri_denoise_gui.ml.layers import NoiseLevelMap, PixelShuffle, PixelUnshuffle
-
-DEFAULT_ARCH = "resunet"
-SEED_ARCH = "seed-autoencoder"
+from mri_denoise_gui.ml.training_choices import DEFAULT_ARCH, SEED_ARCH, stride  # noqa: F401 - re-exported
 
 
 def build_seed_autoencoder(input_size: int | None = 256, dropout: float = 0.2) -> keras.Model:
@@ -142,14 +140,3 @@ def build(name: str, **options) -> keras.Model:
         return _BUILDERS[name](**options)
     except TypeError as exc:
         raise ValueError(f"bad options for architecture {name!r}: {exc}") from None
-
-
-def stride(name: str, **options) -> int:
-    """The multiple that H and W must be padded to before this architecture sees them."""
-    if name == SEED_ARCH:
-        return 8
-    if name == "tiny":
-        return 4
-    levels = int(options.get("levels", 2))
-    unshuffle = int(options.get("unshuffle", 2))
-    return max(unshuffle, 1) * 2 ** levels

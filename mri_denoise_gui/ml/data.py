@@ -18,11 +18,8 @@ import numpy as np
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.core.volume import count_volumes, has_nifti_suffix, load_volume
+from mri_denoise_gui.ml.training_choices import NOISE_WEIGHTINGS, TRAIN_NOISE_KINDS  # noqa: F401 - re-exported
 
-#: Noise kinds the training pipeline can generate; "rician+gaussian" picks one per patch.
-TRAIN_NOISE_KINDS = NOISE_KINDS + ("rician+gaussian",)
-#: Per-patch loss weights: none, or mid-range sigma / the patch's sigma (see TrainingConfig).
-NOISE_WEIGHTINGS = ("none", "inverse_sigma")
 SLAB_GAP = 8  # slices left unused between train and validation slabs of a single volume
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 
-DISTRIBUTIONS = ("none", "mirrored", "multiworker")
+from mri_denoise_gui.ml.training_choices import DISTRIBUTIONS  # noqa: F401 - the one list
 
 
 def make_strategy(kind: str):

@@ -30,6 +30,7 @@ from mri_denoise_gui.ml.inference import _check_network, _load_keras
 from mri_denoise_gui.ml.losses import get_loss, psnr_metric, ssim_metric
 from mri_denoise_gui.ml.modelfile import META_FILE, MODEL_FILE, check_model_folder, save_model_folder
 from mri_denoise_gui.ml.training_config import LR_SCHEDULES, MONITORS, TrainingConfig  # noqa: F401 - re-exported
+from mri_denoise_gui.ml.training_plan import epoch_summary  # noqa: F401 - re-exported
 
 #: Slabs of the MNI152 template along file axis 2 (inferior -> superior, 189 slices at 1 mm)
 #: used by synthetic training. The test slab is never trained or validated on (bench_quality).
@@ -178,25 +179,29 @@ def _floats(logs) -> dict:
     return out
 
 
-def epoch_summary(event: dict) -> str:
-    """One line for an "epoch" progress event, shared by the command line and the recipes."""
-    logs = event.get("logs", {})
-    nan = float("nan")
-    return (f"epoch {event['epoch']}/{event['epochs']}  loss {logs.get('loss', nan):.4f}  "
-            f"val loss {logs.get('val_loss', nan):.4f}  val SSIM {logs.get('val_ssim_metric', nan):.4f}  "
-            f"val PSNR {logs.get('val_psnr_metric', nan):.2f} dB  lr {logs.get('learning_rate', nan):.2e}")
-
-
 class ProgressCallback(keras.callbacks.Callback):
-    """Forwards train_begin / batch / epoch / train_end events with logs to a plain function."""
+    """Forwards train_begin / batch / epoch / train_end events with logs to a plain function.
 
-    def __init__(self, hook, epochs: int, steps: int, replicas: int = 1):
+    Events other than batches carry the noisy input's validation scores (``noisy_input``); epoch
+    events also say the best epoch so far and whether this one was just published (``best_epoch``,
+    ``published``), so listeners never have to re-read model.json to know.
+    """
+
+    def __init__(self, hook, epochs: int, steps: int, replicas: int = 1, publisher=None,
+                 noisy_input: dict | None = None):
         super().__init__()
         self.hook, self.epochs, self.steps, self.epoch, self.replicas = hook, epochs, steps, 0, replicas
+        self.publisher, self.noisy_input = publisher, noisy_input
 
     def _send(self, kind, batch=0, logs=None):
-        self.hook({"kind": kind, "epoch": self.epoch, "epochs": self.epochs, "batch": batch,
-                   "steps": self.steps, "replicas": self.replicas, "logs": _floats(logs)})
+        event = {"kind": kind, "epoch": self.epoch, "epochs": self.epochs, "batch": batch,
+                 "steps": self.steps, "replicas": self.replicas, "logs": _floats(logs)}
+        if kind != "batch" and self.noisy_input is not None:
+            event["noisy_input"] = dict(self.noisy_input)
+        if kind == "epoch" and self.publisher is not None:
+            event["best_epoch"] = self.publisher.best_epoch
+            event["published"] = self.publisher.published_epoch == self.epoch
+        self.hook(event)
 
     def on_train_begin(self, logs=None):
         self._send("train_begin")
@@ -245,6 +250,7 @@ class BestModelPublisher(keras.callbacks.Callback):
         self.best = -math.inf
         self.best_logs: dict = {}
         self.best_epoch = 0
+        self.published_epoch = 0  # the epoch written to ``folder`` (0: nothing; stays 0 off the chief's folder)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = _floats(logs)
@@ -257,6 +263,7 @@ class BestModelPublisher(keras.callbacks.Callback):
         self.best, self.best_logs, self.best_epoch = value, logs, epoch + 1
         save_model_folder(self.model, self.folder, self.metadata(epoch + 1, logs),
                           extra_files={"training_log.csv": self.log_file})
+        self.published_epoch = epoch + 1
 
 
 # ------------------------------------------------------------------ the training run
@@ -359,7 +366,8 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
     if config.tensorboard and chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out.parent / f"{out.name}_tensorboard")))
     if progress is not None:  # before the canceller, so a cancel set from the hook stops this batch
-        callbacks.append(ProgressCallback(progress, config.epochs, config.steps_per_epoch, replicas))
+        callbacks.append(ProgressCallback(progress, config.epochs, config.steps_per_epoch, replicas,
+                                          publisher=publisher if chief else None, noisy_input=noisy_metrics))
     callbacks.append(canceller)
     try:
         history = model.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,

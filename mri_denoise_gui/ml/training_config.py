@@ -1,8 +1,10 @@
-"""What a training run is asked to do: ``TrainingConfig``, its defaults and its one judge, ``validate``.
+"""What a training run is asked to do: ``TrainingConfig``, its defaults, its choices and its one judge, ``validate``.
 
-Apart from ``train.py`` so the run's machinery (callbacks, data preparation) and the settings
-the dialog, the command line and the recipes edit live in modules of a readable size. The
-output-folder rule itself is TF-free in ``output_folder.py``.
+TF-free on purpose (a test imports it with TensorFlow blocked): the training form, the dialog and
+``mri-denoise train`` all import it directly. Each field is declared once, with ``setting(...)``:
+its default, label, help text, choices and, when it has one, its command-line flag; the argparse
+flags (``cli_ml.add_config_flags``) and the form's labels and tool tips are read from that metadata,
+so a new option is one entry here (plus its editor in the form, if the GUI shows it).
 """
 
 from __future__ import annotations
@@ -11,18 +13,30 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.ml import architectures, data as mldata, distribute
+from mri_denoise_gui.ml import training_choices as choices
 from mri_denoise_gui.ml.errors import ModelError
-from mri_denoise_gui.ml.losses import LOSSES
 from mri_denoise_gui.ml.modelfile import check_model_folder
 from mri_denoise_gui.ml.output_folder import output_problem
+from mri_denoise_gui.ml.training_choices import LR_SCHEDULES, MONITORS  # noqa: F401 - re-exported
 
-MONITORS = {"val_loss": "min", "val_psnr_metric": "max", "val_ssim_metric": "max"}
-#: "plateau": halve the rate when validation loss stalls for lr_patience epochs; "cosine": fall from
-#: learning_rate to 2% of it along a half cosine over the run's epochs (a fixed budget, no stall test)
-LR_SCHEDULES = ("plateau", "cosine")
+
+def setting(default=dataclasses.MISSING, *, factory=dataclasses.MISSING, label: str = "", help: str = "",
+            choices=None, labels=None, whole: int | None = None, cli: str | None = None, flag: str | None = None,
+            nargs=None, metavar=None):
+    """A config field and what the form and the CLI need to know about it.
+
+    ``whole``: the field must be a whole number >= this (validate and the CLI's type say so);
+    ``cli``: how ``mri-denoise train`` parses it ("switch", "text", "choice", "count", "index",
+    "float", "unit", "variance", "paths"), None for no flag; ``flag`` overrides ``--field-name``.
+    """
+    meta = {"label": label, "help": help, "choices": tuple(choices) if choices is not None else None,
+            "labels": labels or {}, "whole": whole, "cli": cli, "flag": flag, "nargs": nargs, "metavar": metavar}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def _whole(value, minimum: int) -> bool:
@@ -34,42 +48,70 @@ def _whole(value, minimum: int) -> bool:
 class TrainingConfig:
     """Every training hyperparameter with its default (what the training dialog edits)."""
 
-    out: str = ""
-    data: list = field(default_factory=list)
-    synthetic: bool = False  # synthetic contrasts from nilearn's MNI152 maps instead of/in place of data
-    arch: str = architectures.DEFAULT_ARCH
-    arch_options: dict = field(default_factory=dict)
-    epochs: int = 20
-    steps_per_epoch: int = 200
-    batch_size: int = 16
-    patch_size: int = 64
-    learning_rate: float = 1e-3
-    loss: str = "ssim_l1"
-    noise_kind: str = "rician+gaussian"
-    variance_range: tuple = (1e-4, 1e-2)  # sigma 1% to 10% of the normalised range, uniform in sigma
-    val_fraction: float = 0.2
-    val_patches: int = 128
-    central_fraction: float = 0.8
-    all_axes: bool = False
-    normalizer: dict = field(default_factory=lambda: {"method": "percentile", "low": 0.5, "high": 99.5})
-    volume_index: int = 0  # which volume of 4D files (3D files are read as they are)
-    init_from: str | None = None
-    seed: int = 0  # the split, the validation pairs and (unless stream_seed is set) the training stream
-    stream_seed: int | None = None  # a different training stream with the same validation set (fine-tuning stages)
-    tensorboard: bool = False
-    lr_patience: int = 3
-    lr_schedule: str = "plateau"  # see LR_SCHEDULES
+    out: str = setting("", label="Model folder", cli="text", help="model folder to write")
+    data: list = setting(factory=list, cli="paths", nargs="+", metavar="PATH",
+                         help="NIfTI files or folders")
+    synthetic: bool = setting(False, cli="switch", help="synthetic contrasts from nilearn's MNI152 maps")
+    arch: str = setting(choices.DEFAULT_ARCH, label="Architecture", choices=choices.ARCHITECTURES,
+                        labels=choices.ARCH_LABELS, cli="choice",
+                        help="resunet: the default; seed-autoencoder: the tutorial's network; tiny: for quick tests")
+    arch_options: dict = setting(factory=dict)
+    epochs: int = setting(20, label="Epochs", whole=1, cli="count",
+                          help="Epochs, and training batches in each epoch")
+    steps_per_epoch: int = setting(200, whole=1, cli="count")
+    batch_size: int = setting(16, label="Batch", whole=1, cli="count",
+                              help="Patches per batch, and their side in pixels")
+    patch_size: int = setting(64, whole=16, cli="count", flag="--patch", help="patch size in pixels")
+    learning_rate: float = setting(1e-3, label="Learning rate", cli="float", flag="--lr",
+                                   help="Adam's initial learning rate, and how it falls")
+    loss: str = setting("ssim_l1", label="Loss", choices=choices.LOSSES, labels=choices.LOSS_LABELS, cli="choice")
+    noise_kind: str = setting("rician+gaussian", label="Noise", choices=choices.TRAIN_NOISE_KINDS,
+                              labels=choices.NOISE_LABELS, cli="choice")
+    #: sigma 1% to 10% of the normalised range, uniform in sigma
+    variance_range: tuple = setting((1e-4, 1e-2), label="Variance", cli="variance", nargs=2,
+                                    metavar=("LOW", "HIGH"))
+    val_fraction: float = setting(0.2, label="Validation", cli="float")
+    val_patches: int = setting(128, whole=1)
+    central_fraction: float = setting(0.8, label="Central slices", cli="float")
+    all_axes: bool = setting(False, cli="switch", help="slices along all three axes")
+    normalizer: dict = setting(factory=lambda: {"method": "percentile", "low": 0.5, "high": 99.5},
+                               label="Normalise", labels=choices.NORMALIZER_LABELS,
+                               help="How each volume is mapped to [0, 1] for training, and by the model for every "
+                                    "scan it denoises: robust percentiles keep a few hot voxels from squashing the "
+                                    "contrast (the shipped models use 0.5 to 99.5%)")
+    volume_index: int = setting(0, label="4D volume", whole=0, cli="index",
+                                help="Which volume of 4D files to train on (a time point or b-value, from 0); "
+                                     "3D files are read as they are")
+    init_from: str | None = setting(None, label="Start", cli="text", help="fine-tune this model folder")
+    #: the split, the validation pairs and (unless stream_seed is set) the training stream
+    seed: int = setting(0, label="Seed", whole=0, cli="index",
+                        help="Makes the split, patches and noise reproducible")
+    #: a different training stream with the same validation set (fine-tuning stages)
+    stream_seed: int | None = setting(None, whole=0)
+    tensorboard: bool = setting(False, cli="switch", help="Writes <model folder>_tensorboard for `tensorboard --logdir`")
+    lr_patience: int = setting(3, whole=1)
+    lr_schedule: str = setting("plateau", choices=LR_SCHEDULES, labels=choices.SCHEDULE_LABELS, cli="choice",
+                               help="plateau (default): halve the rate when validation loss stalls; "
+                                    "cosine: fall to 2% of the rate along a half cosine over the epochs")
     #: "inverse_sigma" weights each patch's loss by (mid sigma / its sigma): errors scale with sigma, so
     #: unweighted losses let the noisiest patches dominate and under-serve low noise (mean PSNR in dB
     #: counts every noise level alike)
-    noise_weighting: str = "none"
-    monitor: str = "val_loss"  # what picks the best checkpoint: val_loss (min) or val_psnr_metric / val_ssim_metric (max)
+    noise_weighting: str = setting("none", choices=choices.NOISE_WEIGHTINGS, cli="choice",
+                                   help="inverse_sigma weights each patch's loss by 1/sigma, so low noise "
+                                        "counts as much as high")
+    monitor: str = setting("val_loss", label="Keep the best by", choices=tuple(MONITORS),
+                           labels=choices.MONITOR_LABELS, cli="choice",
+                           help="Which validation score picks the checkpoint that is saved "
+                                "(compare losses only within one loss)")
     #: momentum of an exponential moving average of the weights (Polyak averaging; 0 = off): the
     #: average is what is validated and saved, which smooths out the last steps' noise for free
-    ema_momentum: float = 0.0
+    ema_momentum: float = setting(0.0, cli="unit", metavar="M",
+                                  help="validate and keep a moving average of the weights (e.g. 0.999; 0 = off)")
     #: "none", "mirrored" (this machine's GPUs or logical CPUs) or "multiworker" (from TF_CONFIG);
     #: batch_size is per replica (see ml/distribute.py)
-    distribution: str = "none"
+    distribution: str = setting("none", choices=choices.DISTRIBUTIONS, cli="choice",
+                                help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
+                                     "machines in TF_CONFIG. --batch-size is then per replica")
 
     def validate(self) -> dict:
         """Invalid fields mapped to a reason (empty when the config is usable)."""
@@ -82,50 +124,41 @@ class TrainingConfig:
                 bad["out"] = problem
         if not self.synthetic and not self.data:
             bad["data"] = "give at least one NIfTI file or folder (or use synthetic data)"
-        if self.arch not in architectures.ARCHITECTURES and not self.init_from:
-            bad["arch"] = f"unknown architecture; choose from {', '.join(architectures.ARCHITECTURES)}"
-        for name in ("seed", "stream_seed"):
-            if getattr(self, name) is not None and not _whole(getattr(self, name), 0):
-                bad[name] = "must be a whole number >= 0"
-        if not _whole(self.volume_index, 0):
-            bad["volume_index"] = "must be a whole number >= 0 (the volume of 4D files to train on)"
-        for name in ("epochs", "steps_per_epoch", "batch_size", "val_patches", "lr_patience"):
-            if not _whole(getattr(self, name), 1):
-                bad[name] = "must be a whole number >= 1"
-        if not _whole(self.patch_size, 16):
-            bad["patch_size"] = "must be a whole number >= 16"
-        elif self.arch in architectures.ARCHITECTURES:
-            s = architectures.stride(self.arch, **(self.arch_options or {}))
+        elif not self.synthetic and isinstance(self.data, list):
+            missing = [Path(p) for p in self.data if not Path(p).exists()]
+            if missing:
+                bad["data"] = "not found: " + ", ".join(p.name for p in missing[:3])
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if meta.get("whole") is not None and not (value is None and f.default is None):
+                if not _whole(value, meta["whole"]):
+                    bad[f.name] = f"must be a whole number >= {meta['whole']}"
+            if meta.get("choices") and value not in meta["choices"] and not (f.name == "arch" and self.init_from):
+                bad[f.name] = f"choose from {', '.join(meta['choices'])}"
+        if "arch" in bad:
+            bad["arch"] = "unknown architecture; " + bad["arch"]
+        if "volume_index" in bad:
+            bad["volume_index"] += " (the volume of 4D files to train on)"
+        if "patch_size" not in bad and self.arch in choices.ARCHITECTURES:
+            s = choices.stride(self.arch, **(self.arch_options or {}))
             if self.patch_size % s:
                 bad["patch_size"] = f"must be a multiple of {s} for {self.arch}"
             elif self._fixed_size() not in (None, self.patch_size):
                 size = self._fixed_size()
                 bad["patch_size"] = f"must be {size}: {self.arch} is a fixed {size}x{size} network"
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1):
+        if not (_number(self.learning_rate) and 0 < self.learning_rate < 1):
             bad["learning_rate"] = "must be between 0 and 1"
-        if self.noise_weighting not in mldata.NOISE_WEIGHTINGS:
-            bad["noise_weighting"] = f"choose from {', '.join(mldata.NOISE_WEIGHTINGS)}"
-        if not (isinstance(self.ema_momentum, (int, float)) and 0 <= self.ema_momentum < 1):
+        if not (_number(self.ema_momentum) and 0 <= self.ema_momentum < 1):
             bad["ema_momentum"] = "must be in [0, 1) (0 turns the weight average off)"
-        if self.lr_schedule not in LR_SCHEDULES:
-            bad["lr_schedule"] = f"choose from {', '.join(LR_SCHEDULES)}"
-        if self.distribution not in distribute.DISTRIBUTIONS:
-            bad["distribution"] = f"choose from {', '.join(distribute.DISTRIBUTIONS)}"
-        if self.monitor not in MONITORS:
-            bad["monitor"] = f"choose from {', '.join(MONITORS)}"
-        if self.loss not in LOSSES:
-            bad["loss"] = f"choose from {', '.join(LOSSES)}"
-        if self.noise_kind not in mldata.TRAIN_NOISE_KINDS:
-            bad["noise_kind"] = f"choose from {', '.join(mldata.TRAIN_NOISE_KINDS)}"
         try:
             lo, hi = (float(v) for v in self.variance_range)
             if not (0 <= lo <= hi and hi < 1 and math.isfinite(hi)):
                 raise ValueError
         except (TypeError, ValueError):
             bad["variance_range"] = "two variances LOW <= HIGH in [0, 1)"
-        if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
+        if not (_number(self.val_fraction) and 0 < self.val_fraction < 1):
             bad["val_fraction"] = "must be between 0 and 1"
-        if not (isinstance(self.central_fraction, (int, float)) and 0 < self.central_fraction <= 1):
+        if not (_number(self.central_fraction) and 0 < self.central_fraction <= 1):
             bad["central_fraction"] = "must be in (0, 1]"
         try:
             Normalizer.from_dict(self.normalizer or {})
@@ -145,7 +178,7 @@ class TrainingConfig:
 
     def _fixed_size(self) -> int | None:
         """The one input size a fixed-size network takes (None: any multiple of its stride)."""
-        if self.arch != architectures.SEED_ARCH:
+        if self.arch != choices.SEED_ARCH:
             return None
         size = (self.arch_options or {}).get("input_size", 256)
         return size if _whole(size, 1) else None
@@ -179,9 +212,22 @@ class TrainingConfig:
         return cls.from_dict(d)
 
 
+def field_info(name: str) -> dict:
+    """The metadata ``setting`` recorded for one field (label, help, choices, labels, ...)."""
+    return dict(_FIELDS[name].metadata)
+
+
+def defaults() -> dict:
+    """Every field's default, as ``to_dict`` gives it (what a new form shows)."""
+    return TrainingConfig().to_dict()
+
+
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainingConfig)}
+FIELD_NAMES = tuple(_FIELDS)
 
 #: each field annotation -> (does a value fit?, what it should be); numbers' ranges are validate()'s job
 _TYPES = {

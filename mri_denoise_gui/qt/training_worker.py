@@ -2,9 +2,8 @@
 
 Why a separate thread: training runs for minutes and must not block slice denoising in the
 main window. Why TensorFlow only here: `ml.train` imports TensorFlow at module level, which
-takes seconds, so the worker imports it in `prepare` (in this thread) and hands the
-`TrainingConfig` class back; the dialog then validates configs on the GUI thread with that
-pure-Python class without ever being the thread that imports TensorFlow.
+takes seconds, so the worker imports it in `prepare` (in this thread). The dialog validates
+configs itself with the TF-free `ml.training_config`; only plain dicts cross the threads.
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from mri_denoise_gui.ml.training_config import TrainingConfig
 from mri_denoise_gui.qt.inference_worker import describe_error
 from mri_denoise_gui.qt.python_thread import PythonThread
 
 #: At most one batch event per this many seconds reaches the GUI (epoch events always do).
 BATCH_EVENT_INTERVAL = 0.1
-#: Train steps timed (after one warm-up step) to estimate the time per epoch.
-MEASURE_STEPS = 3
 #: Threads that did not stop in time on shutdown: kept referenced so Qt never destroys a
 #: running QThread (which aborts the process); they end with the cancelled run or the process.
 _ORPHANED: list = []
@@ -71,76 +69,16 @@ class _SignalLogHandler(logging.Handler):
                 pass
 
 
-def slice_counts(config: Any, plan: dict) -> dict:
-    """Slices per split from the NIfTI headers (no voxel data read): what `plan` leaves out."""
-    import nibabel as nib
-
-    from mri_denoise_gui.ml import data as mldata
-
-    axes = (0, 1, 2) if getattr(config, "all_axes", False) else (2,)
-    fraction = float(getattr(config, "central_fraction", 1.0))
-
-    def count(shape) -> int:
-        return sum(len(mldata.central_indices(int(shape[a]), fraction)) for a in axes)
-
-    if getattr(config, "synthetic", False):  # MNI152 slabs: ml.train.plan counted them
-        return {side: int(plan[side].get("slices", 0)) for side in ("train", "validation")}
-    out = {"train": 0, "validation": 0}
-    if plan.get("split") == "slab":
-        shape = nib.load(plan["train"]["files"][0]).shape[:3]
-        (a, b), (c, d) = mldata.slab_ranges(int(shape[2]), float(config.val_fraction))
-        out["train"] = count((shape[0], shape[1], b - a))
-        out["validation"] = count((shape[0], shape[1], d - c))
-        return out
-    for side in ("train", "validation"):
-        for f in plan[side].get("files", []):
-            out[side] += count(nib.load(f).shape[:3])
-    return out
-
-
-def measure_seconds_per_step(config: Any, steps: int = MEASURE_STEPS) -> float:
-    """Seconds for one training step of ``config``'s network, loss, batch and patch size.
-
-    A real (tiny) measurement on random patches: one warm-up step for tracing, then ``steps``
-    timed ones. Runs in the worker thread; it needs TensorFlow.
-    """
-    import keras
-    import numpy as np
-
-    from mri_denoise_gui.ml import architectures
-    from mri_denoise_gui.ml.losses import get_loss
-
-    if getattr(config, "init_from", None):
-        from mri_denoise_gui.ml.modelfile import read_model_json
-
-        meta = read_model_json(config.init_from)
-        model = architectures.build(meta["architecture"], **(meta.get("architecture_options") or {}))
-    else:
-        model = architectures.build(config.arch, **(config.arch_options or {}))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=get_loss(config.loss))
-    rng = np.random.default_rng(0)
-    shape = (int(config.batch_size), int(config.patch_size), int(config.patch_size), 1)
-    clean = rng.random(shape, dtype=np.float32)
-    noisy = np.clip(clean + 0.05 * rng.standard_normal(shape, dtype=np.float32), 0, 1)
-    model.train_on_batch(noisy, clean)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(noisy, clean)
-    return (time.perf_counter() - t0) / steps
-
-
-def result_to_dict(result: Any) -> dict:
+def result_to_dict(result) -> dict:
     """`TrainingResult` -> a plain dict that crosses threads safely."""
-    folder = getattr(result, "folder", None)
-    return {"folder": str(folder) if folder else None, "best": dict(getattr(result, "best", {}) or {}),
-            "epochs_run": int(getattr(result, "epochs_run", 0) or 0),
-            "cancelled": bool(getattr(result, "cancelled", False))}
+    return {"folder": str(result.folder) if result.folder else None, "best": dict(result.best or {}),
+            "epochs_run": int(result.epochs_run), "cancelled": bool(result.cancelled)}
 
 
 class TrainingWorker(QObject):
     """Lives in the training thread; every slot runs there and answers only through signals."""
 
-    ready = pyqtSignal(object)  # {"config_class", "architectures", "losses", "noise_kinds", "device"}
+    ready = pyqtSignal(object)  # {"device"}
     prepareFailed = pyqtSignal(str, str)
     planned = pyqtSignal(int, object)  # request id, plan dict (+ "slices", "seconds_per_epoch")
     planFailed = pyqtSignal(int, str, str)
@@ -152,58 +90,32 @@ class TrainingWorker(QObject):
 
     def __init__(self):
         super().__init__()
-        self._config_class: Any = None
         self._measure_cache: dict[tuple, float] = {}
         self.runs_done = 0  # incremented in the worker thread when a run has fully ended
 
     @pyqtSlot()
     def prepare(self) -> None:
-        """Import `ml.train` (and so TensorFlow) in this thread and describe what can be chosen."""
-        if self._config_class is not None:
-            self.ready.emit(self._ready_info())
-            return
+        """Import `ml.train` (and so TensorFlow) in this thread, then say which device it trains on."""
         try:
-            from mri_denoise_gui.ml import train as mltrain  # TensorFlow is imported here
-
-            self._config_class = mltrain.TrainingConfig
-            self.ready.emit(self._ready_info())
+            from mri_denoise_gui.ml import train  # noqa: F401 - TensorFlow is imported here
+            from mri_denoise_gui.ml.device import configure_devices
         except Exception as exc:
             self.prepareFailed.emit(*describe_error(exc))
-
-    def _ready_info(self) -> dict:
-        from mri_denoise_gui.ml import architectures, data as mldata
-        from mri_denoise_gui.ml.device import configure_devices
-        from mri_denoise_gui.ml.losses import LOSSES
-
+            return
         try:
             device = configure_devices()
         except Exception:
             device = "CPU"
-        return {"config_class": self._config_class, "architectures": list(architectures.ARCHITECTURES),
-                "losses": list(LOSSES), "noise_kinds": list(mldata.TRAIN_NOISE_KINDS), "device": device}
+        self.ready.emit({"device": device})
 
     @pyqtSlot(int, object, bool)
     def plan(self, request_id: int, config_dict: dict, measure: bool) -> None:
-        """`ml.train.plan` plus slice counts and, if asked, a measured time per epoch."""
+        """`ml.training_plan.timed_plan`: the plan, slice counts and, if asked, a measured time per epoch."""
         try:
-            from mri_denoise_gui.ml import train as mltrain
+            from mri_denoise_gui.ml.training_plan import timed_plan
 
-            config = mltrain.TrainingConfig.from_dict(config_dict)
-            result = dict(mltrain.plan(config))
-            try:
-                result["slices"] = slice_counts(config, result)
-            except Exception as exc:  # counts are a courtesy; the plan itself is what matters
-                result["slices_error"] = describe_error(exc)[0]
-            if measure:
-                key = (config.arch, str(config.init_from), config.batch_size, config.patch_size, config.loss)
-                if key not in self._measure_cache:
-                    self._measure_cache[key] = measure_seconds_per_step(config)
-                step = self._measure_cache[key]
-                result["seconds_per_step"] = step
-                val_steps = math.ceil(config.val_patches / config.batch_size)
-                # validation is a forward pass: about a third of a training step
-                result["seconds_per_epoch"] = step * (config.steps_per_epoch + val_steps / 3)
-            self.planned.emit(request_id, result)
+            config = TrainingConfig.from_dict(config_dict)
+            self.planned.emit(request_id, timed_plan(config, measure, self._measure_cache))
         except Exception as exc:
             self.planFailed.emit(request_id, *describe_error(exc))
 
@@ -224,7 +136,7 @@ class TrainingWorker(QObject):
         try:
             from mri_denoise_gui.ml import train as mltrain
 
-            config = mltrain.TrainingConfig.from_dict(config_dict)
+            config = TrainingConfig.from_dict(config_dict)
             if cancel.is_set():  # cancelled before it began: nothing was written
                 outcome = ("finished", {"folder": None, "best": {}, "epochs_run": 0, "cancelled": True})
             else:

@@ -95,3 +95,11 @@ def test_cli_architecture_choices_match_registry():
         assert parser.parse_args(["train", "--monitor", name]).monitor == name
     for name in LR_SCHEDULES:
         assert parser.parse_args(["train", "--lr-schedule", name]).lr_schedule == name
+
+
+def test_the_tf_free_registry_names_every_builder_and_loss():
+    from mri_denoise_gui.ml import architectures, training_choices
+    from mri_denoise_gui.ml.losses import LOSSES
+
+    assert architectures.ARCHITECTURES == training_choices.ARCHITECTURES
+    assert tuple(LOSSES) == training_choices.LOSSES

@@ -17,8 +17,12 @@ def tiny_config(tmp_path, files, **kw):
 
 
 def test_config_validates_and_round_trips(tmp_path):
-    config = TrainingConfig(out=str(tmp_path / "m"), data=["x.nii.gz"], epochs=3, variance_range=(0.001, 0.004))
+    (tmp_path / "x.nii.gz").write_bytes(b"")  # validate() checks the data exists; plan() reads it
+    config = TrainingConfig(out=str(tmp_path / "m"), data=[str(tmp_path / "x.nii.gz")], epochs=3,
+                            variance_range=(0.001, 0.004))
     assert config.validate() == {}
+    assert TrainingConfig(out=str(tmp_path / "m"), data=[str(tmp_path / "gone.nii.gz")]).validate()["data"] == \
+        "not found: gone.nii.gz"
     again = TrainingConfig.from_json(config.to_json())
     assert again == config
     bad = TrainingConfig(out="", epochs=0, patch_size=30, loss="mse", noise_kind="salt",
@@ -65,6 +69,25 @@ def test_plan_reports_disjoint_volumes(tmp_path, volume_files):
     assert summary["device"] in ("CPU",) or summary["device"].startswith("GPU")
 
 
+def test_timed_plan_counts_slices_from_headers_and_times_a_step_once(tmp_path, volume_files):
+    import nibabel as nib
+
+    from mri_denoise_gui.ml.data import central_indices
+    from mri_denoise_gui.ml.training_plan import timed_plan
+
+    config = tiny_config(tmp_path, volume_files, val_fraction=0.34, central_fraction=0.5)
+    cache = {}
+    first = timed_plan(config, measure=True, cache=cache)
+    expected = {side: sum(len(central_indices(nib.load(f).shape[2], 0.5)) for f in first[side]["files"])
+                for side in ("train", "validation")}
+    assert first["slices"] == expected
+    assert first["seconds_per_epoch"] > first["seconds_per_step"] * config.steps_per_epoch > 0
+    config.epochs = 9  # not part of a step's cost: the cached timing is reused, not measured again
+    again = timed_plan(config, measure=True, cache=cache)
+    assert len(cache) == 1 and again["seconds_per_step"] == first["seconds_per_step"]
+    assert "seconds_per_epoch" not in timed_plan(config, measure=False)
+
+
 def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volume_files):
     events = []
     config = tiny_config(tmp_path, volume_files, epochs=3, steps_per_epoch=15)
@@ -81,6 +104,13 @@ def test_tiny_training_lowers_the_loss_and_writes_a_model_folder(tmp_path, volum
     meta = json.loads((result.folder / "model.json").read_text())
     assert meta["architecture"] == "tiny" and meta["noise"]["kind"] == "rician"
     assert meta["epochs_run"] == 3 and meta["validation"]["noisy_input"]["psnr"] > 0
+    # each epoch event says the best epoch so far and whether it was just written: the last one
+    # published is the epoch model.json names, and the noisy input's scores ride along
+    epoch_events = [e for e in events if e["kind"] == "epoch"]
+    published = [e["epoch"] for e in epoch_events if e["published"]]
+    assert published and published[-1] == meta["validation"]["epoch"] == epoch_events[-1]["best_epoch"]
+    assert all(e["best_epoch"] == max(p for p in published if p <= e["epoch"]) for e in epoch_events)
+    assert epoch_events[0]["noisy_input"] == meta["validation"]["noisy_input"]
     train_files = {t["file"] for t in meta["training_data"]["train"]}
     val_files = {t["file"] for t in meta["training_data"]["validation"]}
     assert train_files and val_files and not train_files & val_files

@@ -290,9 +290,13 @@ def test_residual_pane_shows_noisy_minus_denoised(qtbot, model_window, small_fil
 
 
 def test_training_menu_opens_the_dialog_and_close_stops_it(window):
-    window.open_training_dialog()  # the dialog, or a "not available yet" note: never an exception
-    dialog = window.findChild(QWidget, "trainingDialog")
-    assert (dialog is not None and dialog.isVisible()) or "not available" in window.statusBar().currentMessage()
+    from mri_denoise_gui.qt.training_dialog import TrainingDialog
+
+    window.open_training_dialog()
+    dialog = window.findChild(TrainingDialog, "trainingDialog")
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    window.open_training_dialog()  # the same dialog again: one per window
+    assert window.findChildren(TrainingDialog) == [dialog]
     window.close()  # the make_window fixture then checks every worker thread stopped
     for thread in window.findChildren(QThread):
         assert not thread.isRunning(), thread.objectName()

@@ -42,7 +42,7 @@ def make_dialog(qtbot, settings):
         dialog.show()
         dialogs.append(dialog)
         if ready:
-            qtbot.waitUntil(lambda: dialog.config_class is not None, timeout=READY_MS)
+            qtbot.waitUntil(lambda: dialog.worker_ready, timeout=READY_MS)
         return dialog
 
     yield make
@@ -98,11 +98,11 @@ assert not first, "importing the dialog imported TensorFlow"
 dialog = TrainingDialog(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
 dialog.show()
 t = time.time()
-while dialog.config_class is None and time.time() - t < 120:
+while not dialog.worker_ready and time.time() - t < 120:
     app.processEvents()
-dialog.form.out_edit.setText(sys.argv[2])  # the GUI thread validates with the worker's class
+dialog.form.out_edit.setText(sys.argv[2])  # the GUI thread validates with the TF-free config
 print(first, dialog.errors)
-ok = dialog.config_class is not None and first.get("tensorflow") is False and first.get("keras") is False
+ok = dialog.worker_ready and first.get("tensorflow") is False and first.get("keras") is False
 dialog.cancel_and_wait(30000)
 sys.exit(0 if ok else 1)
 """
@@ -205,9 +205,12 @@ def test_training_emits_progress_fills_curves_and_offers_the_model(qtbot, make_d
     assert dialog.curves.noisy_ssim_line.isVisible()
     assert 0 < dialog.curves.noisy_ssim_line.value() < 1
     assert dialog.epoch_bar.value() == dialog.epoch_bar.maximum() == 2
-    assert "Epoch 2/2" in dialog.log_view.toPlainText()
+    assert "epoch 2/2" in dialog.log_view.toPlainText()
 
     assert not result["cancelled"] and result["epochs_run"] == 2
+    # the best epoch comes with the progress events (no re-reading model.json): the log says it
+    assert f"Epoch {result['best']['epoch']} is the best so far" in dialog.log_view.toPlainText()
+    assert [e["best_epoch"] for e in events if e["kind"] == "epoch"][-1] == result["best"]["epoch"]
     assert Path(result["folder"]) == out.resolve()
     assert Denoiser.load(result["folder"]).info["architecture"] == "tiny"
     assert no_partial_folders(out.parent)
@@ -336,7 +339,7 @@ def test_use_this_model_switches_the_main_windows_model(qtbot, make_window, sett
     assert isinstance(dialog, TrainingDialog) and open_training_dialog(window) is dialog  # one per window
     assert dialog.form.current_model_dir == str(tiny_model_dir)
     assert dialog.form.current_volume_path == str(volumes / "vol0.nii.gz")
-    qtbot.waitUntil(lambda: dialog.config_class is not None, timeout=READY_MS)
+    qtbot.waitUntil(lambda: dialog.worker_ready, timeout=READY_MS)
     dialog.form.add_current_volume()
     assert dialog.form.data_paths() == [str(volumes / "vol0.nii.gz")]
     configure_tiny(dialog, volumes, tmp_path / "models" / "for_window", epochs=2, steps=3)
@@ -471,7 +474,7 @@ def test_closing_the_window_while_training_asks_then_cancels_cleanly(qtbot, make
 
     window = make_window()
     dialog = open_training_dialog(window)
-    qtbot.waitUntil(lambda: dialog.config_class is not None, timeout=READY_MS)
+    qtbot.waitUntil(lambda: dialog.worker_ready, timeout=READY_MS)
     out = tmp_path / "models" / "window_close"
     configure_tiny(dialog, volumes, out, epochs=200, steps=20)
     assert dialog.start_training()
