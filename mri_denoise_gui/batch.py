@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mri_denoise_gui import __version__
+from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.core.volume import has_nifti_suffix, sidecar_path
 from mri_denoise_gui.ml.errors import ModelError
 
@@ -177,11 +178,6 @@ def denoise_file(job: DenoiseJob, denoiser, progress=None) -> float:
     return seconds
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def run_job(job: DenoiseJob, skip_existing: bool = False, worker: str = "") -> JobResult:
     """Denoise one file with this process's cached model; failures become a result, not an exception."""
     if skip_existing and is_complete(Path(job.src), Path(job.dst)):
@@ -189,9 +185,9 @@ def run_job(job: DenoiseJob, skip_existing: bool = False, worker: str = "") -> J
     try:
         seconds = denoise_file(job, get_denoiser(job.model_dir, job.precision))
     except (ValueError, OSError, ModelError) as exc:  # VolumeError, FileNotFoundError, a bad model...
-        return JobResult(job.src, job.dst, "failed", message=_one_line(exc), worker=worker)
+        return JobResult(job.src, job.dst, "failed", message=first_line(exc), worker=worker)
     except Exception as exc:  # noqa: BLE001 - a TensorFlow error on one file must not end the study
-        return JobResult(job.src, job.dst, "failed", message=f"{type(exc).__name__}: {_one_line(exc)}",
+        return JobResult(job.src, job.dst, "failed", message=f"{type(exc).__name__}: {first_line(exc)}",
                          worker=worker)
     return JobResult(job.src, job.dst, "done", seconds=seconds, worker=worker)
 

@@ -11,6 +11,8 @@ import time
 import traceback
 from pathlib import Path
 
+from mri_denoise_gui.core.errors import first_line
+
 
 class OneLineParser(argparse.ArgumentParser):
     """A usage error is one line too (the full usage stays behind --help); subparsers inherit it."""
@@ -61,8 +63,7 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         name = exc.filename if exc.filename is not None else ""
         return f"{name}: {exc.strerror}" if name else exc.strerror
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc, limit=1000)
 
 
 def crash_log(command: str, argv) -> Path | None:

@@ -13,7 +13,9 @@ import sys
 import traceback
 from pathlib import Path
 
-# Matched by class name so this module needs neither core nor ml (nor TensorFlow) imported.
+from mri_denoise_gui.core.errors import first_line
+
+# Matched by class name so this module needs neither ml (nor TensorFlow) nor the rest of core imported.
 EXPECTED = {"VolumeError", "ModelError", "NoiseError", "UserError", "TrainingError", "ConfigError",
             "CommandError", "LoadCancelled", "Cancelled"}
 LOG_NAME = "errors.log"
@@ -33,15 +35,10 @@ def log_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME") or home / ".local" / "state") / "mri-denoise-gui"
 
 
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else ""
-
-
 def is_expected(exc: BaseException) -> bool:
     """Raised on purpose with a message for a person (an OSError names its file and cause)."""
     return any(k.__name__ in EXPECTED for k in type(exc).__mro__) or (
-        isinstance(exc, OSError) and bool(first_line(exc)))
+        isinstance(exc, OSError) and bool(str(exc).strip()))
 
 
 def write_log(details: str, context: str = "") -> Path | None:
@@ -61,7 +58,7 @@ def write_log(details: str, context: str = "") -> Path | None:
 def describe(exc: BaseException, context: str = "") -> tuple[str, str]:
     """(one-line reason, traceback). Unexpected errors are logged and the reason names the log."""
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    text, name = first_line(exc), type(exc).__name__
+    text, name = (first_line(exc) if str(exc).strip() else ""), type(exc).__name__
     if is_expected(exc):
         return (text or name), details
     reason = f"{name}: {text}" if text else name

@@ -19,7 +19,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from mri_denoise_gui.core.errors import VolumeError
+from mri_denoise_gui.core.errors import VolumeError, first_line
 from mri_denoise_gui.core.outputs import NIFTI_SUFFIXES, SOFTWARE, check_output, sidecar_path, write_pair
 from mri_denoise_gui.core.volume_checks import (
     check_bytes_present,
@@ -138,7 +138,7 @@ def _check_readable(path: Path) -> None:
         with open(path, "rb") as fh:
             magic = fh.read(2)
     except OSError as exc:
-        raise VolumeError(f"{path}: cannot read ({exc.strerror or _short(exc)})") from None
+        raise VolumeError(f"{path}: cannot read ({exc.strerror or first_line(exc, 200)})") from None
     if magic == b"\x1f\x8b" and not _is_gz(path):
         # nibabel picks the decoder by extension; a gzip named .nii would be misread.
         raise VolumeError(f"{path}: is gzip-compressed but not named .nii.gz")
@@ -154,7 +154,7 @@ def _open_image(path: Path):
     except nib.filebasedimages.ImageFileError:
         raise VolumeError(f"{path}: not a NIfTI file (.nii or .nii.gz)") from None
     except Exception as exc:  # nibabel raises many types for garbage headers
-        raise VolumeError(f"{path}: not a readable NIfTI file ({_short(exc)})") from None
+        raise VolumeError(f"{path}: not a readable NIfTI file ({first_line(exc, 200)})") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise VolumeError(f"{path}: is a {type(img).__name__}, not a NIfTI file")
     shape = check_dimensions(path, img.header)
@@ -162,13 +162,8 @@ def _open_image(path: Path):
     try:
         check_bytes_present(path, img.header, shape)
     except OSError as exc:
-        raise VolumeError(f"{path}: cannot read ({exc.strerror or _short(exc)})") from None
+        raise VolumeError(f"{path}: cannot read ({exc.strerror or first_line(exc, 200)})") from None
     return img, shape
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
 
 
 def _effective_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -219,7 +214,7 @@ def load_volume(path: str | os.PathLike, volume_index: int = 0, progress=None, c
         else:
             vol = _read_through(path, img, shape, volume_index, progress, cancel)
     except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
-        raise VolumeError(f"{path}: corrupt or truncated gzip data ({_short(exc)})") from None
+        raise VolumeError(f"{path}: corrupt or truncated gzip data ({first_line(exc, 200)})") from None
     except MemoryError:
         raise VolumeError(f"{path}: not enough memory to read {' x '.join(map(str, shape))} voxels") from None
     for warning in vol.warnings:
@@ -256,7 +251,7 @@ def _read_volume(path: Path, img, shape: tuple[int, ...], volume_index: int) -> 
     except (ValueError, OSError) as exc:
         raise VolumeError(
             f"{path}: the data are shorter than the header's dimensions {tuple(shape)} say "
-            f"(truncated file or wrong header: {_short(exc)})"
+            f"(truncated file or wrong header: {first_line(exc, 200)})"
         ) from None
     warnings: list[str] = []
     if np.iscomplexobj(raw):
@@ -330,7 +325,7 @@ def save_volume(
     try:
         write_pair(path, lambda tmp: nib.save(img, str(tmp)), text)
     except OSError as exc:
-        raise VolumeError(f"{path}: could not write ({exc.strerror or _short(exc)})") from None
+        raise VolumeError(f"{path}: could not write ({exc.strerror or first_line(exc, 200)})") from None
     return path
 
 

@@ -20,6 +20,7 @@ with quiet_native_stderr():  # TensorFlow's import chatter ignores TF_CPP_MIN_LO
     import keras
     import tensorflow as tf
 
+from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import layers as _registered_layers  # noqa: F401 - custom layers must be registered before loading
 from mri_denoise_gui.ml import precision as _precision
@@ -35,11 +36,6 @@ TILE = 512
 TILE_MARGIN = 32
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _load_keras(path: Path):
     unreadable = f"{path} is not a readable Keras model file"
     try:
@@ -51,11 +47,11 @@ def _load_keras(path: Path):
                              "which could run arbitrary code") from None
         if "File not found" in text:
             raise ModelError(f"{unreadable} (corrupt or truncated)") from None
-        raise ModelError(f"{path} is not a usable Keras model: {_first_line(exc)}") from None
+        raise ModelError(f"{path} is not a usable Keras model: {first_line(exc)}") from None
     except (zipfile.BadZipFile, OSError, KeyError, TypeError, AttributeError, EOFError) as exc:
-        raise ModelError(f"{unreadable} ({_first_line(exc)})") from None
+        raise ModelError(f"{unreadable} ({first_line(exc)})") from None
     except Exception as exc:  # h5py / deserialisation errors come in many types
-        raise ModelError(f"{path} could not be loaded: {_first_line(exc)}") from None
+        raise ModelError(f"{path} could not be loaded: {first_line(exc)}") from None
 
 
 def _check_network(model, path: Path) -> None:
@@ -98,7 +94,7 @@ class Denoiser:
         try:
             compute = _precision.mixed_copy(self.model, chosen)
         except Exception as exc:  # a network Keras cannot rebuild from its config: stay exact
-            _log.warning("no %s copy of %s (%s); running float32", chosen, self.name, _first_line(exc))
+            _log.warning("no %s copy of %s (%s); running float32", chosen, self.name, first_line(exc))
             chosen, why, compute = "float32", f"{chosen} copy failed", self.model
         self.precision, self.precision_reason, self.compute_model = chosen, why, compute
         self._predict = tf.function(self._call_compute, reduce_retracing=True,
@@ -137,9 +133,9 @@ class Denoiser:
             except (tf.errors.InternalError, tf.errors.UnknownError) as exc:
                 if not self.device.startswith("GPU"):
                     raise
-                _log.warning("GPU failed (%s); falling back to the CPU", _first_line(exc))
+                _log.warning("GPU failed (%s); falling back to the CPU", first_line(exc))
                 self._force_cpu = True
-                self.device = f"CPU (GPU failed: {_first_line(exc)})"
+                self.device = f"CPU (GPU failed: {first_line(exc)})"
                 if self.precision == "float16":  # emulated on a CPU: slower than float32
                     self.set_precision("float32")
         with tf.device("/CPU:0"):

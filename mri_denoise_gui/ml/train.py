@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import architectures, data as mldata, distribute
 from mri_denoise_gui.ml.device import configure_devices
@@ -407,7 +408,7 @@ def _write_lite_copy(folder: Path) -> None:
     try:
         write_lite_copy(folder)
     except Exception as exc:  # optional: without it the GUI just waits for TensorFlow
-        logging.getLogger(__name__).warning("no LiteRT copy of %s: %s", folder, str(exc).splitlines()[0] if str(exc) else exc)
+        logging.getLogger(__name__).warning("no LiteRT copy of %s: %s", folder, first_line(exc))
 
 
 def _record_epochs_run(folder: Path, epochs_run: int, seconds: float) -> None:

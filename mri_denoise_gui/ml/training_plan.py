@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 
-from mri_denoise_gui.errors_log import first_line
+from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.ml.training_config import TrainingConfig
 
 #: Train steps timed (after one warm-up step) to estimate the time per epoch.

@@ -20,7 +20,7 @@ from mri_denoise_gui.core.orientation import AXIS_NAMES
 from mri_denoise_gui.qt.controls import MetricsPanel, ModelPanel, NoiseControls, SliceControls, VolumeJobPanel
 from mri_denoise_gui.qt.file_actions import FileActionsMixin
 from mri_denoise_gui.qt.inference_worker import InferenceController
-from mri_denoise_gui.qt.messages import open_box, reported
+from mri_denoise_gui.qt.messages import ask_stop_training, open_box, reported
 from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
@@ -310,26 +310,12 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
             return False
 
     def _ask_to_stop_training(self) -> None:
-        """Non-modal question: a training run is an hour of work the user may not want lost."""
-        box = self.findChild(QMessageBox, "stopTrainingOnCloseBox")
-        if box is None:
-            box = QMessageBox(
-                QMessageBox.Icon.Question, "Training is running",
-                "A model is training. Stop it and quit?\n"
-                "The best model saved so far stays in its output folder.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self,
-            )
-            box.setObjectName("stopTrainingOnCloseBox")
-            box.setWindowModality(Qt.WindowModality.NonModal)
-            box.setDefaultButton(QMessageBox.StandardButton.No)
-            box.finished.connect(self._on_stop_training_answered)
-        box.show()
-        box.raise_()
+        ask_stop_training(self, "stopTrainingOnCloseBox", "A model is training. Stop it and quit?",
+                          self._on_stop_training_confirmed)
 
-    def _on_stop_training_answered(self, result: int) -> None:
-        if result == QMessageBox.StandardButton.Yes:
-            self._close_confirmed = True
-            self.close()
+    def _on_stop_training_confirmed(self) -> None:
+        self._close_confirmed = True
+        self.close()
 
     def closeEvent(self, event) -> None:
         """Save settings, cancel running work, stop the worker thread and wait for it."""

@@ -39,6 +39,23 @@ def open_box(
     return box
 
 
+def ask_stop_training(parent: QWidget, object_name: str, question: str, on_yes) -> QMessageBox:
+    """Non-modal Yes / No before a running training is stopped (a run can be an hour of work);
+    the box is reused while it is open, and ``on_yes()`` runs on Yes."""
+    box = parent.findChild(QMessageBox, object_name)
+    if box is None:
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          f"{question}\nThe best model saved so far stays in its output folder.",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+        box.setObjectName(object_name)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.finished.connect(lambda result: on_yes() if result == QMessageBox.StandardButton.Yes else None)
+    box.show()
+    box.raise_()
+    return box
+
+
 def reported(title: str, failed=False):
     """Decorator for a window action: any exception becomes `show_error(title, one line)`.
 

@@ -18,7 +18,7 @@ from PyQt6.QtWidgets import QApplication, QDialog, QHBoxLayout, QLabel, QMessage
 
 from mri_denoise_gui.ml.training_config import FIELD_NAMES, TrainingConfig
 from mri_denoise_gui.qt.config_editors import make_buttons
-from mri_denoise_gui.qt.messages import open_box
+from mri_denoise_gui.qt.messages import ask_stop_training, open_box
 from mri_denoise_gui.qt.training_form import TrainingForm
 from mri_denoise_gui.qt.training_progress import TrainingProgressPanel
 from mri_denoise_gui.qt.training_report import (
@@ -318,18 +318,11 @@ class TrainingDialog(QDialog):
         open_box(self, self._message_boxes, "trainingErrorBox", title, reason, details=details)
 
     def _ask_stop_and_close(self) -> None:
-        box = open_box(self, self._message_boxes, "stopTrainingBox", "Training is running",
-                       "Stop training and close? The best model so far stays in the output folder.",
-                       icon=QMessageBox.Icon.Question,
-                       buttons=QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, show=False)
+        ask_stop_training(self, "stopTrainingBox", "Stop training and close?", self._stop_and_close)
 
-        def answered(button):
-            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
-                self._closing_after_cancel = True
-                self.cancel_training()
-
-        box.buttonClicked.connect(answered)
-        box.open()
+    def _stop_and_close(self) -> None:
+        self._closing_after_cancel = True
+        self.cancel_training()
 
     def showEvent(self, event) -> None:
         """Shown again after a close: restart the worker thread (ml/ is already imported)."""
