@@ -31,6 +31,8 @@ MONITOR_LABELS = {"val_loss": "validation loss", "val_ssim_metric": "validation 
                   "val_psnr_metric": "validation PSNR"}
 SCHEDULE_LABELS = {"plateau": "halve when validation stalls", "cosine": "cosine down to 2%"}
 NORMALIZER_LABELS = {"percentile": "percentiles", "minmax": "min to max (as the tutorial)"}
+DISTRIBUTION_LABELS = {"none": "one device", "mirrored": "all GPUs of this machine (mirrored)",
+                       "multiworker": "several machines (TF_CONFIG)"}
 
 
 def stride(name: str, **options) -> int:

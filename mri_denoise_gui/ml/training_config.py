@@ -4,7 +4,8 @@ TF-free on purpose (a test imports it with TensorFlow blocked): the training for
 ``mri-denoise train`` all import it directly. Each field is declared once, with ``setting(...)``:
 its default, label, help text, choices and, when it has one, its command-line flag; the argparse
 flags (``cli_ml.add_config_flags``) and the form's labels and tool tips are read from that metadata,
-so a new option is one entry here (plus its editor in the form, if the GUI shows it).
+so a new option is one entry here: given a ``label``, the form shows it too (a hand-made editor in
+one of its groups, or else a row made from this table under "More settings").
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class TrainingConfig:
                                   help="validate and keep a moving average of the weights (e.g. 0.999; 0 = off)")
     #: "none", "mirrored" (this machine's GPUs or logical CPUs) or "multiworker" (from TF_CONFIG);
     #: batch_size is per replica (see ml/distribute.py)
-    distribution: str = setting("none", choices=choices.DISTRIBUTIONS, cli="choice",
+    distribution: str = setting("none", label="Devices", choices=choices.DISTRIBUTIONS,
+                                labels=choices.DISTRIBUTION_LABELS, cli="choice",
                                 help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
                                      "machines in TF_CONFIG. --batch-size is then per replica")
 

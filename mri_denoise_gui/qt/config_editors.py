@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import (
     QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from mri_denoise_gui.ml.training_config import field_info
+from mri_denoise_gui.ml.training_config import FIELD_NAMES, defaults, field_info
 
 INVALID_STYLE = "border: 1px solid #e05d5d; border-radius: 2px;"
 ERROR_STYLE = "color: #ff8a80; font-size: 11px;"
@@ -165,6 +165,33 @@ class ConfigEditors(QWidget):
         box.toggled.connect(self._on_value_changed)
         self._bind(field, lambda: on if box.isChecked() else off, lambda v: box.setChecked(bool(v) and v != off))
         return box
+
+    def generated_rows(self, form: QFormLayout) -> list[str]:
+        """A row for every labelled field that no hand-made editor shows yet, made from the field
+        table alone (choices: a list; yes/no: a box; numbers: a spin box; text: a line): so a new
+        option declared in `ml/training_config.py` with a label is in the form without more code."""
+        made = []
+        for name in FIELD_NAMES:
+            info = field_info(name)
+            if not info["label"] or name in self._bindings:
+                continue
+            default = defaults()[name]
+            if info["choices"]:
+                editor = self._combo(name, f"{name}Combo")
+            elif isinstance(default, bool):
+                editor = self._check(name, f"{name}Check", info["help"] or info["label"])
+            elif isinstance(default, int):
+                editor = self._spin(f"{name}Spin", info["whole"] or 0, 1_000_000, field=name)
+            elif isinstance(default, float):
+                editor = self._dspin(f"{name}Spin", 0.0, 1e6, 0.01, 4, field=name)
+            else:
+                editor = QLineEdit(str(default or ""))
+                editor.setObjectName(f"{name}Edit")
+                editor.textEdited.connect(self._on_value_changed)
+                self._bind(name, editor.text, lambda v, e=editor: e.setText("" if v is None else str(v)))
+            self._row(form, name, editor)
+            made.append(name)
+        return made
 
     def values(self) -> dict:
         """The fields this form owns, as `TrainingConfig` wants them."""

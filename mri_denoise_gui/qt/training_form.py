@@ -56,6 +56,10 @@ class TrainingForm(ConfigEditors):
         for build in (self._build_data_group, self._build_model_group, self._build_optimiser_group,
                       self._build_noise_group, self._build_output_group):
             layout.addWidget(build())
+        more = QGroupBox("More settings")
+        more.setObjectName("generatedSettingsGroup")
+        if self.generated_rows(self._form(more)):  # labelled fields no group above shows
+            layout.addWidget(more)
         self.other_errors = error_label("other")
         self.other_errors.setObjectName("otherErrorsLabel")
         layout.addWidget(self.other_errors)

@@ -490,3 +490,21 @@ def test_closing_the_window_while_training_asks_then_cancels_cleanly(qtbot, make
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=RUN_MS)
     assert not dialog.is_training()
     assert no_partial_folders(out.parent)
+
+
+def test_every_labelled_setting_is_in_the_form_and_unplaced_ones_are_generated(make_dialog):
+    """A labelled field of ml/training_config.py is in the form with no form code: `distribution`
+    has no hand-made editor, so its row comes from the field table under "More settings"."""
+    from PyQt6.QtWidgets import QComboBox, QGroupBox
+
+    from mri_denoise_gui.ml.training_config import FIELD_NAMES, field_info
+
+    form = make_dialog().form
+    assert {n for n in FIELD_NAMES if field_info(n)["label"]} <= set(form.FIELDS)
+    combo = form.findChild(QComboBox, "distributionCombo")
+    assert form.findChild(QGroupBox, "generatedSettingsGroup").isAncestorOf(combo)
+    assert [combo.itemData(i) for i in range(combo.count())] == list(field_info("distribution")["choices"])
+    combo.setCurrentIndex(combo.findData("mirrored"))
+    assert form.values()["distribution"] == "mirrored"
+    form.set_values({"distribution": "none"})
+    assert combo.currentData() == "none" and form.values()["distribution"] == "none"
