@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mri_denoise_gui.cli_ml import evaluate, format_table  # noqa: E402
+from mri_denoise_gui.ml.evaluate import evaluate, format_table  # noqa: E402
 from mri_denoise_gui.core.baselines import bm3d_available  # noqa: E402
 from mri_denoise_gui.ml.inference import Denoiser  # noqa: E402
 from mri_denoise_gui.ml.synthetic import TissueMaps, named_test_volume  # noqa: E402
