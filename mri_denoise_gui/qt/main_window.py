@@ -32,6 +32,9 @@ from mri_denoise_gui.viewer.session import ViewerSession
 from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, ViewerData
 
 
+TRAINING_DIALOGS = ("trainingDialog", "adaptDialog")  # each trains in its own thread: stopped on close
+
+
 class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVolumeMixin, SettingsMixin,
                  QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
@@ -208,6 +211,8 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         model_menu.addSeparator()
         self.precision_actions = add_precision_menu(model_menu, self.settings, self._on_precision_changed)
         self._action(model_menu, "&Train…", self.open_training_dialog)
+        self.adapt_action = self._action(model_menu, "&Adapt to this scan…", self.open_adapt_dialog,
+                                         tip="Fine-tune the model on the open noisy volume, without a reference")
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About MRI Denoise", self.show_about)
@@ -282,6 +287,13 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
 
         training_dialog.open_training_dialog(self)
 
+    @reported("Could not open the adaptation dialog", None)
+    def open_adapt_dialog(self):
+        """Model › Adapt to this scan…: self-supervised fine-tuning in the dialog's own thread."""
+        from mri_denoise_gui.qt import adapt_dialog
+
+        return adapt_dialog.open_adapt_dialog(self)
+
     def _on_worker_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 15_000)
         if "TensorFlow" in text:
@@ -292,20 +304,18 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
     # ------------------------------------------------------------------------------------
     def _close_training_dialog(self) -> None:
         """Training runs in the dialog's own thread: stop it before the window goes away."""
-        dialog = self.findChild(QWidget, "trainingDialog")
-        if dialog is None:
-            return
-        try:
-            if hasattr(dialog, "cancel_and_wait"):
-                dialog.cancel_and_wait(60_000)
-            dialog.close()
-        except RuntimeError:  # already deleted
-            pass
+        for dialog in filter(None, (self.findChild(QWidget, name) for name in TRAINING_DIALOGS)):
+            try:
+                if hasattr(dialog, "cancel_and_wait"):
+                    dialog.cancel_and_wait(60_000)
+                dialog.close()
+            except RuntimeError:  # already deleted
+                pass
 
     def _training_running(self) -> bool:
-        dialog = self.findChild(QWidget, "trainingDialog")
         try:
-            return bool(dialog is not None and dialog.is_training())
+            return any(dialog is not None and dialog.is_training()
+                       for dialog in (self.findChild(QWidget, name) for name in TRAINING_DIALOGS))
         except (RuntimeError, AttributeError):
             return False
 
