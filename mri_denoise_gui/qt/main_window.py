@@ -23,6 +23,7 @@ from mri_denoise_gui.qt.inference_worker import InferenceController
 from mri_denoise_gui.qt.messages import open_box, reported
 from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
+from mri_denoise_gui.qt.noref_panel import NoRefMixin, NoRefPanel
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
 from mri_denoise_gui.qt.slice_display import SliceDisplayMixin
 from mri_denoise_gui.qt.slice_views import CompareView
@@ -35,8 +36,8 @@ from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, ViewerData
 TRAINING_DIALOGS = ("trainingDialog", "adaptDialog")  # each trains in its own thread: stopped on close
 
 
-class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVolumeMixin, SettingsMixin,
-                 QMainWindow):
+class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMixin, ModelVolumeMixin,
+                 SettingsMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -47,6 +48,8 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
     firstDenoisedShown = pyqtSignal()
     volumeDenoised = pyqtSignal()
     volumeMetricsReady = pyqtSignal(object)
+    norefSliceReady = pyqtSignal(object)  # reference-free figures of the slice on screen (no ground truth)
+    norefVolumeReady = pyqtSignal(object)  # ... and of the whole volume
     exportFinished = pyqtSignal(str)
     errorShown = pyqtSignal(str, str)  # reason, details
 
@@ -61,6 +64,8 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         self.session = ViewerSession()
         self.current: dict[str, np.ndarray | None] = {"noisy": None, "denoised": None, "truth": None}
         self.slice_metrics: dict = {"noisy": None, "denoised": None}
+        self.noref_slice: dict | None = None  # reference-free figures shown (NoRefMixin)
+        self.noref_volume: dict | None = None
         self.applied_slice_requests: list[int] = []  # request ids whose result went on screen
         self.last_error: tuple[str, str, str] | None = None
         self._latest_slice_request = 0
@@ -87,6 +92,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         w.volumeFailed.connect(self._on_volume_failed)
 
         self._build_ui()
+        self.session.denoised_changed.connect(self.update_noref_volume)
         self._build_menus()
         self._metrics_timer = QTimer(self, singleShot=True, interval=40)
         self._metrics_timer.timeout.connect(self._update_slice_metrics)
@@ -126,13 +132,14 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
 
         self.noise_controls = NoiseControls()
         self.metrics_panel = MetricsPanel()
+        self.noref_panel = NoRefPanel()
         self.model_panel = ModelPanel()
         self.job_panel = VolumeJobPanel()
         side = QWidget()
         side.setObjectName("sidePanel")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 4, 4, 4)
-        for box in (self.noise_controls, self.metrics_panel, self.job_panel, self.model_panel):
+        for box in (self.noise_controls, self.metrics_panel, self.noref_panel, self.job_panel, self.model_panel):
             side_layout.addWidget(box)
         side_layout.addStretch(1)
         scroll = QScrollArea()
@@ -257,6 +264,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         self.noise_controls.setEnabled(clean)
         self.noise_controls.setToolTip("" if clean else "A real noisy scan: noise is not simulated")
         self.metrics_panel.set_available(not has or self.session.data.has_truth)  # dashes until a volume is open
+        self.noref_panel.setVisible(has and not self.session.data.has_truth)
         if not running and not self.volume_is_denoised():
             self.job_panel.clear_done()  # "Done" would claim a denoised volume there no longer is
 

@@ -59,6 +59,9 @@ def test_adapt_a_tiny_model_through_the_dialog_and_use_it(qtbot, model_window, n
     with qtbot.waitSignal(w.modelReady, timeout=MODEL_TIMEOUT_MS):
         dialog.use_button.click()
     assert w.model["folder"] == str(out.resolve())
+    # the window's no-reference panel shows the guard's SURE estimate of the model now in use
+    qtbot.waitUntil(lambda: w.noref_panel.volume_labels["sure_mse"].text() != "—", timeout=30_000)
+    assert w.noref_panel.volume_labels["sure_mse"].text() == f"{result['estimated_psnr']['adapted']:.2f} dB"
     assert (tiny_model_dir / "model.json").is_file()  # the starting model is untouched
 
 
