@@ -50,6 +50,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
     volumeMetricsReady = pyqtSignal(object)
     norefSliceReady = pyqtSignal(object)  # reference-free figures of the slice on screen (no ground truth)
     norefVolumeReady = pyqtSignal(object)  # ... and of the whole volume
+    norefSureReady = pyqtSignal(str, object)  # "slice" / "volume", SURE-estimated PSNR (dB) of the model
     exportFinished = pyqtSignal(str)
     errorShown = pyqtSignal(str, str)  # reason, details
 
@@ -66,6 +67,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         self.slice_metrics: dict = {"noisy": None, "denoised": None}
         self.noref_slice: dict | None = None  # reference-free figures shown (NoRefMixin)
         self.noref_volume: dict | None = None
+        self.noref_sure: dict = {"slice": None, "volume": None}
         self.applied_slice_requests: list[int] = []  # request ids whose result went on screen
         self.last_error: tuple[str, str, str] | None = None
         self._latest_slice_request = 0
@@ -90,6 +92,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         w.volumeDenoised.connect(self._on_volume_denoised)
         w.volumeCancelled.connect(self._on_volume_cancelled)
         w.volumeFailed.connect(self._on_volume_failed)
+        w.modelCallDone.connect(self._on_model_call_done)
 
         self._build_ui()
         self.session.denoised_changed.connect(self.update_noref_volume)

@@ -6,7 +6,9 @@ output, and how much the removed part looks like noise rather than anatomy, per 
 of the window's runner, latest wins, after the slice settles) and per volume (when a volume is
 opened and again after "Denoise volume"). Each figure explains itself in a tooltip
 (`core.noref.DESCRIPTIONS`). SURE needs the model run on perturbed inputs, which belongs to the
-model's own thread: it is shown when the loaded model carries it (an adapted model's guard).
+model's own thread, so it is asked of the inference worker (`run_with_model`): for the slice on
+screen, and for a sample of slices once the volume is denoised (before that, an adapted model
+shows its guard's value).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from PyQt6.QtWidgets import QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from mri_denoise_gui.core.noref import DESCRIPTIONS
 from mri_denoise_gui.qt.tasks import JobRunner
-from mri_denoise_gui.viewer.noref_figures import ROWS, slice_figures, volume_figures
+from mri_denoise_gui.qt.inference_worker import InferenceController
+from mri_denoise_gui.viewer.noref_figures import ROWS, slice_figures, sure_psnr, sure_sample, volume_figures
 from mri_denoise_gui.viewer.session import ViewerSession
+from mri_denoise_gui.viewer.state import file_order_slice
 
 DASH = "—"
 NAMES = {"sigma": "Noise σ in", "sigma_out": "Noise σ out", "residual_ratio": "Removed / σ",
@@ -55,7 +59,8 @@ class NoRefPanel(QGroupBox):
         self.slice_labels: dict[str, QLabel] = {}
         self.volume_labels: dict[str, QLabel] = {}
         for r, key in enumerate(ROWS + ("sure_mse",), start=1):
-            tip = DESCRIPTIONS[key] + (" From the adaptation's guard, on its held-out slices."
+            tip = DESCRIPTIONS[key] + (" Volume: 16 slices across the scan after Denoise volume (before it, an "
+                                       "adapted model's own estimate on its held-out slices)."
                                        if key == "sure_mse" else "")
             self.name_labels[key] = QLabel(NAMES[key])
             self.slice_labels[key] = QLabel(DASH)
@@ -85,8 +90,9 @@ class NoRefPanel(QGroupBox):
         for key in ROWS:
             self.volume_labels[key].setText(text if text and key == "sigma" else _fmt(key, (figures or {}).get(key)))
 
-    def set_sure(self, psnr: float | None) -> None:
-        self.volume_labels["sure_mse"].setText(_fmt("sure_mse", psnr))
+    def set_sure(self, psnr: float | None, which: str = "volume") -> None:
+        labels = self.volume_labels if which == "volume" else self.slice_labels
+        labels["sure_mse"].setText(_fmt("sure_mse", psnr))
 
 
 class NoRefMixin:
@@ -98,8 +104,11 @@ class NoRefMixin:
     current: dict
     noref_slice: dict | None
     noref_volume: dict | None
+    noref_sure: dict
     norefSliceReady: pyqtSignal
     norefVolumeReady: pyqtSignal
+    norefSureReady: pyqtSignal
+    controller: InferenceController
     _closing: bool
 
     def _noref_wanted(self) -> bool:
@@ -112,17 +121,22 @@ class NoRefMixin:
 
     def update_noref_slice(self, wait: bool = False) -> None:
         """The figures of the slice on screen, off the GUI thread (the newest request wins)."""
-        self.noref_slice = None
+        self.noref_slice, self.noref_sure["slice"] = None, None
+        self.noref_panel.set_sure(None, "slice")
         if not self._noref_wanted() or self.current.get("noisy") is None:
             self.noref_panel.set_slice(None)
             return
         noisy, den, key = self.current["noisy"], self.current.get("denoised"), self._noref_slice_key()
+        data, geom, index = self.session.data, self.session.data.geometry(self.session.axis), self.session.index
 
         def done(figures: dict) -> None:
             if key == self._noref_slice_key():
                 self.noref_slice = figures
                 self.noref_panel.set_slice(figures)
                 self.norefSliceReady.emit(figures)
+                if den is not None:  # the file-order slice, as the model sees it
+                    self._request_sure("slice", file_order_slice(data.noisy01, geom, index)[None],
+                                       figures.get("sigma"), key)
 
         if wait:
             done(slice_figures(noisy, den))
@@ -132,7 +146,7 @@ class NoRefMixin:
 
     def update_noref_volume(self) -> None:
         """Whole-volume figures: of the input alone, or with the denoised volume once it is there."""
-        self.noref_volume = None
+        self.noref_volume, self.noref_sure["volume"] = None, None
         self.noref_panel.set_sure(adaptation_sure(self.session.model))
         if not self._noref_wanted():
             self.tasks.cancel("noref volume")
@@ -148,6 +162,24 @@ class NoRefMixin:
                 self.noref_volume = figures
                 self.noref_panel.set_volume(figures)
                 self.norefVolumeReady.emit(figures)
+                if den is not None:
+                    self._request_sure("volume", sure_sample(data.noisy01, axis), figures.get("sigma"),
+                                       generation)
 
         self.tasks.run("noref volume", lambda state: volume_figures(data.noisy01, den, axis), done,
                        lambda r, d: self.noref_panel.set_volume(None, "failed"))
+
+    def _request_sure(self, which: str, stack, sigma: float | None, key) -> None:
+        """SURE of the loaded model on ``stack``, in the inference thread; dropped if ``key`` went stale."""
+        if self.session.model is None or sigma is None or not math.isfinite(sigma) or sigma <= 0:
+            return
+        request_id = self.controller.run_with_model(lambda denoiser: sure_psnr(stack, denoiser.denoise_slices01, sigma))
+        self._sure_requests = {**getattr(self, "_sure_requests", {}), which: (request_id, key)}
+
+    def _on_model_call_done(self, request_id: int, psnr) -> None:
+        for which, (rid, key) in getattr(self, "_sure_requests", {}).items():
+            current = self._noref_slice_key() if which == "slice" else self.session.generation
+            if rid == request_id and key == current and self._noref_wanted():
+                self.noref_sure[which] = psnr
+                self.noref_panel.set_sure(psnr, which)
+                self.norefSureReady.emit(which, psnr)

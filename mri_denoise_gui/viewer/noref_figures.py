@@ -40,3 +40,18 @@ def scan_sigma(noisy01: np.ndarray, axis: int = 2, raw: np.ndarray | None = None
     tissue = noref.estimate_sigma(noisy01, axis=axis)
     background = noref.background_sigma(raw, axis=axis) if raw is not None and np.ndim(raw) == 3 else None
     return min(tissue, background / scale) if background and scale > 0 else tissue
+
+
+def sure_sample(noisy01: np.ndarray, axis: int = 2, count: int = 16) -> np.ndarray:
+    """Up to ``count`` slices (N, H, W) spread evenly over those with tissue: what the volume's SURE
+    scores (each costs two model passes, so not the whole volume)."""
+    stack = np.moveaxis(np.asarray(noisy01, np.float32), axis, 0)
+    mask = noref.tissue_mask(stack, erode=0)
+    usable = [i for i in range(len(stack)) if mask[i].sum() >= noref.MIN_TISSUE] or list(range(len(stack)))
+    picks = sorted({usable[k] for k in np.linspace(0, len(usable) - 1, min(count, len(usable))).round().astype(int)})
+    return stack[picks]
+
+
+def sure_psnr(stack: np.ndarray, denoise, sigma: float) -> float | None:
+    """SURE-estimated tissue PSNR (dB) of ``denoise`` (a function of an (N, H, W) stack) on ``stack``."""
+    return noref.sure_mse(stack, denoise, sigma, axis=0)["psnr"]

@@ -7,6 +7,7 @@ import pytest
 
 from mri_denoise_gui.core import noref
 from mri_denoise_gui.viewer.noref_figures import ROWS
+from mri_denoise_gui.viewer.state import file_order_slice
 from tests.conftest import phantom, write_nifti
 from tests.qt.conftest import open_and_wait, wait_denoised_current
 
@@ -36,7 +37,15 @@ def test_reference_free_figures_of_a_noisy_scan_match_core_noref(qtbot, model_wi
     report = noref.noref_report(noisy, den)
     _matches(w.noref_slice, report, ROWS)
     assert w.noref_slice["sigma"] > 0.01  # the scan is noisy: the figure is measured, not a placeholder
+    # SURE of the model on this very slice, asked of the inference thread: the same figure core.noref gives
+    qtbot.waitUntil(lambda: w.noref_sure["slice"] is not None, timeout=60_000)
+    file_slice = file_order_slice(w.data.noisy01, w.data.geometry(w.session.axis), 6)[None]
+    sigma = report["sigma"]["volume"]
+    with qtbot.waitSignal(w.controller.worker.modelCallDone, timeout=60_000) as direct:
+        w.controller.run_with_model(lambda d: noref.sure_mse(file_slice, d.denoise_slices01, sigma, axis=0)["psnr"])
+    assert w.noref_sure["slice"] == pytest.approx(direct.args[1], rel=1e-9)
     panel = w.noref_panel
+    assert panel.slice_labels["sure_mse"].text() == f"{direct.args[1]:.2f} dB"
     assert panel.slice_labels["sigma"].text() == f"{report['sigma']['volume']:.4f}"
     for key in ROWS:  # every figure explains itself in one sentence
         assert panel.name_labels[key].toolTip() == noref.DESCRIPTIONS[key]
@@ -49,6 +58,9 @@ def test_reference_free_figures_of_a_noisy_scan_match_core_noref(qtbot, model_wi
     axis = w.session.denoised_axis
     _matches(ready.args[0], noref.noref_report(data.noisy01, data.denoised01, axis=axis), ROWS)
     assert panel.volume_labels["residual_ratio"].text() == f"{ready.args[0]['residual_ratio']:.2f}"
+    qtbot.waitUntil(lambda: w.noref_sure["volume"] is not None, timeout=60_000)
+    assert panel.volume_labels["sure_mse"].text() == f"{w.noref_sure['volume']:.2f} dB"
+    assert np.isfinite(w.noref_sure["volume"])
 
 
 def test_no_reference_figures_leave_when_a_reference_is_attached(qtbot, window, noisy_scan, tmp_path):
