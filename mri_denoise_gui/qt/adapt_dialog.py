@@ -180,7 +180,10 @@ class AdaptDialog(QDialog):
 
     # ------------------------------------------------------------------ context and settings
     def refresh_context(self) -> None:
-        """The window's volume and model, and a fresh σ estimate of the volume (in the job runner)."""
+        """The window's volume and model, and a fresh σ estimate of the volume (in the job runner).
+        A run in progress keeps describing what it adapts (it read the volume when it started)."""
+        if self.is_running():
+            return
         data, model = self.window_.data, self.window_.model
         what = "no volume open"
         if data is not None:
@@ -188,7 +191,7 @@ class AdaptDialog(QDialog):
             name = data.volume.path.name if data.volume.path is not None else "volume"
             what = f"{name} ({kind})"
         self.context_label.setText(f"Adapts <b>{(model or {}).get('name', 'no model loaded')}</b> to {what}.")
-        if data is not None and data.noisy01 is not None and not self.is_running():
+        if data is not None and data.noisy01 is not None:
             self._estimate_sigma(data)
         self._update_state()
 
@@ -394,6 +397,8 @@ def open_adapt_dialog(window) -> AdaptDialog:
     if dialog is None:
         dialog = AdaptDialog(window)
         dialog.useModelRequested.connect(window.load_model)
+        for changed in (window.volumeLoaded, window.noiseApplied, window.modelReady):  # follow the window
+            changed.connect(lambda *_: dialog.refresh_context())
     else:
         dialog.refresh_context()
     dialog.show()

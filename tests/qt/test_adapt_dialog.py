@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -87,6 +90,22 @@ def test_adapt_refuses_a_folder_it_did_not_write_and_cancels_cleanly(qtbot, mode
     assert finished.args[0]["cancelled"] and finished.args[0]["folder"] is None
     assert not (tmp_path / "never").exists() and (keep / "notes.txt").read_text() == "mine"
     assert "Cancelled" in dialog.result_label.text() and not dialog.use_button.isEnabled()
+
+
+def test_a_simulated_noisy_volume_is_adapted_from_a_temporary_copy(qtbot, model_window, small_file):
+    w = model_window
+    dialog = _open_dialog(qtbot, w)
+    open_and_wait(qtbot, w, small_file)  # the dialog follows the window
+    qtbot.waitUntil(lambda: "simulated noisy volume" in dialog.context_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: dialog.sigma_estimate is not None, timeout=30_000)
+    assert dialog.sigma_estimate == pytest.approx(noref.estimate_sigma(w.data.noisy01, axis=2), rel=1e-6)
+    dialog.sigma_spin.setValue(0.0123)  # an edited sigma is what the run uses
+    config = dialog.config()
+    path = Path(config["files"][0])
+    assert path != small_file and path.name == "simulated_noisy.nii" and config["sigma"] == pytest.approx(0.0123)
+    assert np.array_equal(nib.load(str(path)).get_fdata(dtype=np.float32), w.data.noisy01)
+    assert config["init_from"] == w.model["folder"] and config["method"] == "r2r"
+    assert Path(config["out"]).name == "small_adapted" and not Path(config["out"]).exists()
 
 
 def test_adapt_needs_a_volume_and_a_model(qtbot, window):
