@@ -7,6 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from PyQt6.QtWidgets import QMessageBox
 
 from mri_denoise_gui.core import noref
 from tests.conftest import phantom, write_nifti
@@ -114,3 +115,20 @@ def test_adapt_needs_a_volume_and_a_model(qtbot, window):
     assert not dialog.start_button.isEnabled() and not dialog.start()
     assert "open a volume" in dialog.status_label.text() or "TensorFlow" in dialog.status_label.text()
     assert dialog.problem() == "open a volume first"
+
+
+def test_closing_the_window_stops_an_adaptation(qtbot, model_window, noisy_scan, tmp_path):
+    w = model_window
+    open_and_wait(qtbot, w, noisy_scan, as_noisy=True)
+    dialog = _open_dialog(qtbot, w)
+    dialog.out_edit.setText(str(tmp_path / "never"))
+    dialog.steps_spin.setValue(100_000)
+    dialog.minutes_spin.setValue(30)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: dialog.panel.batch_bar.value() > 0, timeout=ADAPT_TIMEOUT_MS)
+    assert w._training_running()
+    w.close()  # asks first: the run is work the user may want
+    assert w.isVisible() and w.findChild(QMessageBox, "stopTrainingOnCloseBox") is not None
+    w._on_stop_training_answered(QMessageBox.StandardButton.Yes)
+    assert not w.isVisible() and dialog.controller.thread is None
+    assert dialog.controller.worker.runs_done == 1 and not (tmp_path / "never").exists()
