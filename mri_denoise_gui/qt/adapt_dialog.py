@@ -14,14 +14,10 @@ model folder this app wrote.
 
 from __future__ import annotations
 
-import atexit
 import math
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QApplication, QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
@@ -30,6 +26,7 @@ from PyQt6.QtWidgets import (
 
 from mri_denoise_gui.ml.adapt_data import METHOD_NAMES, METHODS
 from mri_denoise_gui.ml.output_folder import replace_problem
+from mri_denoise_gui.qt.adapt_report import app_temp_dir, verdict_text, write_simulated
 from mri_denoise_gui.qt.adapt_worker import AdaptController
 from mri_denoise_gui.qt.config_editors import make_buttons
 from mri_denoise_gui.qt.messages import open_box
@@ -38,41 +35,7 @@ from mri_denoise_gui.qt.training_report import format_duration
 from mri_denoise_gui.viewer.noref_figures import scan_sigma
 from mri_denoise_gui.viewer.state import MODE_NOISY
 
-STEPS_PER_EPOCH = 50  # ml.adapt.AdaptConfig.steps_per_epoch: the progress bars' epoch
-_TEMP_DIRS: list[Path] = []
-
-
-def app_temp_dir() -> Path:
-    """A folder this process made (and removes at exit) for simulated volumes and adapted models."""
-    folder = Path(tempfile.mkdtemp(prefix="mri-denoise-adapt-"))
-    _TEMP_DIRS.append(folder)
-    return folder
-
-
-@atexit.register
-def _remove_temp_dirs() -> None:
-    for folder in _TEMP_DIRS:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def verdict_text(result: dict) -> str:
-    """The guard's verdict in a sentence or two: which model won and by how much (estimated)."""
-    if result.get("cancelled"):
-        return "Cancelled: the starting model is unchanged and nothing was written."
-    gain = result.get("gain_db")
-    psnr = result.get("estimated_psnr") or {}
-    by = "n/a" if gain is None else f"{gain:+.2f} dB"
-    if result.get("kept"):
-        head = f"<b>The adapted model won</b>: estimated tissue PSNR {by}"
-    else:
-        head = f"<b>The starting model stays</b>: adapting did not help enough (estimated {by})"
-    if psnr.get("start") is not None and psnr.get("adapted") is not None:
-        head += f" ({psnr['start']:.2f} → {psnr['adapted']:.2f} dB, SURE on held-out slices)"
-    if result.get("winner") == "non-local means":
-        head += "; non-local means scored better still"
-    sigma = ", ".join(f"{s:.4f}" for s in result.get("sigmas", []))
-    return (f"{head}.<br>σ {sigma}; {result.get('steps_run', 0)} steps in "
-            f"{format_duration(float(result.get('seconds', 0)))}. Estimates without a reference, not measurements.")
+STEPS_PER_EPOCH = 50  # ml.adapt.AdaptConfig.steps_per_epoch: one epoch of the progress bars
 
 
 class AdaptDialog(QDialog):
@@ -104,7 +67,7 @@ class AdaptDialog(QDialog):
         self._build_ui()
         app = QApplication.instance()
         if app is not None:
-            app.aboutToQuit.connect(lambda: self.cancel_and_wait(60_000))
+            app.aboutToQuit.connect(self._on_app_about_to_quit)
         self.refresh_context()
         self.controller.ensure_thread()  # TensorFlow loads in the adaptation thread now
 
@@ -134,6 +97,7 @@ class AdaptDialog(QDialog):
         self.out_edit = QLineEdit()
         self.out_edit.setObjectName("adaptOutEdit")
         self.out_edit.setPlaceholderText("a temporary folder (removed when the app quits)")
+        self.out_edit.textChanged.connect(lambda _text: self._update_state())
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         sigma_row, out_row = QHBoxLayout(), QHBoxLayout()
@@ -268,11 +232,7 @@ class AdaptDialog(QDialog):
         """The noisy scan's own file, or the simulated noisy volume written to a temporary one."""
         if data.mode == MODE_NOISY and data.volume.path is not None and Path(data.volume.path).is_file():
             return str(data.volume.path), int(data.volume.volume_index)
-        import nibabel as nib
-
-        path = app_temp_dir() / "simulated_noisy.nii"
-        nib.save(nib.Nifti1Image(np.asarray(data.noisy01, np.float32), data.volume.affine), str(path))
-        return str(path), 0
+        return write_simulated(data.noisy01, data.volume.affine), 0
 
     def config(self) -> dict:
         """The `ml.adapt.AdaptConfig` fields of the next run."""
@@ -359,6 +319,12 @@ class AdaptDialog(QDialog):
         self.panel.append_log(text)
 
     # ------------------------------------------------------------------ closing
+    def _on_app_about_to_quit(self) -> None:
+        try:
+            self.cancel_and_wait(60_000)
+        except RuntimeError:  # the dialog is already gone
+            pass
+
     def _defer_close(self) -> bool:
         """While adapting, closing cancels the run (nothing is written) and closes at its end."""
         if not self.is_running():

@@ -132,3 +132,16 @@ def test_closing_the_window_stops_an_adaptation(qtbot, model_window, noisy_scan,
     w._on_stop_training_answered(QMessageBox.StandardButton.Yes)
     assert not w.isVisible() and dialog.controller.thread is None
     assert dialog.controller.worker.runs_done == 1 and not (tmp_path / "never").exists()
+
+
+def test_the_verdict_names_the_winner_and_the_margin():
+    from mri_denoise_gui.qt.adapt_report import verdict_text
+
+    base = {"sigmas": [0.05], "steps_run": 600, "seconds": 30.0, "cancelled": False}
+    kept = verdict_text({**base, "kept": True, "winner": "adapted", "gain_db": 0.43,
+                         "estimated_psnr": {"start": 32.69, "adapted": 33.12}})
+    assert "adapted model won" in kept and "+0.43 dB" in kept and "32.69 → 33.12" in kept
+    stayed = verdict_text({**base, "kept": False, "winner": "non-local means", "gain_db": -0.2,
+                           "estimated_psnr": {"start": 30.0, "adapted": 29.8}})
+    assert "starting model stays" in stayed and "-0.20 dB" in stayed and "non-local means" in stayed
+    assert "nothing was written" in verdict_text({**base, "cancelled": True})
