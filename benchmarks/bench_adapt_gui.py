@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -96,6 +97,7 @@ def main() -> int:
            "noref_slice_s": round(t_slice, 4), "noref_volume_s": round(t_volume, 2)}
     dialog.close()
     w.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(out))
     else:
