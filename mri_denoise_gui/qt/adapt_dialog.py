@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
 
 from mri_denoise_gui.ml.adapt_data import METHOD_NAMES, METHODS
 from mri_denoise_gui.ml.output_folder import replace_problem
-from mri_denoise_gui.qt.adapt_report import app_temp_dir, verdict_text, write_simulated
+from mri_denoise_gui.qt.adapt_report import app_temp_dir, epoch_line, verdict_text, write_simulated
 from mri_denoise_gui.qt.adapt_worker import AdaptController
 from mri_denoise_gui.qt.config_editors import make_buttons
 from mri_denoise_gui.qt.messages import open_box
@@ -96,7 +96,9 @@ class AdaptDialog(QDialog):
         self.sigma_note = QLabel("estimating…")
         self.out_edit = QLineEdit()
         self.out_edit.setObjectName("adaptOutEdit")
-        self.out_edit.setPlaceholderText("a temporary folder (removed when the app quits)")
+        self.out_edit.setPlaceholderText("temporary (removed on quit)")
+        self.out_edit.setToolTip("Empty: a temporary folder the app removes when it quits. A folder you pick is "
+                                 "written only if it is empty or a model folder this app wrote.")
         self.out_edit.textChanged.connect(lambda _text: self._update_state())
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -114,9 +116,10 @@ class AdaptDialog(QDialog):
         form.addRow("Save adapted model in", out_row)
         settings_box = QGroupBox("Adaptation")
         settings_box.setLayout(form)
-        settings_box.setMinimumWidth(360)
+        settings_box.setMinimumWidth(400)
 
         self.panel = TrainingProgressPanel()
+        self.panel.epoch_line = epoch_line
         self.panel.curves.ssim_plot.hide()  # no reference: only the self-supervised loss has a curve
         self.panel.curves.psnr_plot.hide()
         self.panel.curves.loss_plot.setTitle("Self-supervised loss (held-out: masked validation)",

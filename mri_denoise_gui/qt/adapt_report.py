@@ -51,6 +51,13 @@ def verdict_text(result: dict) -> str:
             f"{format_duration(float(result.get('seconds', 0)))}. Estimates without a reference, not measurements.")
 
 
+def epoch_line(event: dict) -> str:
+    """The log line of an adaptation epoch: its self-supervised loss, on training and held-out patches."""
+    logs, nan = event.get("logs") or {}, float("nan")
+    return (f"epoch {event.get('epoch')}/{event.get('epochs')}  self-supervised loss {logs.get('loss', nan):.5f}  "
+            f"held-out {logs.get('val_loss', nan):.5f}")
+
+
 def write_simulated(noisy01: np.ndarray, affine) -> str:
     """The simulated noisy volume as a NIfTI file in an app-owned folder (adaptation reads files)."""
     import nibabel as nib

@@ -56,6 +56,8 @@ def test_adapt_a_tiny_model_through_the_dialog_and_use_it(qtbot, model_window, n
     result = finished.args[0]
     assert not result["cancelled"] and result["steps_run"] >= 1
     assert dialog.panel.curves.series["loss"], "no epoch reached the curves"
+    assert "self-supervised loss" in dialog.panel.log_view.toPlainText()
+    assert "SSIM" not in dialog.panel.log_view.toPlainText()  # no reference: no SSIM to report
     assert dialog.result_label.isVisible() and "dB" in dialog.result_label.text()
     assert result["kept"], f"the guard kept the starting model: {result}"  # a random tiny net gains by adapting
     assert result["folder"] == str(out.resolve()) and (out / "model.json").is_file()
