@@ -156,9 +156,13 @@ class NoRefMixin:
         den = data.denoised01 if self.session.volume_is_denoised() else None
         axis = self.session.denoised_axis if den is not None and self.session.denoised_axis is not None else 2
         self.noref_panel.set_volume(None, "…")
+        input_key = (id(data), self.session.noise_token)  # the input's figures outlive a model change
+        cached = getattr(self, "_noref_input", None)
 
         def done(figures: dict) -> None:
             if generation == self.session.generation and data is self.session.data:
+                if den is None:
+                    self._noref_input = (input_key, figures)
                 self.noref_volume = figures
                 self.noref_panel.set_volume(figures)
                 self.norefVolumeReady.emit(figures)
@@ -166,6 +170,10 @@ class NoRefMixin:
                     self._request_sure("volume", sure_sample(data.noisy01, axis), figures.get("sigma"),
                                        generation)
 
+        if den is None and cached is not None and cached[0] == input_key:
+            self.tasks.cancel("noref volume")
+            done(cached[1])
+            return
         self.tasks.run("noref volume", lambda state: volume_figures(data.noisy01, den, axis), done,
                        lambda r, d: self.noref_panel.set_volume(None, "failed"))
 

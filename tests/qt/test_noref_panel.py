@@ -63,13 +63,16 @@ def test_reference_free_figures_of_a_noisy_scan_match_core_noref(qtbot, model_wi
     assert np.isfinite(w.noref_sure["volume"])
 
 
-def test_no_reference_figures_leave_when_a_reference_is_attached(qtbot, window, noisy_scan, tmp_path):
+def test_no_reference_figures_leave_when_a_reference_is_attached(qtbot, window, noisy_scan, tmp_path, tiny_model_dir):
     w = window
     with qtbot.waitSignal(w.norefVolumeReady, timeout=60_000) as ready:
         open_and_wait(qtbot, w, noisy_scan, as_noisy=True)
     assert ready.args[0]["sigma"] == pytest.approx(noref.estimate_sigma(w.data.noisy01, axis=2), rel=1e-9)
     w.update_slice_metrics(wait=True)
     assert w.noref_slice is not None and "sigma_out" not in w.noref_slice  # no model: the input's sigma only
+    with qtbot.waitSignal(w.norefVolumeReady, timeout=120_000) as again:  # a model changes nothing of the input's
+        w.load_model(tiny_model_dir)
+    assert again.args[0] is ready.args[0]  # reused, not computed again
     ref = write_nifti(tmp_path / "ref.nii.gz", phantom((40, 44, 12), seed=4), affine=np.diag([1.0, 1.0, 2.0, 1.0]))
     assert w.attach_reference(ref) is not False
     qtbot.waitUntil(lambda: w.data.has_truth, timeout=30_000)
