@@ -110,6 +110,8 @@ class InferenceWorker(QObject):
     volumeDenoised = pyqtSignal(int, object)  # request id, 3D float32 in [0, 1]
     volumeCancelled = pyqtSignal(int)
     volumeFailed = pyqtSignal(int, str, str)
+    modelCallDone = pyqtSignal(int, object)  # request id, what run_with_model's function returned
+    modelCallFailed = pyqtSignal(int, str, str)
 
     _wake = pyqtSignal()
 
@@ -228,6 +230,17 @@ class InferenceWorker(QObject):
             reason, details = describe_error(exc)
             self.sliceFailed.emit(request.request_id, reason, details)
 
+    @pyqtSlot(int, object)
+    def run_with_model(self, request_id: int, fn: object) -> None:
+        """``fn(denoiser)`` here, where TensorFlow lives: figures that need the model (e.g. SURE)."""
+        if self._denoiser is None:
+            self.modelCallFailed.emit(request_id, "the model is still loading", "")
+            return
+        try:
+            self.modelCallDone.emit(request_id, fn(self._denoiser))
+        except Exception as exc:
+            self.modelCallFailed.emit(request_id, *describe_error(exc))
+
     @pyqtSlot(int, object, int, object)
     def denoise_volume(self, request_id: int, data01: object, axis: int, cancel: object) -> None:
         if self._denoiser is None:
@@ -264,6 +277,7 @@ class InferenceController(QObject):
 
     _load = pyqtSignal(str, str)
     _volume = pyqtSignal(int, object, int, object)
+    _call = pyqtSignal(int, object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -273,6 +287,7 @@ class InferenceController(QObject):
         self.worker.moveToThread(self.thread)
         self._load.connect(self.worker.load_model)
         self._volume.connect(self.worker.denoise_volume)
+        self._call.connect(self.worker.run_with_model)
         self._next_id = 0
         self.precision = "auto"  # what load_model asks for: auto | float32 | bfloat16 | float16
         self._cancel: threading.Event | None = None
@@ -298,6 +313,12 @@ class InferenceController(QObject):
         self._cancel = threading.Event()
         self.volume_request_id = request_id
         self._volume.emit(request_id, data01, int(axis), self._cancel)
+        return request_id
+
+    def run_with_model(self, fn) -> int:
+        """Queue ``fn(denoiser)`` in the worker; the answer comes as modelCallDone / modelCallFailed."""
+        request_id = self._new_id()
+        self._call.emit(request_id, fn)
         return request_id
 
     def cancel_volume(self) -> None:

@@ -23,6 +23,7 @@ from mri_denoise_gui.qt.inference_worker import InferenceController
 from mri_denoise_gui.qt.messages import ask_stop_training, open_box, reported
 from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
+from mri_denoise_gui.qt.noref_panel import NoRefMixin, NoRefPanel
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
 from mri_denoise_gui.qt.slice_display import SliceDisplayMixin
 from mri_denoise_gui.qt.slice_views import CompareView
@@ -32,8 +33,11 @@ from mri_denoise_gui.viewer.session import ViewerSession
 from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, ViewerData
 
 
-class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVolumeMixin, SettingsMixin,
-                 QMainWindow):
+TRAINING_DIALOGS = ("trainingDialog", "adaptDialog")  # each trains in its own thread: stopped on close
+
+
+class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMixin, ModelVolumeMixin,
+                 SettingsMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -44,6 +48,9 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
     firstDenoisedShown = pyqtSignal()
     volumeDenoised = pyqtSignal()
     volumeMetricsReady = pyqtSignal(object)
+    norefSliceReady = pyqtSignal(object)  # reference-free figures of the slice on screen (no ground truth)
+    norefVolumeReady = pyqtSignal(object)  # ... and of the whole volume
+    norefSureReady = pyqtSignal(str, object)  # "slice" / "volume", SURE-estimated PSNR (dB) of the model
     exportFinished = pyqtSignal(str)
     errorShown = pyqtSignal(str, str)  # reason, details
 
@@ -58,6 +65,9 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         self.session = ViewerSession()
         self.current: dict[str, np.ndarray | None] = {"noisy": None, "denoised": None, "truth": None}
         self.slice_metrics: dict = {"noisy": None, "denoised": None}
+        self.noref_slice: dict | None = None  # reference-free figures shown (NoRefMixin)
+        self.noref_volume: dict | None = None
+        self.noref_sure: dict = {"slice": None, "volume": None}
         self.applied_slice_requests: list[int] = []  # request ids whose result went on screen
         self.last_error: tuple[str, str, str] | None = None
         self._latest_slice_request = 0
@@ -82,8 +92,10 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         w.volumeDenoised.connect(self._on_volume_denoised)
         w.volumeCancelled.connect(self._on_volume_cancelled)
         w.volumeFailed.connect(self._on_volume_failed)
+        w.modelCallDone.connect(self._on_model_call_done)
 
         self._build_ui()
+        self.session.denoised_changed.connect(self.update_noref_volume)
         self._build_menus()
         self._metrics_timer = QTimer(self, singleShot=True, interval=40)
         self._metrics_timer.timeout.connect(self._update_slice_metrics)
@@ -123,13 +135,14 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
 
         self.noise_controls = NoiseControls()
         self.metrics_panel = MetricsPanel()
+        self.noref_panel = NoRefPanel()
         self.model_panel = ModelPanel()
         self.job_panel = VolumeJobPanel()
         side = QWidget()
         side.setObjectName("sidePanel")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 4, 4, 4)
-        for box in (self.noise_controls, self.metrics_panel, self.job_panel, self.model_panel):
+        for box in (self.noise_controls, self.metrics_panel, self.noref_panel, self.job_panel, self.model_panel):
             side_layout.addWidget(box)
         side_layout.addStretch(1)
         scroll = QScrollArea()
@@ -208,6 +221,8 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         model_menu.addSeparator()
         self.precision_actions = add_precision_menu(model_menu, self.settings, self._on_precision_changed)
         self._action(model_menu, "&Train…", self.open_training_dialog)
+        self.adapt_action = self._action(model_menu, "&Adapt to this scan…", self.open_adapt_dialog,
+                                         tip="Fine-tune the model on the open noisy volume, without a reference")
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About MRI Denoise", self.show_about)
@@ -252,6 +267,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         self.noise_controls.setEnabled(clean)
         self.noise_controls.setToolTip("" if clean else "A real noisy scan: noise is not simulated")
         self.metrics_panel.set_available(not has or self.session.data.has_truth)  # dashes until a volume is open
+        self.noref_panel.setVisible(has and not self.session.data.has_truth)
         if not running and not self.volume_is_denoised():
             self.job_panel.clear_done()  # "Done" would claim a denoised volume there no longer is
 
@@ -282,6 +298,13 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
 
         training_dialog.open_training_dialog(self)
 
+    @reported("Could not open the adaptation dialog", None)
+    def open_adapt_dialog(self):
+        """Model › Adapt to this scan…: self-supervised fine-tuning in the dialog's own thread."""
+        from mri_denoise_gui.qt import adapt_dialog
+
+        return adapt_dialog.open_adapt_dialog(self)
+
     def _on_worker_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 15_000)
         if "TensorFlow" in text:
@@ -292,20 +315,18 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
     # ------------------------------------------------------------------------------------
     def _close_training_dialog(self) -> None:
         """Training runs in the dialog's own thread: stop it before the window goes away."""
-        dialog = self.findChild(QWidget, "trainingDialog")
-        if dialog is None:
-            return
-        try:
-            if hasattr(dialog, "cancel_and_wait"):
-                dialog.cancel_and_wait(60_000)
-            dialog.close()
-        except RuntimeError:  # already deleted
-            pass
+        for dialog in filter(None, (self.findChild(QWidget, name) for name in TRAINING_DIALOGS)):
+            try:
+                if hasattr(dialog, "cancel_and_wait"):
+                    dialog.cancel_and_wait(60_000)
+                dialog.close()
+            except RuntimeError:  # already deleted
+                pass
 
     def _training_running(self) -> bool:
-        dialog = self.findChild(QWidget, "trainingDialog")
         try:
-            return bool(dialog is not None and dialog.is_training())
+            return any(dialog is not None and dialog.is_training()
+                       for dialog in (self.findChild(QWidget, name) for name in TRAINING_DIALOGS))
         except (RuntimeError, AttributeError):
             return False
 

@@ -7,6 +7,8 @@ window is declared below.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from PyQt6.QtCore import QTimer
 
@@ -32,6 +34,7 @@ class NoiseMetricsMixin:
     panes: dict
     current: dict
     slice_metrics: dict
+    update_noref_slice: Callable[[bool], None]  # NoRefMixin: the figures when there is no ground truth
     _volume_job: dict | None
     _noise_timer: QTimer
     _metrics_timer: QTimer
@@ -139,6 +142,7 @@ class NoiseMetricsMixin:
         if data is None or truth is None or noisy is None:
             self.slice_metrics = {"noisy": None, "denoised": None}
             self.metrics_panel.set_slice_metrics(None, None)
+            self.update_noref_slice(wait)  # no ground truth: the reference-free figures instead
             return
         key = self._slice_metrics_key()
         use_mask = key[3]

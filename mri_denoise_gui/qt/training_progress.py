@@ -24,6 +24,8 @@ LOG_LINES = 2000
 class TrainingProgressPanel(QWidget):
     """Plan summary, epoch and batch bars with time left, live curves, log and result line."""
 
+    epoch_line = staticmethod(epoch_summary)  # the log line of an epoch event (the adapt dialog has its own)
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._t0: float | None = None
@@ -150,7 +152,7 @@ class TrainingProgressPanel(QWidget):
             self.epoch_bar.setValue(epoch)
             self.batch_bar.setValue(steps)
             self.curves.add_epoch(epoch, logs)
-            self.append_log(epoch_summary(event))
+            self.append_log(self.epoch_line(event))
             self._noisy_reference(event)
         if self._t0 is not None and kind in ("batch", "epoch"):
             self.time_label.setText(self._time_text(now, (epoch - 1) * steps + batch, epochs * steps))

@@ -121,7 +121,7 @@ class TrainingWorker(QObject):
 
     @pyqtSlot(object, object)
     def train(self, config_dict: dict, cancel: threading.Event) -> None:
-        """Run `ml.train.train`; always ends with `finished` or `failed`, never an exception.
+        """Do `run` (`ml.train.train`); always ends with `finished` or `failed`, never an exception.
 
         `runs_done` is counted before the final signal, so when the GUI hears the end the
         worker has really left `train` (what `TrainingController.wait_idle` relies on).
@@ -134,16 +134,11 @@ class TrainingWorker(QObject):
             ml_log.setLevel(logging.INFO)
         outcome: tuple[str, Any]
         try:
-            from mri_denoise_gui.ml import train as mltrain
-
-            config = TrainingConfig.from_dict(config_dict)
             if cancel.is_set():  # cancelled before it began: nothing was written
                 outcome = ("finished", {"folder": None, "best": {}, "epochs_run": 0, "cancelled": True})
             else:
-                self.started.emit(config.to_dict())
                 throttle = ProgressThrottle(self._emit_progress)
-                result = mltrain.train(config, progress=throttle, cancel=cancel)
-                info = result_to_dict(result)
+                info = self.run(config_dict, throttle, cancel)
                 info["events_sent"], info["events_dropped"] = throttle.sent, throttle.dropped
                 outcome = ("finished", info)
         except Exception as exc:
@@ -156,6 +151,14 @@ class TrainingWorker(QObject):
             self.finished.emit(outcome[1])
         else:
             self.failed.emit(*outcome[1])
+
+    def run(self, config_dict: dict, progress: Callable[[dict], None], cancel: threading.Event) -> dict:
+        """The work of one run (here `ml.train.train`); a subclass runs another job the same way."""
+        from mri_denoise_gui.ml import train as mltrain
+
+        config = TrainingConfig.from_dict(config_dict)
+        self.started.emit(config.to_dict())
+        return result_to_dict(mltrain.train(config, progress=progress, cancel=cancel))
 
     def _emit_progress(self, event: dict) -> None:
         try:
@@ -188,6 +191,9 @@ class TrainingController(QObject):
     _plan = pyqtSignal(int, object, bool)
     _train = pyqtSignal(object, object)
 
+    worker_class = TrainingWorker  # the adaptation dialog's controller runs an AdaptWorker
+    thread_name = "trainingThread"
+
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.worker: TrainingWorker | None = None
@@ -208,7 +214,7 @@ class TrainingController(QObject):
                 signal.disconnect()
             except TypeError:  # nothing connected yet
                 pass
-        self.worker = TrainingWorker()
+        self.worker = self.worker_class()
         for name in self.RELAYED:
             getattr(self.worker, name).connect(getattr(self, name))
         self._prepare.connect(self.worker.prepare)
@@ -216,7 +222,7 @@ class TrainingController(QObject):
         self._train.connect(self.worker.train)
         self._runs_requested = 0
         self.thread = PythonThread()
-        self.thread.setObjectName("trainingThread")
+        self.thread.setObjectName(self.thread_name)
         self.worker.moveToThread(self.thread)
         self.thread.start()
         self._prepare.emit()
