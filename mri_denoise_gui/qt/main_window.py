@@ -17,6 +17,9 @@ from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from mri_denoise_gui.core.orientation import AXIS_NAMES
+from mri_denoise_gui.qt.comparison import ComparisonMixin
+from mri_denoise_gui.qt.comparison_tools import ComparisonToolsMixin
+from mri_denoise_gui.qt.comparison_view import ComparisonView
 from mri_denoise_gui.qt.controls import MetricsPanel, ModelPanel, NoiseControls, SliceControls, VolumeJobPanel
 from mri_denoise_gui.qt.file_actions import FileActionsMixin
 from mri_denoise_gui.qt.inference_worker import InferenceController
@@ -25,7 +28,6 @@ from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
 from mri_denoise_gui.qt.slice_display import SliceDisplayMixin
-from mri_denoise_gui.qt.slice_views import CompareView
 from mri_denoise_gui.qt.tasks import JobRunner
 from mri_denoise_gui.qt.window_settings import SettingsMixin, default_settings
 from mri_denoise_gui.viewer.session import ViewerSession
@@ -33,7 +35,7 @@ from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, ViewerData
 
 
 class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVolumeMixin, SettingsMixin,
-                 QMainWindow):
+                 ComparisonMixin, ComparisonToolsMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -83,8 +85,14 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         w.volumeCancelled.connect(self._on_volume_cancelled)
         w.volumeFailed.connect(self._on_volume_failed)
 
+        self._init_comparison()
         self._build_ui()
         self._build_menus()
+        self._build_noise_level_edit()
+        self.session.volume_changed.connect(self._drop_method_results)
+        self.session.noise_changed.connect(self._drop_method_results)
+        self.volumeDenoised.connect(self._denoise_methods_volume)
+        self.metrics_panel.maskChanged.connect(self._on_method_mask_changed)
         self._metrics_timer = QTimer(self, singleShot=True, interval=40)
         self._metrics_timer.timeout.connect(self._update_slice_metrics)
         self._noise_timer = QTimer(self, singleShot=True, interval=250)
@@ -109,7 +117,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
     # UI
     # ------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.compare = CompareView()
+        self.compare = ComparisonView()
         self.panes = self.compare.panes
         self.slice_controls = SliceControls()
         self.slice_slider = self.slice_controls.slider
@@ -129,7 +137,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         side.setObjectName("sidePanel")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 4, 4, 4)
-        for box in (self.noise_controls, self.metrics_panel, self.job_panel, self.model_panel):
+        for box in (self.noise_controls, self.metrics_panel, self.method_table, self.job_panel, self.model_panel):
             side_layout.addWidget(box)
         side_layout.addStretch(1)
         scroll = QScrollArea()
@@ -198,6 +206,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         view_menu.addSeparator()
         self._action(view_menu, "Reset &zoom", self.compare.reset_view, "Ctrl+0")
         self._action(view_menu, "Reset &window / level", self._on_reset_levels_triggered, "Ctrl+L")
+        self._build_comparison_menus(file_menu, view_menu)
 
         model_menu = bar.addMenu("&Model")
         self._action(model_menu, "&Load model…", self._on_load_model_triggered, "Ctrl+M")

@@ -120,6 +120,7 @@ class SliceDisplayMixin:
                 pane.set_image(None, levels, px)
                 pane.show_message("No model loaded\nModel › Load model…")
         self._metrics_timer.start()
+        self._refresh_methods()  # comparison panes, error map, per-method scores (qt.comparison)
 
     def _cached_denoised(self, geom) -> np.ndarray | None:
         data = self.session.data
@@ -138,6 +139,8 @@ class SliceDisplayMixin:
         self._show_residual()
         self._metrics_timer.start()
         self.denoisedSliceShown.emit(request_id)
+        if request_id:
+            self._refresh_methods()  # network panes and error maps follow the new slice
         if not self._first_denoised:
             self._first_denoised = True
             self.firstDenoisedShown.emit()

@@ -1,0 +1,135 @@
+"""Small tools around the comparison: menus, screenshot, typed noise level, residual / error export.
+
+A mixin of `MainWindow` (with `ComparisonMixin`): `_build_comparison_menus` adds File › Save
+screenshot, File › Export residual / error map, View › Add comparison pane, View › Show error
+map and View › Show colour bars; the noise box gets a line where the level can be typed as σ,
+% of range or variance. Residual and error map are exported in the source's units (the
+normaliser is affine, so differences of inverted volumes are the differences in file units).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtWidgets import QLineEdit
+
+from mri_denoise_gui.core.volume import save_volume
+from mri_denoise_gui.qt.messages import reported
+from mri_denoise_gui.viewer.comparison import NETWORK, classical_methods, method_label, parse_noise_level
+from mri_denoise_gui.viewer.export import build_sidecar, suggest_export_path
+
+DIFFERENCES = {"residual": "noisy − denoised (network)", "error": "|denoised − ground truth| (network)"}
+
+
+def difference_volume(data, kind: str) -> np.ndarray:
+    """The residual or error-map volume in the source's units (needs the whole denoised volume)."""
+    if data.denoised01 is None:
+        raise ValueError("run Denoise volume first: the residual and the error map need the whole denoised volume")
+    inv = data.normalizer.inverse
+    if kind == "residual":
+        return inv(data.noisy01) - inv(data.denoised01)
+    if kind == "error":
+        if data.truth01 is None:
+            raise ValueError("the error map needs a ground truth (open a clean volume or attach a reference)")
+        return np.abs(inv(data.denoised01) - inv(data.truth01))
+    raise ValueError(f"unknown difference {kind!r}")
+
+
+class ComparisonToolsMixin:
+    """Menus and small actions of the comparison work."""
+
+    def _build_comparison_menus(self, file_menu, view_menu) -> None:
+        first = file_menu.actions()[-1] if file_menu.actions() else None  # before "Quit"
+        actions = [
+            self._action(file_menu, "Save &screenshot…", self._ask_and_save_screenshot, "Ctrl+Shift+S",
+                         tip="The window as a PNG (what --screenshot saves)"),
+            self._action(file_menu, "Export &residual volume…", lambda: self._ask_and_export_difference("residual")),
+            self._action(file_menu, "Export e&rror map volume…", lambda: self._ask_and_export_difference("error")),
+        ]
+        if first is not None:
+            for action in actions:
+                file_menu.removeAction(action)
+                file_menu.insertAction(first, action)
+        view_menu.addSeparator()
+        add_menu = view_menu.addMenu("Add &comparison pane")
+        for method in [NETWORK, *classical_methods()]:
+            self._action(add_menu, method_label(method), lambda m=method: self.add_comparison_pane(m))
+        self.error_action = self._action(view_menu, "Show &error map", self._on_error_toggled, "Ctrl+Shift+R",
+                                         checkable=True)
+        self.colour_bar_action = self._action(view_menu, "Show colour &bars", self.compare.set_colour_bars_visible,
+                                              checkable=True)
+
+    def _build_noise_level_edit(self) -> None:
+        self.noise_level_edit = QLineEdit()
+        self.noise_level_edit.setObjectName("noiseLevelEdit")
+        self.noise_level_edit.setPlaceholderText("type σ 0.05, 5% or var 0.0025")
+        self.noise_level_edit.setToolTip("The noise level as σ, as % of the range, or as a variance")
+        self.noise_level_edit.returnPressed.connect(self._on_noise_level_typed)
+        self.noise_controls.layout().insertRow(3, "Level", self.noise_level_edit)
+
+    def _on_noise_level_typed(self) -> None:
+        try:
+            variance = parse_noise_level(self.noise_level_edit.text())
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 10_000)
+            return
+        self.noise_controls.variance_spin.setValue(variance)  # clamped and announced as typed values are
+        self.noise_level_edit.clear()
+
+    # -- screenshot ----------------------------------------------------------------------------
+    def _ask_and_save_screenshot(self) -> None:
+        path = self._ask_save_path("Save screenshot", Path(self._last_dir()) / "mri-denoise-screenshot.png")
+        if path:
+            self.save_screenshot(path)
+
+    @reported("Could not save the screenshot", False)
+    def save_screenshot(self, path) -> bool:
+        """The window as it is on screen, as a PNG (written to a temporary name, then moved)."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_name(path.name + ".png")
+        tmp = path.with_name(path.name + ".part.png")
+        if not self.grab().save(str(tmp), "PNG"):
+            tmp.unlink(missing_ok=True)
+            self.show_error("Could not save the screenshot", f"cannot write {path}")
+            return False
+        tmp.replace(path)
+        self.statusBar().showMessage(f"Screenshot saved to {path}", 8000)
+        return True
+
+    # -- residual / error export ---------------------------------------------------------------
+    def _ask_and_export_difference(self, kind: str) -> None:
+        if self.session.data is None:
+            return
+        path = self._ask_save_path(f"Export {kind} volume", suggest_export_path(self.session.data.volume, kind))
+        if path:
+            self.export_difference(kind, path)
+
+    @reported("Could not export", False)
+    def export_difference(self, kind: str, path) -> bool:
+        """Write the residual or the error map (network) as NIfTI with the source's header."""
+        data = self.session.data
+        if data is None:
+            self.show_error("Nothing to export", "open a volume first")
+            return False
+        path = Path(path)
+        if not path.name.lower().endswith((".nii", ".nii.gz")):
+            path = path.with_name(path.name + ".nii.gz")
+        if not self.volume_is_denoised():
+            self.show_error(f"Could not export the {kind}", "run Model › Denoise whole volume first")
+            return False
+        sidecar = build_sidecar(data, kind, self.session.noise, self.session.model, self.session.denoised_axis)
+        sidecar["units"] = f"{DIFFERENCES[kind]}, in the source's intensity units"
+        inputs = tuple(p for p in (data.volume.path, getattr(data.reference, "path", None)) if p is not None)
+
+        def write(state):
+            return save_volume(path, difference_volume(data, kind), like=data.volume, sidecar=sidecar, inputs=inputs)
+
+        def done(written):
+            self.statusBar().showMessage(f"Exported the {kind} to {written}", 10_000)
+            self.exportFinished.emit(str(written))
+
+        self.tasks.run(f"export {path}", write, done, lambda r, d: self.show_error(f"Could not export the {kind}", r, d))
+        return True
+
