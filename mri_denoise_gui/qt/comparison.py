@@ -143,6 +143,7 @@ class ComparisonMixin:
                            lambda r, d, k=key: self.panes[k].show_message(f"Failed:\n{r}") if k in self.panes else None)
         self._show_error_map()
         self._update_method_metrics()
+        self.update_rois()
 
     def _on_method_slice(self, key: str, method: str, slice_key: tuple, image: np.ndarray) -> None:
         self.method_cache.put(slice_key, image)
@@ -150,6 +151,7 @@ class ComparisonMixin:
             self._show_method(key, method, image)
             self._show_error_map()
             self._update_method_metrics()
+            self.update_rois()
 
     def _show_method(self, key: str, method: str, image: np.ndarray | None) -> None:
         pane = self.panes[key]

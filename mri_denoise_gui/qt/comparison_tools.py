@@ -59,6 +59,17 @@ class ComparisonToolsMixin:
                                          checkable=True)
         self.colour_bar_action = self._action(view_menu, "Show colour &bars", self.compare.set_colour_bars_visible,
                                               checkable=True)
+        view_menu.addSeparator()
+        for text, kind in (("Add rectangle &ROI", "rect"), ("Add e&llipse ROI", "ellipse"),
+                           ("Add line &profile", "line")):
+            self._action(view_menu, text, lambda k=kind: self._add_roi_from_menu(k))
+        self._action(view_menu, "Clear ROIs", self.clear_rois)
+
+    def _add_roi_from_menu(self, kind: str) -> None:
+        if self.session.data is None:
+            self.statusBar().showMessage("Open a volume first", 5000)
+            return
+        self.add_roi(kind, "denoised" if self.panes["denoised"].image is not None else "noisy")
 
     def _build_noise_level_edit(self) -> None:
         self.noise_level_edit = QLineEdit()

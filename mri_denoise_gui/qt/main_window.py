@@ -26,6 +26,7 @@ from mri_denoise_gui.qt.inference_worker import InferenceController
 from mri_denoise_gui.qt.messages import open_box, reported
 from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
+from mri_denoise_gui.qt.roi_tools import RoiMixin
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
 from mri_denoise_gui.qt.slice_display import SliceDisplayMixin
 from mri_denoise_gui.qt.tasks import JobRunner
@@ -35,7 +36,7 @@ from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, ViewerData
 
 
 class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVolumeMixin, SettingsMixin,
-                 ComparisonMixin, ComparisonToolsMixin, QMainWindow):
+                 ComparisonMixin, ComparisonToolsMixin, RoiMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -86,6 +87,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         w.volumeFailed.connect(self._on_volume_failed)
 
         self._init_comparison()
+        self._init_rois()
         self._build_ui()
         self._build_menus()
         self._build_noise_level_edit()
@@ -137,7 +139,8 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         side.setObjectName("sidePanel")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 4, 4, 4)
-        for box in (self.noise_controls, self.metrics_panel, self.method_table, self.job_panel, self.model_panel):
+        for box in (self.noise_controls, self.metrics_panel, self.method_table, self.region_panel, self.job_panel,
+                    self.model_panel):
             side_layout.addWidget(box)
         side_layout.addStretch(1)
         scroll = QScrollArea()

@@ -107,3 +107,22 @@ def parse_noise_level(text: str) -> float:
         return float(raw)
     except ValueError:
         raise ValueError(f"cannot read noise level {text!r}: type σ 0.05, 5% or var 0.0025") from None
+
+
+def roi_mask(shape: tuple[int, int], pixel_size, kind: str, pos, size) -> np.ndarray:
+    """Pixels whose centres lie in a rectangle / ellipse given in view millimetres (x = col, y = row).
+
+    `pos` is the ROI's corner (x, y) and `size` its (width, height), as pyqtgraph's ROI reports them
+    when unrotated; the image's pixel (row, col) has its centre at ((col + .5) * px_col, (row + .5) * px_row).
+    """
+    py, px = float(pixel_size[0]), float(pixel_size[1])
+    ys = (np.arange(shape[0]) + 0.5) * py
+    xs = (np.arange(shape[1]) + 0.5) * px
+    x0, y0 = float(pos[0]), float(pos[1])
+    w, h = float(size[0]), float(size[1])
+    if kind == "rect":
+        return ((ys >= y0) & (ys < y0 + h))[:, None] & ((xs >= x0) & (xs < x0 + w))[None, :]
+    if kind == "ellipse":
+        cy, cx = y0 + h / 2, x0 + w / 2
+        return (((ys - cy) / max(h / 2, 1e-9)) ** 2)[:, None] + (((xs - cx) / max(w / 2, 1e-9)) ** 2)[None, :] <= 1.0
+    raise ValueError(f"unknown ROI kind {kind!r}")

@@ -150,3 +150,49 @@ def test_network_method_pane(qtbot, model_window, small_file):
     wait_denoised_current(qtbot, w)
     key = w.add_comparison_pane(NETWORK)
     np.testing.assert_array_equal(w.panes[key].image, w.current["denoised"])
+
+
+def test_rect_and_ellipse_roi_stats_in_every_pane(qtbot, model_window, small_file):
+    from mri_denoise_gui.viewer.comparison import roi_mask
+
+    w = model_window
+    assert w.open_file(small_file)
+    wait_denoised_current(qtbot, w)
+    key = w.add_comparison_pane("tv")
+    _wait_method(qtbot, w, key)
+    px = w.data.geometry(w.session.axis).pixel_size
+    # rows 10..19, cols 8..19 in millimetres
+    w.add_roi("rect", "noisy", pos=(8 * px[1], 10 * px[0]), size=(12 * px[1], 10 * px[0]))
+    for pane in ("noisy", "denoised", "truth", key):
+        pixels = w.panes[pane].image[10:20, 8:20]
+        assert w.roi_stats[pane]["n"] == pixels.size
+        assert w.roi_stats[pane]["mean"] == float(np.mean(pixels.astype(np.float64)))
+        assert abs(w.roi_stats[pane]["sd"] - float(np.std(pixels.astype(np.float64)))) < 1e-12
+    label = w.findChild(QLabel, "roiStatsLabel").text()
+    assert f"{np.mean(w.panes['truth'].image[10:20, 8:20].astype(np.float64)):.4f}" in label
+
+    roi = w.add_roi("ellipse", "denoised", pos=(4.0, 6.0), size=(10.0, 12.0))
+    mask = roi_mask(w.panes["noisy"].image.shape, px, "ellipse", (4.0, 6.0), (10.0, 12.0))
+    assert 0 < mask.sum() < mask.size
+    assert w.roi_stats["noisy"]["mean"] == float(np.mean(w.panes["noisy"].image[mask].astype(np.float64)))
+    roi.setPos((6.0, 6.0))  # dragging updates the numbers
+    mask = roi_mask(w.panes["noisy"].image.shape, px, "ellipse", (6.0, 6.0), (10.0, 12.0))
+    assert w.roi_stats["truth"]["mean"] == float(np.mean(w.panes["truth"].image[mask].astype(np.float64)))
+    w.clear_rois()
+    assert not w.rois
+
+
+def test_line_profile_has_the_line_length_in_every_pane(qtbot, model_window, small_file):
+    w = model_window
+    assert w.open_file(small_file)
+    wait_denoised_current(qtbot, w)
+    px = w.data.geometry(w.session.axis).pixel_size
+    row = 12
+    # a horizontal line through the centres of pixels (row, 3) .. (row, 23): 21 samples
+    y = (row + 0.5) * px[0]
+    w.add_roi("line", "noisy", pos=(3.5 * px[1], y), size=(20 * px[1], 0.0))
+    plot = w.findChild(QWidget, "profilePlot")
+    assert plot.isVisible()
+    for pane in ("noisy", "denoised", "truth"):
+        np.testing.assert_array_equal(w.profiles[pane], w.panes[pane].image[row, 3:24])
+    assert len(plot.getPlotItem().listDataItems()) == 3
