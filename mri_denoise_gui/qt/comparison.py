@@ -9,11 +9,16 @@ is run on the whole volume too and scored. A mixin of `MainWindow`; what it uses
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from mri_denoise_gui.qt.comparison_view import ComparisonView
 from mri_denoise_gui.qt.controls import MetricsPanel
+from mri_denoise_gui.qt.extra_models import extra_model_worker
+from mri_denoise_gui.qt.inference_worker import InferenceController
 from mri_denoise_gui.qt.tasks import JobRunner
 from mri_denoise_gui.viewer.comparison import (
     NETWORK,
@@ -25,7 +30,9 @@ from mri_denoise_gui.viewer.comparison import (
 )
 from mri_denoise_gui.viewer.compute import score_pair
 from mri_denoise_gui.viewer.session import ViewerSession
-from mri_denoise_gui.viewer.state import SliceCache
+from mri_denoise_gui.viewer.state import SliceCache, display_from_file_slice, file_order_slice
+
+MODEL_PREFIX = "model:"  # a method naming another model folder: "model:/path/to/folder"
 
 COLUMNS = ("Method", "SSIM", "PSNR", "Gain dB", "Vol SSIM", "Vol PSNR")
 
@@ -70,6 +77,7 @@ class ComparisonMixin:
     panes: dict
     current: dict
     metrics_panel: MetricsPanel
+    controller: InferenceController
 
     def _init_comparison(self) -> None:
         self.pane_methods: dict[str, str] = {}  # pane key -> method
@@ -79,6 +87,15 @@ class ComparisonMixin:
         self.error_method = NETWORK
         self.method_table = MethodMetricsTable()
         self._pane_serial = 0
+        # scores wait until scrubbing pauses (as the slice metrics do): no thread per frame
+        self._method_metrics_timer = QTimer(self, singleShot=True, interval=40)
+        self._method_metrics_timer.timeout.connect(self.update_method_metrics)
+        self.extra_models = extra_model_worker(self.controller)  # TensorFlow's one thread
+        self.extra_models.sliceDenoised.connect(self._on_model_slice)
+        self.extra_models.sliceFailed.connect(self._on_model_slice_failed)
+        self.extra_models.volumeDenoised.connect(self._on_model_volume)
+        self.extra_models.volumeFailed.connect(
+            lambda folder, r, d: self.show_error(f"Could not denoise with {method_label(MODEL_PREFIX + folder)}", r, d))
 
     # -- panes ---------------------------------------------------------------------------------
     def add_comparison_pane(self, method: str) -> str:
@@ -103,6 +120,11 @@ class ComparisonMixin:
         self._refresh_methods()
 
     def _check_method(self, method: str) -> None:
+        if method.startswith(MODEL_PREFIX):
+            folder = Path(method[len(MODEL_PREFIX):])
+            if not (folder / "model.keras").is_file():
+                raise ValueError(f"{folder} is not a model folder (no model.keras in it)")
+            return
         if method != NETWORK and method not in classical_methods():
             raise ValueError(f"unknown method {method!r}; choose network or one of {', '.join(classical_methods())}")
 
@@ -138,6 +160,10 @@ class ComparisonMixin:
                 continue
             pane.title.setText(f"{method_label(method)} · working…")
             slice_key = self._method_key(method)
+            if method.startswith(MODEL_PREFIX):
+                self.extra_models.submit(method[len(MODEL_PREFIX):], slice_key,
+                                         file_order_slice(data.noisy01, geom, self.session.index))
+                continue
             self.tasks.run(f"method {key}", lambda state, m=method, n=noisy: classical_slice(m, n),
                            lambda image, k=key, m=method, sk=slice_key: self._on_method_slice(k, m, sk, image),
                            lambda r, d, k=key: self.panes[k].show_message(f"Failed:\n{r}") if k in self.panes else None)
@@ -152,6 +178,25 @@ class ComparisonMixin:
             self._show_error_map()
             self._update_method_metrics()
             self.update_rois()
+
+    def _on_model_slice(self, folder: str, slice_key: tuple, file_slice: np.ndarray) -> None:
+        data = self.session.data
+        if data is None or slice_key[3] != self.session.noise_token:
+            return  # for another noisy volume
+        geom = data.geometry(slice_key[1])
+        if geom.n_slices <= slice_key[2]:
+            return
+        image = display_from_file_slice(file_slice, geom, slice_key[2])
+        for key, method in list(self.pane_methods.items()):
+            if method == slice_key[0]:
+                self._on_method_slice(key, method, slice_key, image)
+        self.method_cache.put(slice_key, image)
+
+    def _on_model_slice_failed(self, folder: str, slice_key: tuple, reason: str, details: str) -> None:
+        for key, method in self.pane_methods.items():
+            if method == slice_key[0] and slice_key == self._method_key(method):
+                self.panes[key].title.setText(method_label(method))
+                self.panes[key].show_message(f"Failed:\n{reason}")
 
     def _show_method(self, key: str, method: str, image: np.ndarray | None) -> None:
         pane = self.panes[key]
@@ -193,7 +238,11 @@ class ComparisonMixin:
         return list(dict.fromkeys([NETWORK, *self.pane_methods.values()]))
 
     def _update_method_metrics(self) -> None:
+        self._method_metrics_timer.start()
+
+    def update_method_metrics(self) -> None:
         """One row per method; slice scores computed in a job, whole-volume ones from `method_scores`."""
+        self._method_metrics_timer.stop()
         data = self.session.data
         truth, noisy = self.current.get("truth"), self.current.get("noisy")
         if data is None or truth is None or noisy is None:
@@ -235,6 +284,9 @@ class ComparisonMixin:
         for method in self._shown_methods():
             if method == NETWORK or self.method_volumes.get(method, (None,))[0] == token:
                 continue
+            if method.startswith(MODEL_PREFIX):
+                self.extra_models.submit_volume(method[len(MODEL_PREFIX):], (method, token, use_mask), data.noisy01, axis)
+                continue
 
             def work(state, m=method):
                 from mri_denoise_gui.core import metrics
@@ -247,6 +299,22 @@ class ComparisonMixin:
             self.tasks.run(f"volume {method}", work,
                            lambda result, m=method: self._on_method_volume(m, token, *result),
                            lambda r, d, m=method: self.show_error(f"Could not run {method_label(m)}", r, d))
+
+    def _on_model_volume(self, folder: str, job: tuple, volume01: np.ndarray) -> None:
+        """Another model's whole volume (from the inference thread): scored in the job runner."""
+        method, token, use_mask = job
+        data = self.session.data
+        if data is None or token != self.session.noise_token:
+            return
+
+        def score(state):
+            from mri_denoise_gui.core import metrics
+
+            if data.truth01 is None:
+                return None
+            return metrics.volume_metrics(data.truth01, volume01, data.foreground() if use_mask else None)
+
+        self.tasks.run(f"volume {method}", score, lambda result: self._on_method_volume(method, token, volume01, result))
 
     def _on_method_volume(self, method: str, token: int, volume01: np.ndarray, score: dict | None) -> None:
         if token != self.session.noise_token:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtWidgets import QLineEdit
+from PyQt6.QtWidgets import QFileDialog, QLineEdit
 
 from mri_denoise_gui.core.volume import save_volume
+from mri_denoise_gui.qt.comparison import MODEL_PREFIX
 from mri_denoise_gui.qt.messages import reported
+from mri_denoise_gui.resources import seed_model_dir
 from mri_denoise_gui.viewer.comparison import NETWORK, classical_methods, method_label, parse_noise_level
 from mri_denoise_gui.viewer.export import build_sidecar, suggest_export_path
 
@@ -55,6 +57,9 @@ class ComparisonToolsMixin:
         add_menu = view_menu.addMenu("Add &comparison pane")
         for method in [NETWORK, *classical_methods()]:
             self._action(add_menu, method_label(method), lambda m=method: self.add_comparison_pane(m))
+        add_menu.addSeparator()
+        self._action(add_menu, "Seed autoencoder (second model)", lambda: self._add_model_pane(seed_model_dir()))
+        self._action(add_menu, "Another model folder…", self._ask_and_add_model_pane)
         self.error_action = self._action(view_menu, "Show &error map", self._on_error_toggled, "Ctrl+Shift+R",
                                          checkable=True)
         self.colour_bar_action = self._action(view_menu, "Show colour &bars", self.compare.set_colour_bars_visible,
@@ -64,6 +69,16 @@ class ComparisonToolsMixin:
                            ("Add line &profile", "line")):
             self._action(view_menu, text, lambda k=kind: self._add_roi_from_menu(k))
         self._action(view_menu, "Clear ROIs", self.clear_rois)
+
+    def _ask_and_add_model_pane(self) -> None:
+        start = str(self.settings.value("model/lastDir", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "Model folder to compare (model.keras + model.json)", start)
+        if folder:
+            self._add_model_pane(folder)
+
+    @reported("Could not add the comparison pane", None)
+    def _add_model_pane(self, folder) -> None:
+        self.add_comparison_pane(MODEL_PREFIX + str(folder))
 
     def _add_roi_from_menu(self, kind: str) -> None:
         if self.session.data is None:

@@ -196,3 +196,39 @@ def test_line_profile_has_the_line_length_in_every_pane(qtbot, model_window, sma
     for pane in ("noisy", "denoised", "truth"):
         np.testing.assert_array_equal(w.profiles[pane], w.panes[pane].image[row, 3:24])
     assert len(plot.getPlotItem().listDataItems()) == 3
+
+
+def test_second_model_pane_runs_in_the_inference_thread(qtbot, model_window, small_file):
+    from mri_denoise_gui.ml.inference import Denoiser
+    from mri_denoise_gui.resources import seed_model_dir
+    from mri_denoise_gui.viewer.state import display_from_file_slice, file_order_slice
+
+    w = model_window
+    assert w.open_file(small_file)
+    wait_denoised_current(qtbot, w)
+    seed = seed_model_dir()
+    method = f"model:{seed}"
+    key = w.add_comparison_pane(method)
+    _wait_method(qtbot, w, key)
+    geom = w.data.geometry(w.session.axis)
+    expected = display_from_file_slice(
+        Denoiser.load(seed).denoise_slice01(file_order_slice(w.data.noisy01, geom, w.index)), geom, w.index)
+    np.testing.assert_allclose(w.panes[key].image, expected, atol=1e-5)
+    assert w.extra_models.thread() is w.controller.thread
+
+    table = w.findChild(QTableWidget, "methodMetricsTable")
+    psnr = core_metrics.psnr(w.current["truth"], w.panes[key].image)
+    qtbot.waitUntil(lambda: _row(table, f"Model {seed.name}")[2] == f"{psnr:.2f}", timeout=30_000)
+
+    with qtbot.waitSignal(w.volumeDenoised, timeout=60_000):
+        w.denoise_volume()
+    qtbot.waitUntil(lambda: method in w.method_scores, timeout=120_000)
+    assert np.isfinite(w.method_scores[method]["psnr"])
+
+
+def test_a_folder_without_a_model_is_refused_with_a_message(model_window, small_file, tmp_path):
+    w = model_window
+    assert w.open_file(small_file)
+    w._add_model_pane(tmp_path)
+    assert "not a model folder" in w.last_error[1]
+    assert not w.compare.method_panes
