@@ -34,7 +34,7 @@ from mri_denoise_gui.viewer.state import SliceCache, display_from_file_slice, fi
 
 MODEL_PREFIX = "model:"  # a method naming another model folder: "model:/path/to/folder"
 
-COLUMNS = ("Method", "SSIM", "PSNR", "Gain dB", "Vol SSIM", "Vol PSNR")
+COLUMNS = ("Method", "SSIM", "PSNR", "Gain", "Vol SSIM", "Vol PSNR")
 
 
 def _fmt(value, digits: int) -> str:
@@ -52,6 +52,8 @@ class MethodMetricsTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setMinimumHeight(120)
+        self.setToolTip("This slice vs the ground truth; Gain is the PSNR gain over the noisy slice in dB;"
+                        " Vol: the whole volume, after Denoise volume (every shown method is run)")
         self.rows: dict[str, dict] = {}  # method -> {"slice": scores, "volume": scores}
 
     def show_rows(self, rows: dict[str, dict]) -> None:
@@ -61,11 +63,14 @@ class MethodMetricsTable(QTableWidget):
         for r, (method, entry) in enumerate(rows.items()):
             s, v = entry.get("slice") or {}, entry.get("volume") or {}
             gain = None if not s or not noisy else s["psnr"] - noisy["psnr"]
-            cells = ("Noisy" if method == "noisy" else method_label(method), _fmt(s.get("ssim"), 4),
+            cells = ("Noisy" if method == "noisy" else method_label(method, short=True), _fmt(s.get("ssim"), 4),
                      _fmt(s.get("psnr"), 2), _fmt(gain, 2) if method != "noisy" else "", _fmt(v.get("ssim"), 4),
                      _fmt(v.get("psnr"), 2))
             for c, text in enumerate(cells):
                 self.setItem(r, c, QTableWidgetItem(text))
+        has_volume = any(entry.get("volume") for entry in rows.values())
+        for c in (4, 5):  # whole-volume columns once "Denoise volume" has run
+            self.setColumnHidden(c, not has_volume)
 
 
 class ComparisonMixin:
@@ -118,6 +123,15 @@ class ComparisonMixin:
         self.pane_methods.pop(key, None)
         self.compare.remove_pane(key)
         self._refresh_methods()
+
+    def comparison_ready(self) -> bool:
+        """Every method pane shows the current slice and the table scores it (the --screenshot wait)."""
+        if any(self.method_image(m) is None for m in self.pane_methods.values()):
+            return False
+        data = self.session.data
+        if data is None or not data.has_truth:
+            return True
+        return all(self.method_table.rows.get(m, {}).get("slice") for m in self._shown_methods())
 
     def _check_method(self, method: str) -> None:
         if method.startswith(MODEL_PREFIX):

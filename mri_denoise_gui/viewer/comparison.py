@@ -29,12 +29,17 @@ def classical_methods() -> list[str]:
     return [m for m in CLASSICAL if m != "bm3d" or baselines.bm3d_available()]
 
 
-def method_label(method: str) -> str:
+SHORT = {"nlm": "NLM", "wavelet": "Wavelet", "tv": "TV", "bm3d": "BM3D"}
+
+
+def method_label(method: str, short: bool = False) -> str:
+    """A pane title ("NLM (estimated σ)"), or the metrics table's short name ("NLM")."""
     if method == NETWORK:
         return "Network"
     if method.startswith("model:"):
-        return "Model " + method.split(":", 1)[1].rstrip("/").rsplit("/", 1)[-1]
-    return CLASSICAL.get(method, method)
+        name = method.split(":", 1)[1].rstrip("/").rsplit("/", 1)[-1]
+        return name if short else f"Model {name}"
+    return (SHORT if short else CLASSICAL).get(method, method)
 
 
 def classical_slice(method: str, noisy2d: np.ndarray) -> np.ndarray:
