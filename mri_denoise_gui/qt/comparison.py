@@ -184,6 +184,7 @@ class ComparisonMixin:
         self._show_error_map()
         self._update_method_metrics()
         self.update_rois()
+        self._render_ortho()
 
     def _on_method_slice(self, key: str, method: str, slice_key: tuple, image: np.ndarray) -> None:
         self.method_cache.put(slice_key, image)

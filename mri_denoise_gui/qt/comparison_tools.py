@@ -65,6 +65,13 @@ class ComparisonToolsMixin:
         self.colour_bar_action = self._action(view_menu, "Show colour &bars", self.compare.set_colour_bars_visible,
                                               checkable=True)
         view_menu.addSeparator()
+        self.ortho_action = self._action(view_menu, "&Orthogonal views", self.show_ortho, "Ctrl+Shift+V",
+                                         checkable=True, tip="Axial, coronal and sagittal through one voxel: click to move")
+        ortho_menu = view_menu.addMenu("Orthogonal views &show")
+        for method in ["noisy", NETWORK, "truth", *classical_methods()]:
+            self._action(ortho_menu, {"noisy": "Noisy", "truth": "Ground truth"}.get(method, method_label(method)),
+                         lambda m=method: self.set_ortho_method(m))
+        view_menu.addSeparator()
         for text, kind in (("Add rectangle &ROI", "rect"), ("Add e&llipse ROI", "ellipse"),
                            ("Add line &profile", "line")):
             self._action(view_menu, text, lambda k=kind: self._add_roi_from_menu(k))

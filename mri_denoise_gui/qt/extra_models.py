@@ -30,15 +30,16 @@ class ExtraModelWorker(QObject):
     def __init__(self):
         super().__init__()
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple] = {}
+        self._pending: dict[tuple, tuple] = {}
         self._models: dict[str, Any] = {}
         self._wake.connect(self._process, Qt.ConnectionType.QueuedConnection)
         self._volume.connect(self._denoise_volume, Qt.ConnectionType.QueuedConnection)
 
     # -- GUI thread -------------------------------------------------------------------------
-    def submit(self, folder: str, key: tuple, image01: np.ndarray) -> None:
+    def submit(self, folder: str, key: tuple, image01: np.ndarray, slot: str = "pane") -> None:
+        """Latest wins per (folder, slot): the panes use "pane", the orthogonal views one slot per plane."""
         with self._lock:
-            self._pending[folder] = (key, image01)
+            self._pending[(folder, slot)] = (key, image01)
         self._wake.emit()
 
     def submit_volume(self, folder: str, token: object, data01: np.ndarray, axis: int) -> None:
@@ -56,7 +57,7 @@ class ExtraModelWorker(QObject):
     def _process(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
-        for folder, (key, image01) in pending.items():
+        for (folder, _slot), (key, image01) in pending.items():
             try:
                 out = self._model(folder).denoise_slice01(image01)
                 self.sliceDenoised.emit(folder, key, np.asarray(out, dtype=np.float32))

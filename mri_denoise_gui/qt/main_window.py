@@ -26,6 +26,7 @@ from mri_denoise_gui.qt.inference_worker import InferenceController
 from mri_denoise_gui.qt.messages import open_box, reported
 from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
+from mri_denoise_gui.qt.ortho_view import OrthoMixin
 from mri_denoise_gui.qt.roi_tools import RoiMixin
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
 from mri_denoise_gui.qt.slice_display import SliceDisplayMixin
@@ -36,7 +37,7 @@ from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, ViewerData
 
 
 class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVolumeMixin, SettingsMixin,
-                 ComparisonMixin, ComparisonToolsMixin, RoiMixin, QMainWindow):
+                 ComparisonMixin, ComparisonToolsMixin, RoiMixin, OrthoMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -89,6 +90,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, ModelVo
         self._init_comparison()
         self._init_rois()
         self._build_ui()
+        self._init_ortho()
         self._build_menus()
         self._build_noise_level_edit()
         self.session.volume_changed.connect(self._drop_method_results)
