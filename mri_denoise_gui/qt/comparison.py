@@ -13,7 +13,16 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QWidget,
+)
 
 from mri_denoise_gui.qt.comparison_view import ComparisonView
 from mri_denoise_gui.qt.controls import MetricsPanel
@@ -108,10 +117,31 @@ class ComparisonMixin:
         self._check_method(method)
         self._pane_serial += 1
         key = f"compare{self._pane_serial}"
-        self.compare.add_pane(key, method_label(method), f"{key}View")
+        pane = self.compare.add_pane(key, method_label(method), f"{key}View")
         self.pane_methods[key] = method
+        pane.layout().insertWidget(1, self._pane_chooser(key, method))
         self._refresh_methods()
         return key
+
+    def _pane_chooser(self, key: str, method: str) -> QWidget:
+        """The pane's own method combo (`<key>MethodCombo`) and its close button (`<key>CloseButton`)."""
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(2, 1, 2, 1)
+        combo = QComboBox()
+        combo.setObjectName(f"{key}MethodCombo")
+        for m in dict.fromkeys([NETWORK, *classical_methods(), *self.pane_methods.values(), method]):
+            combo.addItem(method_label(m), m)
+        combo.setCurrentIndex(combo.findData(method))
+        combo.currentIndexChanged.connect(lambda _i: self.set_pane_method(key, combo.currentData()))
+        close = QToolButton()
+        close.setObjectName(f"{key}CloseButton")
+        close.setText("✕")
+        close.setToolTip("Remove this comparison pane")
+        close.clicked.connect(lambda: self.remove_comparison_pane(key))
+        layout.addWidget(combo, 1)
+        layout.addWidget(close)
+        return row
 
     def set_pane_method(self, key: str, method: str) -> None:
         self._check_method(method)

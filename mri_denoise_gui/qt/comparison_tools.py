@@ -62,6 +62,9 @@ class ComparisonToolsMixin:
         self._action(add_menu, "Another model folder…", self._ask_and_add_model_pane)
         self.error_action = self._action(view_menu, "Show &error map", self._on_error_toggled, "Ctrl+Shift+R",
                                          checkable=True)
+        error_menu = view_menu.addMenu("Error map &of")
+        for method in [NETWORK, *classical_methods()]:
+            self._action(error_menu, method_label(method), lambda m=method: self._show_error_of(m))
         self.colour_bar_action = self._action(view_menu, "Show colour &bars", self.compare.set_colour_bars_visible,
                                               checkable=True)
         view_menu.addSeparator()
@@ -76,6 +79,10 @@ class ComparisonToolsMixin:
                            ("Add line &profile", "line")):
             self._action(view_menu, text, lambda k=kind: self._add_roi_from_menu(k))
         self._action(view_menu, "Clear ROIs", self.clear_rois)
+
+    def _show_error_of(self, method: str) -> None:
+        self.set_error_method(method)
+        self.error_action.setChecked(True)
 
     def _ask_and_add_model_pane(self) -> None:
         start = str(self.settings.value("model/lastDir", str(Path.home())))

@@ -6,7 +6,7 @@ import json
 
 import nibabel as nib
 import numpy as np
-from PyQt6.QtWidgets import QLabel, QLineEdit, QTableWidget, QWidget
+from PyQt6.QtWidgets import QComboBox, QLabel, QLineEdit, QTableWidget, QToolButton, QWidget
 
 from mri_denoise_gui.core import baselines
 from mri_denoise_gui.core import metrics as core_metrics
@@ -75,8 +75,14 @@ def test_second_classical_pane_and_error_map(qtbot, model_window, small_file):
     w.set_error_method("tv")
     np.testing.assert_allclose(w.panes["error"].image, np.abs(w.panes[b].image - w.current["truth"]), atol=1e-6)
     assert w.compare.error_bar.levels()[0] == 0.0
-    w.remove_comparison_pane(a)
-    assert a not in w.panes and w.findChild(QWidget, f"{a}View") is None or not w.findChild(QWidget, f"{a}View").isVisible()
+    # the pane's own combo switches its method; its close button removes it
+    combo = w.findChild(QComboBox, f"{a}MethodCombo")
+    combo.setCurrentIndex(combo.findData("nlm"))
+    assert w.pane_methods[a] == "nlm"
+    _wait_method(qtbot, w, a)
+    np.testing.assert_allclose(w.panes[a].image, baselines.nlm_denoise(w.current["noisy"]), atol=1e-6)
+    w.findChild(QToolButton, f"{a}CloseButton").click()
+    assert a not in w.panes and a not in w.pane_methods
 
 
 def test_denoise_volume_runs_every_shown_method_and_exports_maps(qtbot, model_window, small_file, tmp_path):
