@@ -343,11 +343,16 @@ class ComparisonMixin:
 
             self.tasks.run(f"volume {method}", work,
                            lambda result, m=method: self._on_method_volume(m, token, *result),
-                           lambda r, d, m=method: self.show_error(f"Could not run {method_label(m)}", r, d))
+                           lambda r, d, m=method: self.show_error(f"Could not run {method_label(m)}", r, d),
+                           on_progress=lambda p, m=method: self.statusBar().showMessage(
+                               f"{method_label(m)} on the whole volume: {p} %", 5000))
 
     def _on_model_volume(self, folder: str, job: tuple, volume01: np.ndarray) -> None:
         """Another model's whole volume (from the inference thread): scored in the job runner."""
         method, token, use_mask = job
+        self._score_method_volume(method, token, volume01, use_mask)
+
+    def _score_method_volume(self, method: str, token: int, volume01: np.ndarray, use_mask: bool) -> None:
         data = self.session.data
         if data is None or token != self.session.noise_token:
             return
@@ -370,15 +375,16 @@ class ComparisonMixin:
         self._update_method_metrics()
 
     def _on_method_mask_changed(self, _on: bool) -> None:
-        """Masked or not, every method is scored again (whole volumes rerun when there is one)."""
-        self.method_volumes.clear()
+        """Masked or not, every method is scored again (the whole volumes already made are kept)."""
         self.method_scores.clear()
-        if self.volume_is_denoised():
-            self._denoise_methods_volume()
+        for method, (token, volume01) in list(self.method_volumes.items()):
+            self._score_method_volume(method, token, volume01, self.metrics_panel.mask_check.isChecked())
         self._update_method_metrics()
 
     def _drop_method_results(self, *_):
         """A new noisy volume: every method's slices, volumes and scores are stale."""
+        for method in self._shown_methods():
+            self.tasks.cancel(f"volume {method}")  # a whole-volume run for the old noisy volume
         self.method_cache.clear()
         self.method_volumes.clear()
         self.method_scores.clear()

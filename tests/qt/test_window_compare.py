@@ -238,3 +238,23 @@ def test_a_folder_without_a_model_is_refused_with_a_message(model_window, small_
     w._add_model_pane(tmp_path)
     assert "not a model folder" in w.last_error[1]
     assert not w.compare.method_panes
+
+
+def test_masked_scores_per_method(qtbot, model_window, small_file):
+    w = model_window
+    assert w.open_file(small_file)
+    wait_denoised_current(qtbot, w)
+    w.add_comparison_pane("tv")
+    with qtbot.waitSignal(w.volumeDenoised, timeout=60_000):
+        w.denoise_volume()
+    qtbot.waitUntil(lambda: "tv" in w.method_scores, timeout=60_000)
+    whole = w.method_scores["tv"]["psnr"]
+    w.metrics_panel.mask_check.setChecked(True)
+    qtbot.waitUntil(lambda: "tv" in w.method_scores, timeout=60_000)
+    data = w.data
+    expected = core_metrics.volume_metrics(data.truth01, w.method_volumes["tv"][1], data.foreground())
+    assert w.method_scores["tv"]["psnr"] == expected["psnr"] != whole
+    table = w.findChild(QTableWidget, "methodMetricsTable")
+    mask = np.ascontiguousarray(data.geometry(w.session.axis).extract(data.foreground(), w.index))
+    psnr = core_metrics.psnr(w.current["truth"], w.current["noisy"], mask)
+    qtbot.waitUntil(lambda: _row(table, "Noisy")[2] == f"{psnr:.2f}", timeout=30_000)
