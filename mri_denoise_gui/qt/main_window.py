@@ -4,7 +4,10 @@ State lives in the Qt-free `viewer.session.ViewerSession` (`self.session`), back
 the job runner (`self.tasks`) and the inference worker (`self.controller`). The behaviour is in
 mixins, each declaring what it uses of the window: `FileActionsMixin` (open, attach, export),
 `SliceDisplayMixin` (panes, residual, cursor), `NoiseMetricsMixin` (noise, SSIM / PSNR),
-`ModelVolumeMixin` (model, whole volume), `SettingsMixin` (QSettings). Message boxes never block
+`ModelVolumeMixin` (model, whole volume), `SettingsMixin` (QSettings), and for comparing methods
+`ComparisonMixin` (method panes, per-method table, error map), `ComparisonToolsMixin` (menus,
+screenshot, residual / error export), `RoiMixin` (ROI statistics, profiles), `OrthoMixin`
+(orthogonal views). Message boxes never block
 (`show_error` opens them window-modal and returns), so tests and the --screenshot run can't hang.
 """
 
@@ -27,8 +30,8 @@ from mri_denoise_gui.qt.messages import open_box, reported
 from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
 from mri_denoise_gui.qt.ortho_view import OrthoMixin
-from mri_denoise_gui.qt.roi_tools import RoiMixin
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
+from mri_denoise_gui.qt.roi_tools import RoiMixin
 from mri_denoise_gui.qt.slice_display import SliceDisplayMixin
 from mri_denoise_gui.qt.tasks import JobRunner
 from mri_denoise_gui.qt.window_settings import SettingsMixin, default_settings

@@ -57,6 +57,8 @@ class SliceDisplayMixin:
             return
         geom = self.session.data.geometry(axis)
         voxel = getattr(self, "crosshair_voxel", None)  # keep the voxel under the crosshair (qt.ortho_view)
+        if voxel is not None and not all(0 <= v < n for v, n in zip(voxel, geom.shape)):
+            voxel = None  # pointed at in another volume
         self.session.index = geom.position(voxel)[0] if voxel is not None else geom.n_slices // 2
         self.slice_controls.set_range(geom.n_slices)
         self.slice_controls.set_value(self.session.index)
