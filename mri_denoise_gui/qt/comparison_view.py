@@ -23,9 +23,9 @@ def attach_colour_bar(pane: SlicePane, colormap: str, levels=(0.0, 1.0)) -> pg.C
     layout.setSpacing(0)
     pane.graphics.setCentralItem(layout)
     layout.addItem(pane.view_box, 0, 0)
-    bar = pg.ColorBarItem(values=tuple(levels), colorMap=pg.colormap.get(colormap, source="matplotlib")
-                          if colormap != "grey" else pg.colormap.get("CET-L1"), interactive=False, width=12)
-    bar.getAxis("right").setStyle(tickFont=None)
+    # pyqtgraph's bundled maps (no matplotlib): inferno for errors, CET-L1 (linear grey) for images
+    bar = pg.ColorBarItem(values=tuple(levels), colorMap=pg.colormap.get("CET-L1" if colormap == "grey" else colormap),
+                          interactive=False, width=12)
     layout.addItem(bar, 0, 1)
     bar.setVisible(True)
     pane.colour_bar = bar
