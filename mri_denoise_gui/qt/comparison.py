@@ -117,18 +117,25 @@ class ComparisonMixin:
         self._check_method(method)
         self._pane_serial += 1
         key = f"compare{self._pane_serial}"
-        pane = self.compare.add_pane(key, method_label(method), f"{key}View")
+        pane = self.compare.add_pane(key, method_label(method, short=True), f"{key}View")
         self.pane_methods[key] = method
-        pane.layout().insertWidget(1, self._pane_chooser(key, method))
+        pane.layout().removeWidget(pane.title)  # the chooser sits in the title bar: images stay aligned
+        pane.layout().insertWidget(0, self._pane_chooser(key, method, pane.title))
         self._refresh_methods()
         return key
 
-    def _pane_chooser(self, key: str, method: str) -> QWidget:
-        """The pane's own method combo (`<key>MethodCombo`) and its close button (`<key>CloseButton`)."""
+    def _pane_chooser(self, key: str, method: str, title) -> QWidget:
+        """The title bar: title, the pane's method combo (`<key>MethodCombo`), close (`<key>CloseButton`)."""
         row = QWidget()
+        row.setStyleSheet("background: #1d2024;")
         layout = QHBoxLayout(row)
-        layout.setContentsMargins(2, 1, 2, 1)
+        layout.setContentsMargins(0, 0, 2, 0)
+        layout.setSpacing(2)
+        layout.addWidget(title, 1)
+        height = title.sizeHint().height()
         combo = QComboBox()
+        combo.setMaximumHeight(height)
+        combo.setMaximumWidth(150)
         combo.setObjectName(f"{key}MethodCombo")
         for m in dict.fromkeys([NETWORK, *classical_methods(), *self.pane_methods.values(), method]):
             combo.addItem(method_label(m), m)
@@ -138,8 +145,9 @@ class ComparisonMixin:
         close.setObjectName(f"{key}CloseButton")
         close.setText("✕")
         close.setToolTip("Remove this comparison pane")
+        close.setMaximumHeight(height)
         close.clicked.connect(lambda: self.remove_comparison_pane(key))
-        layout.addWidget(combo, 1)
+        layout.addWidget(combo)
         layout.addWidget(close)
         return row
 
@@ -202,7 +210,7 @@ class ComparisonMixin:
                 continue
             if noisy is None:
                 continue
-            pane.title.setText(f"{method_label(method)} · working…")
+            pane.title.setText(f"{method_label(method, short=True)} · working…")
             slice_key = self._method_key(method)
             if method.startswith(MODEL_PREFIX):
                 self.extra_models.submit(method[len(MODEL_PREFIX):], slice_key,
@@ -240,14 +248,14 @@ class ComparisonMixin:
     def _on_model_slice_failed(self, folder: str, slice_key: tuple, reason: str, details: str) -> None:
         for key, method in self.pane_methods.items():
             if method == slice_key[0] and slice_key == self._method_key(method):
-                self.panes[key].title.setText(method_label(method))
+                self.panes[key].title.setText(method_label(method, short=True))
                 self.panes[key].show_message(f"Failed:\n{reason}")
 
     def _show_method(self, key: str, method: str, image: np.ndarray | None) -> None:
         pane = self.panes[key]
         geom = self.session.data.geometry(self.session.axis)
         pane.set_image(image, self.compare.levels(), geom.pixel_size)
-        pane.title.setText(method_label(method))
+        pane.title.setText(method_label(method, short=True))
         pane.show_message(None if image is not None else "Waiting for the network…")
 
     # -- error map -----------------------------------------------------------------------------
