@@ -56,7 +56,7 @@ class OrthoMixin:
         self.compare.levelsChanged.connect(lambda lo, hi: [p.set_levels((lo, hi)) for p in self.ortho.panes.values()])
         self.extra_models.sliceDenoised.connect(lambda *_: self._render_ortho())
         self._ortho_asked: set[tuple] = set()  # model slices already asked for (results cross in flight)
-        self.compare.parentWidget().layout().insertWidget(1, self.ortho, 1)
+        self.compare.layout().insertWidget(1, self.ortho, 1)  # beside the shared window / level control
         self.session.volume_changed.connect(self._forget_voxels)
 
     def _forget_voxels(self, *_):
@@ -65,7 +65,7 @@ class OrthoMixin:
 
     def show_ortho(self, on: bool) -> None:
         """Swap the comparison panes for the three planes (and back)."""
-        self.compare.setVisible(not on)
+        self.compare._grid_host.setVisible(not on)
         self.ortho.setVisible(on)
         if on and self.session.data is not None:
             if self.ortho_voxel is None:

@@ -26,7 +26,10 @@ def test_planes_pass_through_the_clicked_voxel(qtbot, window, small_file):
     assert w.open_file(small_file)
     w.set_ortho_method("truth")
     w.ortho_action.setChecked(True)
-    assert w.findChild(QWidget, "orthoView").isVisible() and not w.compare.isVisible()
+    assert w.findChild(QWidget, "orthoView").isVisible() and not w.panes["noisy"].isVisible()
+    assert w.compare.histogram_view.isVisible()  # window / level stays at hand
+    w.compare.set_levels(0.2, 0.5)
+    assert tuple(w.ortho.panes["coronal"].image_item.levels) == (0.2, 0.5)
     voxel = w.ortho_voxel
     for axis, plane in _planes_through(w, w.data.truth01, voxel).items():
         np.testing.assert_array_equal(w.ortho.panes[axis].image, plane)
@@ -48,7 +51,7 @@ def test_planes_pass_through_the_clicked_voxel(qtbot, window, small_file):
     qtbot.waitUntil(lambda: w.ortho_voxel == sag.voxel(sag.position(moved)[0], 3, 9), timeout=5000)
 
     w.ortho_action.setChecked(False)
-    assert w.compare.isVisible()
+    assert w.panes["noisy"].isVisible() and not w.ortho.isVisible()
 
 
 def test_ortho_classical_method_and_axis_switch_keeps_the_voxel(qtbot, window, small_file):
