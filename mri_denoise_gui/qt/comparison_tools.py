@@ -114,7 +114,12 @@ class ComparisonToolsMixin:
         except ValueError as exc:
             self.statusBar().showMessage(str(exc), 10_000)
             return
-        self.noise_controls.variance_spin.setValue(variance)  # clamped and announced as typed values are
+        spin = self.noise_controls.variance_spin
+        if not spin.minimum() <= variance <= spin.maximum():
+            used = min(max(variance, spin.minimum()), spin.maximum())
+            self.statusBar().showMessage(f"Noise level {self.noise_level_edit.text()} is variance {variance:g}, out of"
+                                         f" range (0 to {spin.maximum():g}): set to {used:g}", 15_000)
+        spin.setValue(variance)
         self.noise_level_edit.clear()
 
     # -- screenshot ----------------------------------------------------------------------------

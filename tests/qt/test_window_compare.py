@@ -134,6 +134,11 @@ def test_typed_noise_level_screenshot_counter_and_colour_bars(qtbot, window, sma
     edit.setText("loud")
     edit.returnPressed.emit()
     assert abs(w.noise_controls.variance_spin.value() - 0.01) < 1e-9  # unreadable: nothing changed
+    assert "cannot read noise level" in w.statusBar().currentMessage()
+    edit.setText("90%")
+    edit.returnPressed.emit()
+    assert w.noise_controls.variance_spin.value() == w.noise_controls.variance_spin.maximum()
+    assert "out of range" in w.statusBar().currentMessage()
 
     counter = w.findChild(QLabel, "sliceCountLabel")
     n = w.data.geometry(w.session.axis).n_slices
