@@ -21,20 +21,21 @@ from mri_denoise_gui.resources import seed_model_dir
 from mri_denoise_gui.viewer.comparison import NETWORK, classical_methods, method_label, parse_noise_level
 from mri_denoise_gui.viewer.export import build_sidecar, suggest_export_path
 
-DIFFERENCES = {"residual": "noisy − denoised (network)", "error": "|denoised − ground truth| (network)"}
+DIFFERENCES = {"residual": "noisy − denoised", "error": "|denoised − ground truth|"}
 
 
-def difference_volume(data, kind: str) -> np.ndarray:
-    """The residual or error-map volume in the source's units (needs the whole denoised volume)."""
-    if data.denoised01 is None:
+def difference_volume(data, kind: str, denoised01: np.ndarray | None = None) -> np.ndarray:
+    """The residual or error-map volume in the source's units, of the network or of `denoised01`."""
+    denoised01 = data.denoised01 if denoised01 is None else denoised01
+    if denoised01 is None:
         raise ValueError("run Denoise volume first: the residual and the error map need the whole denoised volume")
     inv = data.normalizer.inverse
     if kind == "residual":
-        return inv(data.noisy01) - inv(data.denoised01)
+        return inv(data.noisy01) - inv(denoised01)
     if kind == "error":
         if data.truth01 is None:
             raise ValueError("the error map needs a ground truth (open a clean volume or attach a reference)")
-        return np.abs(inv(data.denoised01) - inv(data.truth01))
+        return np.abs(inv(denoised01) - inv(data.truth01))
     raise ValueError(f"unknown difference {kind!r}")
 
 
@@ -47,7 +48,8 @@ class ComparisonToolsMixin:
             self._action(file_menu, "Save &screenshot…", self._ask_and_save_screenshot, "Ctrl+Shift+S",
                          tip="The window as a PNG (what --screenshot saves)"),
             self._action(file_menu, "Export &residual volume…", lambda: self._ask_and_export_difference("residual")),
-            self._action(file_menu, "Export e&rror map volume…", lambda: self._ask_and_export_difference("error")),
+            self._action(file_menu, "Export e&rror map volume…", lambda: self._ask_and_export_difference("error"),
+                         tip="|denoised − truth| of the method the error pane shows"),
         ]
         if first is not None:
             for action in actions:
@@ -149,11 +151,11 @@ class ComparisonToolsMixin:
             return
         path = self._ask_save_path(f"Export {kind} volume", suggest_export_path(self.session.data.volume, kind))
         if path:
-            self.export_difference(kind, path)
+            self.export_difference(kind, path, self.error_method if kind == "error" else NETWORK)
 
     @reported("Could not export", False)
-    def export_difference(self, kind: str, path) -> bool:
-        """Write the residual or the error map (network) as NIfTI with the source's header."""
+    def export_difference(self, kind: str, path, method: str = NETWORK) -> bool:
+        """Write the residual or the error map of `method` as NIfTI with the source's header."""
         data = self.session.data
         if data is None:
             self.show_error("Nothing to export", "open a volume first")
@@ -161,15 +163,22 @@ class ComparisonToolsMixin:
         path = Path(path)
         if not path.name.lower().endswith((".nii", ".nii.gz")):
             path = path.with_name(path.name + ".nii.gz")
-        if not self.volume_is_denoised():
-            self.show_error(f"Could not export the {kind}", "run Model › Denoise whole volume first")
+        volume01 = None
+        if method != NETWORK:
+            made = self.method_volumes.get(method)
+            volume01 = made[1] if made is not None and made[0] == self.session.noise_token else None
+        if (method == NETWORK and not self.volume_is_denoised()) or (method != NETWORK and volume01 is None):
+            self.show_error(f"Could not export the {kind}", "run Model › Denoise whole volume first"
+                            + ("" if method == NETWORK else f" with a {method_label(method)} pane shown"))
             return False
-        sidecar = build_sidecar(data, kind, self.session.noise, self.session.model, self.session.denoised_axis)
+        sidecar = build_sidecar(data, kind, self.session.noise, self.session.model if method == NETWORK else None,
+                                self.session.denoised_axis)
         sidecar["units"] = f"{DIFFERENCES[kind]}, in the source's intensity units"
+        sidecar["method"] = method
         inputs = tuple(p for p in (data.volume.path, getattr(data.reference, "path", None)) if p is not None)
 
         def write(state):
-            return save_volume(path, difference_volume(data, kind), like=data.volume, sidecar=sidecar, inputs=inputs)
+            return save_volume(path, difference_volume(data, kind, volume01), like=data.volume, sidecar=sidecar, inputs=inputs)
 
         def done(written):
             self.statusBar().showMessage(f"Exported the {kind} to {written}", 10_000)

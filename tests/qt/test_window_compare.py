@@ -110,6 +110,12 @@ def test_denoise_volume_runs_every_shown_method_and_exports_maps(qtbot, model_wi
         assert w.export_difference("residual", res)
     np.testing.assert_allclose(nib.load(res).get_fdata(), inv(data.noisy01) - inv(data.denoised01), atol=1e-3)
     assert "residual" in json.loads(res.with_name("res.json").read_text())["content"]
+    tv_err = tmp_path / "tv_err.nii.gz"
+    with qtbot.waitSignal(w.exportFinished, timeout=30_000):
+        assert w.export_difference("error", tv_err, "tv")
+    np.testing.assert_allclose(nib.load(tv_err).get_fdata(), np.abs(inv(w.method_volumes["tv"][1]) - inv(data.truth01)),
+                               atol=1e-3)
+    assert json.loads(tv_err.with_name("tv_err.json").read_text())["method"] == "tv"
     assert w.panes[key].image is not None
 
 
