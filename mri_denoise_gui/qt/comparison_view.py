@@ -106,22 +106,7 @@ class ComparisonView(CompareView):
         bottom = [k for k, on in (("residual", self._residual_visible), ("error", self._error_visible)) if on]
         positions = {k: (0, c) for c, k in enumerate(top)}
         positions.update({k: (1, c) for c, k in enumerate(bottom)})
-        for pane in self.panes.values():
-            self._grid.removeWidget(pane)
-        for c in range(self._grid.columnCount()):
-            self._grid.setColumnStretch(c, 0)
-        for r in range(self._grid.rowCount()):
-            self._grid.setRowStretch(r, 0)
-        for key, pane in self.panes.items():
-            if key in positions:
-                self._grid.addWidget(pane, *positions[key])
-                pane.show()
-            else:
-                pane.hide()
-        for c in range(len(top)):
-            self._grid.setColumnStretch(c, 1)
-        for r in range(2 if bottom else 1):
-            self._grid.setRowStretch(r, 1)
+        self._place_panes(positions)
 
     # -- colour bars ---------------------------------------------------------------------------
     def set_colour_bars_visible(self, visible: bool) -> None:
