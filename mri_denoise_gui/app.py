@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", choices=AXES, help="view axis")
     p.add_argument("--slice", type=int, metavar="N", help="slice index to show")
     p.add_argument("--residual", action="store_true", help="show the residual pane")
+    p.add_argument("--compare", action="append", default=[], metavar="METHOD",
+                   help="add a comparison pane: nlm, wavelet, tv, bm3d, network, or a model folder (repeatable)")
+    p.add_argument("--error-map", action="store_true", help="show the error map |denoised - truth|")
     p.add_argument("--screenshot", metavar="PNG",
                    help="save the window as PNG once the first denoised slice is shown, then exit "
                         "(settings are not saved)")
@@ -96,6 +99,7 @@ def apply_command_line(window, args: argparse.Namespace) -> bool:
         try:
             w, h = (int(v) for v in args.size.lower().split("x"))
         except ValueError:
+            print(f"mri-denoise-gui: bad --size {args.size!r} (use WxH)", file=sys.stderr)
             return False
         window.resize(w, h)
         window.keep_for_this_run("window/geometry")
@@ -112,6 +116,15 @@ def apply_command_line(window, args: argparse.Namespace) -> bool:
     if args.residual:
         window.residual_action.setChecked(True)
         window.keep_for_this_run("view/residual")
+    if args.error_map:
+        window.error_action.setChecked(True)
+    for method in args.compare:
+        folder = Path(method).expanduser()
+        try:
+            window.add_comparison_pane(f"model:{folder.resolve()}" if folder.is_dir() else method)
+        except ValueError as exc:
+            print(f"mri-denoise-gui: --compare {method}: {exc}", file=sys.stderr)
+            return False
     return True
 
 
@@ -177,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     sys.excepthook = error_hook(window)  # an exception escaping a slot: a message, not an abort
     if not apply_command_line(window, args):
-        print(f"mri-denoise-gui: bad --size {args.size!r} (use WxH)", file=sys.stderr)
-        return 2
+        return 2  # the reason is printed
 
     window.show()
     window.startup_seconds = time.perf_counter() - _T0
@@ -214,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             """The denoised slice is up: give the slice metrics (a background job) time to land."""
             data = window.data
             ready = data is None or not data.has_truth or window.slice_metrics.get("denoised") is not None
-            if ready or waited_ms >= 5000:
+            compared = window.comparison_ready()  # --compare panes drawn, their scores in the table
+            if (ready and compared) or (waited_ms >= 5000 and compared) or waited_ms >= 120_000:
                 QTimer.singleShot(150, shoot)
             else:
                 QTimer.singleShot(50, lambda: when_metrics_ready(waited_ms + 50))

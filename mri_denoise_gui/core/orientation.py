@@ -133,6 +133,13 @@ class SliceGeometry:
         ijk[self._col_axis] = ncols - 1 - col if self._col_flip else col
         return tuple(int(v) for v in ijk)  # type: ignore[return-value]
 
+    def position(self, ijk) -> tuple[int, int, int]:
+        """The inverse of `voxel`: (slice index, row, col) where file voxel `ijk` is displayed."""
+        nrows, ncols = self.image_shape
+        row, col = int(ijk[self._row_axis]), int(ijk[self._col_axis])
+        return (self.index_for_voxel(ijk), nrows - 1 - row if self._row_flip else row,
+                ncols - 1 - col if self._col_flip else col)
+
     def world(self, index: int, row: int, col: int) -> tuple[float, float, float]:
         ijk = np.array(list(self.voxel(index, row, col)) + [1.0])
         xyz = self.affine @ ijk

@@ -56,8 +56,9 @@ class SliceControls(QWidget):
         self.spin.setObjectName("sliceSpin")
         self.spin.setKeyboardTracking(False)
         self.spin.setMinimumWidth(70)
-        self.count_label = QLabel("/ 0")
-        self.count_label.setMinimumWidth(52)
+        self.count_label = QLabel("")
+        self.count_label.setObjectName("sliceCountLabel")  # "slice i of N", counted from 1
+        self.count_label.setMinimumWidth(110)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addWidget(QLabel("View"))
@@ -98,13 +99,15 @@ class SliceControls(QWidget):
             with QSignalBlocker(w):
                 w.setRange(0, top)
         self.slider.setPageStep(10)
-        self.count_label.setText(f"/ {top}")
+        self._n_slices = n_slices
+        self.count_label.setText(f"slice {self.spin.value() + 1} of {n_slices}" if n_slices else "")
         self.setEnabled(n_slices > 0)
 
     def set_value(self, index: int) -> None:
         for w in (self.slider, self.spin):
             with QSignalBlocker(w):
                 w.setValue(index)
+        self.count_label.setText(f"slice {index + 1} of {self._n_slices}")
 
 
 class NoiseControls(QGroupBox):

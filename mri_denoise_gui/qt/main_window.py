@@ -4,7 +4,10 @@ State lives in the Qt-free `viewer.session.ViewerSession` (`self.session`), back
 the job runner (`self.tasks`) and the inference worker (`self.controller`). The behaviour is in
 mixins, each declaring what it uses of the window: `FileActionsMixin` (open, attach, export),
 `SliceDisplayMixin` (panes, residual, cursor), `NoiseMetricsMixin` (noise, SSIM / PSNR),
-`ModelVolumeMixin` (model, whole volume), `SettingsMixin` (QSettings). Message boxes never block
+`ModelVolumeMixin` (model, whole volume), `SettingsMixin` (QSettings), and for comparing methods
+`ComparisonMixin` (method panes, per-method table, error map), `ComparisonToolsMixin` (menus,
+screenshot, residual / error export), `RoiMixin` (ROI statistics, profiles), `OrthoMixin`
+(orthogonal views). Message boxes never block
 (`show_error` opens them window-modal and returns), so tests and the --screenshot run can't hang.
 """
 
@@ -17,6 +20,9 @@ from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from mri_denoise_gui.core.orientation import AXIS_NAMES
+from mri_denoise_gui.qt.comparison import ComparisonMixin
+from mri_denoise_gui.qt.comparison_tools import ComparisonToolsMixin
+from mri_denoise_gui.qt.comparison_view import ComparisonView
 from mri_denoise_gui.qt.controls import MetricsPanel, ModelPanel, NoiseControls, SliceControls, VolumeJobPanel
 from mri_denoise_gui.qt.file_actions import FileActionsMixin
 from mri_denoise_gui.qt.inference_worker import InferenceController
@@ -24,9 +30,10 @@ from mri_denoise_gui.qt.messages import ask_stop_training, open_box, reported
 from mri_denoise_gui.qt.model_volume import ModelVolumeMixin
 from mri_denoise_gui.qt.noise_metrics import NoiseMetricsMixin
 from mri_denoise_gui.qt.noref_panel import NoRefMixin, NoRefPanel
+from mri_denoise_gui.qt.ortho_view import OrthoMixin
 from mri_denoise_gui.qt.precision_menu import add_precision_menu, saved_precision
+from mri_denoise_gui.qt.roi_tools import RoiMixin
 from mri_denoise_gui.qt.slice_display import SliceDisplayMixin
-from mri_denoise_gui.qt.slice_views import CompareView
 from mri_denoise_gui.qt.tasks import JobRunner
 from mri_denoise_gui.qt.window_settings import SettingsMixin, default_settings
 from mri_denoise_gui.viewer.session import ViewerSession
@@ -37,7 +44,7 @@ TRAINING_DIALOGS = ("trainingDialog", "adaptDialog")  # each trains in its own t
 
 
 class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMixin, ModelVolumeMixin,
-                 SettingsMixin, QMainWindow):
+                 SettingsMixin, ComparisonMixin, ComparisonToolsMixin, RoiMixin, OrthoMixin, QMainWindow):
     """Noisy / Denoised / Ground truth side by side, with everything needed to compare them."""
 
     volumeLoaded = pyqtSignal()
@@ -94,9 +101,17 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         w.volumeFailed.connect(self._on_volume_failed)
         w.modelCallDone.connect(self._on_model_call_done)
 
+        self._init_comparison()
+        self._init_rois()
         self._build_ui()
         self.session.denoised_changed.connect(self.update_noref_volume)
+        self._init_ortho()
         self._build_menus()
+        self._build_noise_level_edit()
+        self.session.volume_changed.connect(self._drop_method_results)
+        self.session.noise_changed.connect(self._drop_method_results)
+        self.volumeDenoised.connect(self._denoise_methods_volume)
+        self.metrics_panel.maskChanged.connect(self._on_method_mask_changed)
         self._metrics_timer = QTimer(self, singleShot=True, interval=40)
         self._metrics_timer.timeout.connect(self._update_slice_metrics)
         self._noise_timer = QTimer(self, singleShot=True, interval=250)
@@ -121,7 +136,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
     # UI
     # ------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.compare = CompareView()
+        self.compare = ComparisonView()
         self.panes = self.compare.panes
         self.slice_controls = SliceControls()
         self.slice_slider = self.slice_controls.slider
@@ -142,7 +157,8 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         side.setObjectName("sidePanel")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 4, 4, 4)
-        for box in (self.noise_controls, self.metrics_panel, self.noref_panel, self.job_panel, self.model_panel):
+        for box in (self.noise_controls, self.metrics_panel, self.noref_panel, self.method_table, self.region_panel,
+                    self.job_panel, self.model_panel):
             side_layout.addWidget(box)
         side_layout.addStretch(1)
         scroll = QScrollArea()
@@ -211,6 +227,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         view_menu.addSeparator()
         self._action(view_menu, "Reset &zoom", self.compare.reset_view, "Ctrl+0")
         self._action(view_menu, "Reset &window / level", self._on_reset_levels_triggered, "Ctrl+L")
+        self._build_comparison_menus(file_menu, view_menu)
 
         model_menu = bar.addMenu("&Model")
         self._action(model_menu, "&Load model…", self._on_load_model_triggered, "Ctrl+M")

@@ -56,11 +56,18 @@ class SliceDisplayMixin:
         if self.session.data is None:
             return
         geom = self.session.data.geometry(axis)
-        self.session.index = geom.n_slices // 2
+        voxel = getattr(self, "crosshair_voxel", None)  # keep the voxel under the crosshair (qt.ortho_view)
+        if voxel is not None and not all(0 <= v < n for v, n in zip(voxel, geom.shape)):
+            voxel = None  # pointed at in another volume
+        self.session.index = geom.position(voxel)[0] if voxel is not None else geom.n_slices // 2
         self.slice_controls.set_range(geom.n_slices)
         self.slice_controls.set_value(self.session.index)
         self.refresh()
         self.compare.reset_view()
+        if voxel is not None:
+            _index, row, col = geom.position(voxel)
+            for pane in self.panes.values():
+                pane.set_crosshair(row, col)
 
     def set_slice(self, index: int) -> None:
         if self.session.data is None:
@@ -120,6 +127,7 @@ class SliceDisplayMixin:
                 pane.set_image(None, levels, px)
                 pane.show_message("No model loaded\nModel › Load model…")
         self._metrics_timer.start()
+        self._refresh_methods()  # comparison panes, error map, per-method scores (qt.comparison)
 
     def _cached_denoised(self, geom) -> np.ndarray | None:
         data = self.session.data
@@ -138,6 +146,8 @@ class SliceDisplayMixin:
         self._show_residual()
         self._metrics_timer.start()
         self.denoisedSliceShown.emit(request_id)
+        if request_id:
+            self._refresh_methods()  # network panes and error maps follow the new slice
         if not self._first_denoised:
             self._first_denoised = True
             self.firstDenoisedShown.emit()
@@ -204,6 +214,7 @@ class SliceDisplayMixin:
             xyz = geom.world(self.session.index, row, col)
         except IndexError:
             return
+        self.crosshair_voxel = ijk
         parts = [f"voxel ({ijk[0]}, {ijk[1]}, {ijk[2]})", f"({xyz[0]:.1f}, {xyz[1]:.1f}, {xyz[2]:.1f}) mm",
                  f"file {float(self.session.data.volume.data[ijk]):.4g}"]
         for key, name in (("noisy", "noisy"), ("denoised", "denoised"), ("truth", "truth")):

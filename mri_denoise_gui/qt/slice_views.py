@@ -317,16 +317,20 @@ class CompareView(QWidget):
         if visible == self._residual_visible:
             return
         self._residual_visible = visible
-        for pane in self.panes.values():
-            self._grid.removeWidget(pane)
-        for c in range(4):
-            self._grid.setColumnStretch(c, 0)
-        for r in range(2):
-            self._grid.setRowStretch(r, 0)
         if visible:
             positions = {"noisy": (0, 0), "denoised": (0, 1), "truth": (1, 0), "residual": (1, 1)}
         else:
             positions = {"noisy": (0, 0), "denoised": (0, 1), "truth": (0, 2)}
+        self._place_panes(positions)
+
+    def _place_panes(self, positions: dict) -> None:
+        """Put the panes named in `positions` at their (row, col), equal stretch; hide the others."""
+        for pane in self.panes.values():
+            self._grid.removeWidget(pane)
+        for c in range(self._grid.columnCount()):
+            self._grid.setColumnStretch(c, 0)
+        for r in range(self._grid.rowCount()):
+            self._grid.setRowStretch(r, 0)
         for key, pane in self.panes.items():
             if key in positions:
                 self._grid.addWidget(pane, *positions[key])

@@ -1,0 +1,80 @@
+"""Second (third…) models for comparison panes, in the inference worker's own thread.
+
+TensorFlow's thread-locals want every model call in one thread, so this worker is moved to the
+`InferenceController`'s thread: it holds models keyed by folder (loaded on first use), keeps one
+pending slice request per folder (latest wins, as the main worker does) and denoises whole
+volumes for "Denoise volume". It talks back only through queued signals.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
+
+from mri_denoise_gui.qt.inference_worker import InferenceController, describe_error
+
+
+class ExtraModelWorker(QObject):
+    """Lives in the inference thread; one model per folder, one pending slice per folder."""
+
+    sliceDenoised = pyqtSignal(str, object, object)  # folder, key, 2D float32 (file order)
+    sliceFailed = pyqtSignal(str, object, str, str)  # folder, key, reason, details
+    volumeDenoised = pyqtSignal(str, object, object)  # folder, token, 3D float32
+    volumeFailed = pyqtSignal(str, str, str)
+    _wake = pyqtSignal()
+    _volume = pyqtSignal(str, object, int, object)
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._pending: dict[tuple, tuple] = {}
+        self._models: dict[str, Any] = {}
+        self._wake.connect(self._process, Qt.ConnectionType.QueuedConnection)
+        self._volume.connect(self._denoise_volume, Qt.ConnectionType.QueuedConnection)
+
+    # -- GUI thread -------------------------------------------------------------------------
+    def submit(self, folder: str, key: tuple, image01: np.ndarray, slot: str = "pane") -> None:
+        """Latest wins per (folder, slot): the panes use "pane", the orthogonal views one slot per plane."""
+        with self._lock:
+            self._pending[(folder, slot)] = (key, image01)
+        self._wake.emit()
+
+    def submit_volume(self, folder: str, token: object, data01: np.ndarray, axis: int) -> None:
+        self._volume.emit(folder, token, int(axis), data01)
+
+    # -- inference thread -------------------------------------------------------------------
+    def _model(self, folder: str):
+        if folder not in self._models:
+            from mri_denoise_gui.ml import inference  # TensorFlow, in this thread
+
+            self._models[folder] = inference.Denoiser.load(folder)
+        return self._models[folder]
+
+    @pyqtSlot()
+    def _process(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (folder, _slot), (key, image01) in pending.items():
+            try:
+                out = self._model(folder).denoise_slice01(image01)
+                self.sliceDenoised.emit(folder, key, np.asarray(out, dtype=np.float32))
+            except Exception as exc:  # a message in the pane, never a crash
+                self.sliceFailed.emit(folder, key, *describe_error(exc))
+
+    @pyqtSlot(str, object, int, object)
+    def _denoise_volume(self, folder: str, token: object, axis: int, data01: object) -> None:
+        try:
+            out = self._model(folder).denoise_volume01(data01, axis=axis)
+            self.volumeDenoised.emit(folder, token, np.asarray(out, dtype=np.float32))
+        except Exception as exc:
+            self.volumeFailed.emit(folder, *describe_error(exc))
+
+
+def extra_model_worker(controller: InferenceController) -> ExtraModelWorker:
+    """A worker living in `controller`'s thread (stopped with it at shutdown)."""
+    worker = ExtraModelWorker()
+    worker.moveToThread(controller.thread)
+    return worker
