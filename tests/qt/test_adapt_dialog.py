@@ -130,8 +130,9 @@ def test_closing_the_window_stops_an_adaptation(qtbot, model_window, noisy_scan,
     qtbot.waitUntil(lambda: dialog.panel.batch_bar.value() > 0, timeout=ADAPT_TIMEOUT_MS)
     assert w._training_running()
     w.close()  # asks first: the run is work the user may want
-    assert w.isVisible() and w.findChild(QMessageBox, "stopTrainingOnCloseBox") is not None
-    w._on_stop_training_answered(QMessageBox.StandardButton.Yes)
+    box = w.findChild(QMessageBox, "stopTrainingOnCloseBox")
+    assert w.isVisible() and box is not None and box.isVisible()
+    box.button(QMessageBox.StandardButton.Yes).click()
     assert not w.isVisible() and dialog.controller.thread is None
     assert dialog.controller.worker.runs_done == 1 and not (tmp_path / "never").exists()
 
