@@ -37,6 +37,14 @@ def write_nifti(path: Path, data, affine=None, dtype=np.float32, sform_code=1, q
     return path
 
 
+def rician_scan(path: Path, shape, sigma: float, seed: int) -> Path:
+    """A real-looking noisy scan: the phantom with Rician noise (magnitude of complex Gaussian)."""
+    rng = np.random.default_rng(seed + 1)
+    clean = phantom(shape, seed=seed)
+    noisy = np.hypot(clean + sigma * rng.standard_normal(clean.shape), sigma * rng.standard_normal(clean.shape))
+    return write_nifti(path, noisy, affine=np.diag([1.0, 1.0, 2.0, 1.0]))
+
+
 @pytest.fixture
 def phantom_file(tmp_path) -> Path:
     return write_nifti(tmp_path / "phantom.nii.gz", phantom(), affine=np.diag([1.0, 1.2, 2.0, 1.0]))

@@ -10,7 +10,7 @@ import pytest
 from PyQt6.QtWidgets import QMessageBox
 
 from mri_denoise_gui.core import noref
-from tests.conftest import phantom, write_nifti
+from tests.conftest import rician_scan
 from tests.qt.conftest import MODEL_TIMEOUT_MS, open_and_wait
 
 ADAPT_TIMEOUT_MS = 300_000
@@ -18,11 +18,7 @@ ADAPT_TIMEOUT_MS = 300_000
 
 @pytest.fixture
 def noisy_scan(tmp_path):
-    """A real-looking noisy scan: a phantom with Rician noise (magnitude of complex Gaussian)."""
-    rng = np.random.default_rng(3)
-    clean = phantom((40, 40, 16), seed=2)
-    noisy = np.hypot(clean + 70.0 * rng.standard_normal(clean.shape), 70.0 * rng.standard_normal(clean.shape))
-    return write_nifti(tmp_path / "scan.nii.gz", noisy, affine=np.diag([1.0, 1.0, 2.0, 1.0]))
+    return rician_scan(tmp_path / "scan.nii.gz", (40, 40, 16), 70.0, seed=2)
 
 
 def _open_dialog(qtbot, window):

@@ -8,16 +8,13 @@ import pytest
 from mri_denoise_gui.core import noref
 from mri_denoise_gui.viewer.noref_figures import ROWS
 from mri_denoise_gui.viewer.state import file_order_slice
-from tests.conftest import phantom, write_nifti
+from tests.conftest import phantom, rician_scan, write_nifti
 from tests.qt.conftest import open_and_wait, wait_denoised_current
 
 
 @pytest.fixture
 def noisy_scan(tmp_path):
-    rng = np.random.default_rng(5)
-    clean = phantom((40, 44, 12), seed=4)
-    noisy = np.hypot(clean + 40.0 * rng.standard_normal(clean.shape), 40.0 * rng.standard_normal(clean.shape))
-    return write_nifti(tmp_path / "scan.nii.gz", noisy, affine=np.diag([1.0, 1.0, 2.0, 1.0]))
+    return rician_scan(tmp_path / "scan.nii.gz", (40, 44, 12), 40.0, seed=4)
 
 
 def _matches(figures: dict, report: dict, keys) -> None:
