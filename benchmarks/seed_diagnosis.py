@@ -49,7 +49,9 @@ def ssim_black():
         cf = np.sqrt((c + r.normal(0, floor, c.shape))**2 + r.normal(0, floor, c.shape)**2).astype(np.float32)
         nf = np.clip(cf + np.random.default_rng(1).normal(0, 0.1, c.shape), 0, 1).astype(np.float32)
         g = lambda y: float(tf.reduce_mean(tf.image.ssim(tf.constant(cf), tf.constant(y), max_val=1.0)))
-        print(f"clean target with a Rician floor of {floor:.2f}: noisy input {g(nf):.3f}; all-black output {g(np.zeros_like(cf)):.3f}")
+        flat = np.where(c > 0, 0.0, float(cf[c == 0].mean())).astype(np.float32)  # tissue black, background flat at the floor's mean
+        print(f"clean target with a Rician floor of {floor:.2f}: noisy input {g(nf):.3f}; all-black output {g(np.zeros_like(cf)):.3f}; "
+              f"black tissue on a flat background at the floor's mean {g(flat):.3f}")
 
 
 def modes(folder):
