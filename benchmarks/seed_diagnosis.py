@@ -66,6 +66,7 @@ def modes(folder):
     def report(tag, noisy):
         rows = [("noisy", noisy), ("inference (moving stats)", run(noisy, False))]
         set_dropout(0.0); rows.append(("BN batch stats, no dropout", run(noisy, True))); set_dropout(0.2)
+        rows.append(("training mode (dropout on)", run(noisy, True)))
         for name, out in rows:
             t = [ssim(clean[i], out[i], mask[i]) for i in range(len(clean))]
             print(f"{tag:<14} {name:<30} tissue PSNR {psnr(clean, out, mask):6.2f}  tissue SSIM {np.mean(t):.4f}  "
