@@ -19,7 +19,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mri_denoise_gui import __version__
 from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.core.volume import has_nifti_suffix, sidecar_path
 from mri_denoise_gui.ml.errors import ModelError
@@ -163,19 +162,16 @@ def denoise_file(job: DenoiseJob, denoiser, progress=None) -> float:
     started = time.perf_counter()
     out = denoiser.denoise_volume(vol, axis=job.axis, batch_size=job.batch_size, progress=progress)
     seconds = time.perf_counter() - started
-    sidecar = {
-        "software": f"mri-denoise-gui {__version__}",
-        "source": str(Path(vol.path).resolve()),
-        "volume_index": job.volume_index,
-        "operation": "denoise",
-        "axis": job.axis,
-        "normalizer": denoiser.normalizer().fit(vol.data).to_dict(),
-        "model": denoiser.provenance(),
-        "seconds": round(seconds, 3),
-        "status": COMPLETE,
-    }
-    save_volume(job.dst, out, like=vol, sidecar=sidecar)
+    save_volume(job.dst, out, like=vol, sidecar=denoise_sidecar(vol, denoiser, job.axis, job.volume_index, seconds))
     return seconds
+
+
+def denoise_sidecar(vol, denoiser, axis: int, volume_index: int, seconds: float, **extra) -> dict:
+    """The provenance beside a denoised volume (`core.volume.save_volume` adds the software stamp);
+    "status" is written last of all by that save, which is what `is_complete` trusts."""
+    return {"source": str(Path(vol.path).resolve()), "volume_index": volume_index, "operation": "denoise",
+            "axis": axis, "normalizer": denoiser.normalizer().fit(vol.data).to_dict(),
+            "model": denoiser.provenance(), "seconds": round(seconds, 3), **extra, "status": COMPLETE}
 
 
 def run_job(job: DenoiseJob, skip_existing: bool = False, worker: str = "") -> JobResult:

@@ -61,7 +61,6 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
     clean01 = norm.forward(vol.data, clip=False)  # keep the bright tail in the export
     noisy01 = add_noise(clean01, args.kind, args.variance, seed=args.seed)
     sidecar = {
-        "software": f"mri-denoise-gui {__version__}",
         "source": str(vol.path),
         "volume_index": args.volume_index,
         "noise": {

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-from mri_denoise_gui import __version__
 from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
 
 METHODS = ("r2r", "n2v")  # ml.adapt_data.METHODS (tested), repeated so the parser needs no ml import
@@ -101,6 +100,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 def denoise_adapted(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
     """`denoise --adapt`: adapt a fresh copy of the model to each input, then denoise that input."""
+    from mri_denoise_gui.batch import denoise_sidecar
     from mri_denoise_gui.core.volume import load_volume, save_volume
     from mri_denoise_gui.ml.adapt import adapt_loaded, adapted_metadata
     from mri_denoise_gui.ml.inference import Denoiser
@@ -121,11 +121,9 @@ def denoise_adapted(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> 
         vol = load_volume(src, volume_index=args.volume_index)
         started = time.perf_counter()
         out = denoiser.denoise_volume(vol, axis=args.axis, batch_size=args.batch_size)
-        sidecar = {"software": f"mri-denoise-gui {__version__}", "source": str(vol.path),
-                   "volume_index": args.volume_index, "operation": "denoise", "axis": args.axis,
-                   "normalizer": denoiser.normalizer().fit(vol.data).to_dict(), "model": denoiser.provenance(),
-                   "adaptation": result.summary, "seconds": round(time.perf_counter() - started + result.seconds, 3)}
-        save_volume(dst, out, like=vol, sidecar=sidecar)
+        seconds = time.perf_counter() - started + result.seconds
+        save_volume(dst, out, like=vol, sidecar=denoise_sidecar(vol, denoiser, args.axis, args.volume_index, seconds,
+                                                                adaptation=result.summary))
         print(f"wrote {dst}", file=sys.stderr)
         if keep is not None and result.kept:
             stem = dst.name.split(".")[0].removesuffix("_denoised")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mri_denoise_gui import __version__
 from mri_denoise_gui.core.volume import save_volume
 from mri_denoise_gui.viewer.state import MODE_CLEAN, MODE_NOISY, NoiseSettings, ViewerData
 
@@ -34,7 +33,6 @@ def build_sidecar(data: ViewerData, kind: str, noise: NoiseSettings, model: dict
     """What was exported, from what, with which noise and model, and how good it was."""
     vol = data.volume
     side = {
-        "software": f"mri-denoise-gui {__version__}",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "content": kind,
         "source": {"path": str(vol.path) if vol.path else None, "volume_index": vol.volume_index,
