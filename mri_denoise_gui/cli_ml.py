@@ -85,12 +85,11 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     """Denoise IN OUT, or many inputs into --output-dir: in this process, or on Dask with
     --workers N / --scheduler ADDRESS. A bad file is reported and the rest go on; exit 1 if any failed."""
     from mri_denoise_gui.batch import run_job, summary_line
-
     from mri_denoise_gui.ml.modelfile import check_model_folder
 
     model_dir = _model_dir(args.model)
     jobs = _denoise_jobs(args, model_dir)
-    check_model_folder(model_dir)  # a wrong folder is refused before the slow TensorFlow import
+    check_model_folder(model_dir)  # refused here, before TensorFlow or any Dask worker sees it
     if args.adapt:  # fine-tune on each input first (cli_adapt.py)
         return denoise_adapted(args, [(Path(j.src), Path(j.dst)) for j in jobs])
     if not args.output_dir:
@@ -109,9 +108,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
         if args.workers or args.scheduler:
             from mri_denoise_gui.batch_dask import dask_client, run_on_dask, start_workers
-            from mri_denoise_gui.ml.modelfile import read_model_json
 
-            read_model_json(model_dir)  # a bad model fails here, not once per file on the workers
             with dask_client(args.workers, args.scheduler) as client:
                 n = start_workers(client, str(model_dir), precision=args.precision)
                 bar.line(f"model {model_dir.name} on {n} Dask worker(s), {len(jobs)} file(s)")
