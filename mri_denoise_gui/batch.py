@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mri_denoise_gui.core.errors import first_line
+from mri_denoise_gui.core.outputs import nifti_stem
 from mri_denoise_gui.core.volume import has_nifti_suffix, sidecar_path
 from mri_denoise_gui.ml.errors import ModelError
 
@@ -68,16 +69,9 @@ def expand_inputs(specs) -> list[Path]:
     return out
 
 
-def stem(path: Path) -> str:
-    name = Path(path).name
-    for suffix in (".nii.gz", ".nii"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(path).stem
-
-
 def output_for(src: Path, out_dir: Path) -> Path:
-    return Path(out_dir) / f"{stem(src)}_denoised.nii.gz"
+    stem = nifti_stem(src) if has_nifti_suffix(src) else Path(src).stem  # a non-NIfTI input fails as its job
+    return Path(out_dir) / f"{stem}_denoised.nii.gz"
 
 
 def is_complete(src: Path, dst: Path) -> bool:

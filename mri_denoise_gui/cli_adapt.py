@@ -101,6 +101,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 def denoise_adapted(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> int:
     """`denoise --adapt`: adapt a fresh copy of the model to each input, then denoise that input."""
     from mri_denoise_gui.batch import denoise_sidecar
+    from mri_denoise_gui.core.outputs import nifti_stem
     from mri_denoise_gui.core.volume import load_volume, save_volume
     from mri_denoise_gui.ml.adapt import adapt_loaded, adapted_metadata
     from mri_denoise_gui.ml.inference import Denoiser
@@ -126,7 +127,7 @@ def denoise_adapted(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> 
                                                                 adaptation=result.summary))
         print(f"wrote {dst}", file=sys.stderr)
         if keep is not None and result.kept:
-            stem = dst.name.split(".")[0].removesuffix("_denoised")
+            stem = nifti_stem(dst).removesuffix("_denoised")
             folder = save_model_folder(denoiser.model, keep / f"{stem}_adapted",
                                        adapted_metadata(denoiser, result.summary, f"{stem}_adapted"))
             print(f"wrote {folder}", file=sys.stderr)

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from mri_denoise_gui.core.outputs import nifti_stem
 from mri_denoise_gui.ml.adapt_data import METHOD_NAMES, METHODS
 from mri_denoise_gui.ml.output_folder import replace_problem
 from mri_denoise_gui.qt.adapt_report import app_temp_dir, epoch_line, verdict_text, write_simulated
@@ -242,7 +243,7 @@ class AdaptDialog(QDialog):
         data, model = self.window_.data, self.window_.model
         path, volume_index = self._input_file(data)
         out = self.out_edit.text().strip()
-        stem = (data.volume.path.name.split(".")[0] if data.volume.path is not None else "scan") or "scan"
+        stem = (nifti_stem(data.volume.path) if data.volume.path is not None else "scan") or "scan"
         target = Path(out).expanduser() if out else app_temp_dir() / f"{stem}_adapted"
         return {"files": [path], "volume_index": volume_index, "out": str(target), "init_from": model["folder"],
                 "method": self.method_combo.currentData(), "minutes": float(self.minutes_spin.value()),

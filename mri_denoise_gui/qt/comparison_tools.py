@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PyQt6.QtWidgets import QFileDialog, QLineEdit
 
-from mri_denoise_gui.core.volume import save_volume
+from mri_denoise_gui.core.volume import has_nifti_suffix, save_volume
 from mri_denoise_gui.qt.comparison import MODEL_PREFIX
 from mri_denoise_gui.qt.messages import reported
 from mri_denoise_gui.resources import seed_model_dir
@@ -161,7 +161,7 @@ class ComparisonToolsMixin:
             self.show_error("Nothing to export", "open a volume first")
             return False
         path = Path(path)
-        if not path.name.lower().endswith((".nii", ".nii.gz")):
+        if not has_nifti_suffix(path):
             path = path.with_name(path.name + ".nii.gz")
         volume01 = None
         if method != NETWORK:
