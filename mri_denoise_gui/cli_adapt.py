@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
-
-METHODS = ("r2r", "n2v")  # ml.adapt_data.METHODS (tested), repeated so the parser needs no ml import
+from mri_denoise_gui.ml.training_choices import ADAPT_METHODS as METHODS  # TF-free, like the parser
 
 
 class AdaptError(ValueError):

@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mri_denoise_gui.ml.data import random_patch
+from mri_denoise_gui.ml.training_choices import ADAPT_METHOD_NAMES as METHOD_NAMES, ADAPT_METHODS as METHODS  # noqa: F401 - re-exported
 
-METHODS = ("r2r", "n2v")
-METHOD_NAMES = {"r2r": "recorrupted pairs (Recorrupted-to-Recorrupted)",
-                "n2v": "blind-spot masking (Noise2Void / N2V2 median replacement)"}
 _RING = np.ones((5, 5), bool)
 _RING[2, 2] = False
 

@@ -23,6 +23,10 @@ MONITORS = {"val_loss": "min", "val_psnr_metric": "max", "val_ssim_metric": "max
 #: learning_rate to 2% of it along a half cosine over the run's epochs (a fixed budget, no stall test)
 LR_SCHEDULES = ("plateau", "cosine")
 DISTRIBUTIONS = ("none", "mirrored", "multiworker")
+#: self-supervised adaptation (ml/adapt.py): recorrupted pairs or blind-spot masking
+ADAPT_METHODS = ("r2r", "n2v")
+ADAPT_METHOD_NAMES = {"r2r": "recorrupted pairs (Recorrupted-to-Recorrupted)",
+                      "n2v": "blind-spot masking (Noise2Void / N2V2 median replacement)"}
 
 ARCH_LABELS: dict = {}
 LOSS_LABELS = {"ssim": "SSIM (as the tutorial)", "ssim_l1": "SSIM + L1", "l1": "L1"}
