@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -119,6 +121,36 @@ def _temp_next_to(path: Path) -> Path:
     return Path(name)
 
 
+def _our_temp_pattern(path: Path) -> re.Pattern:
+    """Names only ``_temp_next_to(path)`` makes: `.NAME.<mkstemp letters>.part<suffix>`."""
+    suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else path.suffix
+    return re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(".part" + suffix))
+
+
+def sweep_stale_temps(path: Path, before: float) -> list[Path]:
+    """Remove temporaries of ``path`` that a killed writer left (a Dask worker killed mid-write
+    cannot clean up), once a later write of the same output has landed.
+
+    Only our own temp names, and only those last touched before ``before`` (the landed write's
+    start), so a writer that is still busy keeps its file.
+    """
+    removed = []
+    for target in (path, sidecar_path(path)):
+        pattern = _our_temp_pattern(target)
+        try:
+            candidates = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+        except OSError:
+            return removed
+        for tmp in candidates:
+            try:
+                if tmp.is_file() and not tmp.is_symlink() and tmp.stat().st_mtime < before:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
 def write_pair(path: Path, write_volume: Callable[[Path], None], sidecar_text: str) -> Path:
     """Write the volume and its sidecar to temporary files, then rename both into place.
 
@@ -128,6 +160,7 @@ def write_pair(path: Path, write_volume: Callable[[Path], None], sidecar_text: s
     side = sidecar_path(path)
     temps: list[Path] = []
     mode = _file_mode()
+    started = time.time()
     try:
         temps.append(_temp_next_to(path))
         write_volume(temps[0])
@@ -145,4 +178,5 @@ def write_pair(path: Path, write_volume: Callable[[Path], None], sidecar_text: s
         for tmp in temps:
             tmp.unlink(missing_ok=True)
         raise
+    sweep_stale_temps(path, started)
     return path

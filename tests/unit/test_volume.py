@@ -260,3 +260,29 @@ def test_sidecar_is_stamped_and_both_or_neither(tmp_path, phantom_file):
     vol = load_volume(phantom_file)
     out = save_volume(tmp_path / "o.nii.gz", vol.data, like=vol)
     assert json.loads(sidecar_path(out).read_text())["software"].startswith("mri-denoise-gui")
+
+
+def test_a_landed_save_sweeps_the_temporaries_a_killed_writer_left(tmp_path, phantom_file):
+    """A Dask worker killed mid-write leaves its temp file; the retried write removes it (only ours, only stale)."""
+    import os
+
+    from mri_denoise_gui.core.outputs import _temp_next_to
+
+    vol = load_volume(phantom_file)
+    target = tmp_path / "out"
+    target.mkdir()
+    dst = target / "scan_denoised.nii.gz"
+    stale = [_temp_next_to(dst), _temp_next_to(sidecar_path(dst))]
+    busy = _temp_next_to(dst)  # another writer still at work: touched after our write began
+    for old in stale:
+        os.utime(old, (1_000_000, 1_000_000))
+    os.utime(busy, (4_000_000_000, 4_000_000_000))
+    others = [target / ".scan_denoised.nii.gz.notes", target / "x.part.nii.gz", target / ".scan_denoised.nii.gz.abc.part.nii.gz"]
+    for other in others:
+        other.write_bytes(b"user data")
+        os.utime(other, (1_000_000, 1_000_000))
+
+    save_volume(dst, vol.data, like=vol)
+    names = {p.name for p in target.iterdir()}
+    assert not names & {p.name for p in stale}
+    assert {busy.name, dst.name, sidecar_path(dst).name} | {p.name for p in others} == names
