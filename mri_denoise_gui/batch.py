@@ -133,14 +133,18 @@ def get_denoiser(model_dir: str | Path, precision: str = "auto"):
 def configure_tf_threads(n: int) -> int:
     """Size TensorFlow's thread pools to ``n`` cores; only possible before TensorFlow starts,
     so later calls keep what is there. Returns the intra-op thread count in force."""
-    import tensorflow as tf
+    from mri_denoise_gui.ml.native_log import quiet_native_stderr
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, int(n)))
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(n))))
-    except RuntimeError:
-        pass  # TensorFlow already initialised in this process
-    return tf.config.threading.get_intra_op_parallelism_threads()
+    # a Dask worker starts TensorFlow here first: without this, one cuInit line per worker
+    with quiet_native_stderr():
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(max(1, int(n)))
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(n))))
+        except RuntimeError:
+            pass  # TensorFlow already initialised in this process
+        return tf.config.threading.get_intra_op_parallelism_threads()
 
 
 # ------------------------------------------------------------ one file
