@@ -52,6 +52,7 @@ class _LiteBridge:
     def __init__(self, worker: "InferenceWorker", lite):
         self.worker, self.lite = worker, lite
         self.wake, self.stop, self.first_done = threading.Event(), threading.Event(), threading.Event()
+        self.busy = threading.Event()  # a slice in hand
         self.thread = threading.Thread(target=self._run, name="litert-slices", daemon=True)
         self.thread.start()
         self.wake.set()  # a request may be pending already
@@ -64,8 +65,10 @@ class _LiteBridge:
             self.wake.clear()
             if self.stop.is_set():
                 return
+            self.busy.set()
             request = self.worker._take_pending()
             if request is None:
+                self.busy.clear()
                 continue
             try:
                 with quiet_native_stderr():  # LiteRT announces its CPU delegate on stderr
@@ -73,6 +76,8 @@ class _LiteBridge:
             except Exception as exc:  # TensorFlow will do it, and report a real failure
                 _log.info("LiteRT could not denoise a slice: %s", exc)
                 out = None
+            finally:
+                self.busy.clear()
             if out is None:
                 self.worker._put_back(request)
                 continue
@@ -122,6 +127,10 @@ class InferenceWorker(QObject):
         self._denoiser: Any = None
         self._bridge: _LiteBridge | None = None
         self._tf_ready = False
+        # set by the GUI thread while a volume is open or opening: only then does LiteRT's first
+        # slice get its head start over TensorFlow's import
+        self.slices_wanted = threading.Event()
+        self.slices_wanted.set()
         self.slices_processed = 0  # for tests and benchmarks
         self.last_backend = ""  # "litert" or "tensorflow": what denoised the last slice
         # queued even when sender and worker share a thread: requests made in one burst coalesce
@@ -170,8 +179,18 @@ class InferenceWorker(QObject):
             return None
         self._bridge = _LiteBridge(self, lite)
         self.modelLoaded.emit(_describe(lite, folder, time.perf_counter() - t0, "litert"))
-        self._bridge.first_done.wait(FIRST_SLICE_GRACE_S)
+        self._give_first_slice_a_head_start(self._bridge)
         return self._bridge
+
+    def _give_first_slice_a_head_start(self, bridge: _LiteBridge) -> None:
+        """Hold TensorFlow's import (which holds the GIL for seconds) until LiteRT's first slice is
+        out, for at most FIRST_SLICE_GRACE_S, and not at all while no slice is wanted (no volume)."""
+        deadline = time.monotonic() + FIRST_SLICE_GRACE_S
+        while not bridge.first_done.wait(0.02) and time.monotonic() < deadline:
+            with self._lock:
+                pending = self._pending is not None
+            if not (pending or bridge.busy.is_set() or self.slices_wanted.is_set()):
+                return
 
     def _stop_bridge(self) -> None:
         bridge, self._bridge = self._bridge, None
@@ -298,11 +317,14 @@ class InferenceController(QObject):
         self._next_id += 1
         return self._next_id
 
-    def load_model(self, folder: str, precision: str | None = None) -> None:
+    def load_model(self, folder: str, precision: str | None = None, slices_wanted: bool = True) -> None:
+        """``slices_wanted``: a volume is open or opening (see InferenceWorker.slices_wanted)."""
         self.worker.drop_pending()
+        (self.worker.slices_wanted.set if slices_wanted else self.worker.slices_wanted.clear)()
         self._load.emit(str(folder), str(precision or self.precision))
 
     def request_slice(self, key: tuple, image01: np.ndarray) -> int:
+        self.worker.slices_wanted.set()
         request_id = self._new_id()
         self.worker.submit_slice(SliceRequest(request_id, key, image01))
         return request_id

@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QFileDialog, QLabel
 from mri_denoise_gui.qt.controls import DONE, MetricsPanel, ModelPanel, VolumeJobPanel
 from mri_denoise_gui.qt.inference_worker import InferenceController
 from mri_denoise_gui.qt.messages import reported
+from mri_denoise_gui.qt.tasks import JobRunner
 from mri_denoise_gui.qt.model_info import model_summary
 from mri_denoise_gui.viewer.compute import volume_metrics_text
 from mri_denoise_gui.viewer.session import ViewerSession
@@ -30,6 +31,7 @@ class ModelVolumeMixin:
     metrics_panel: MetricsPanel
     job_panel: VolumeJobPanel
     device_label: QLabel
+    tasks: JobRunner
     panes: dict
     _volume_job: dict | None
 
@@ -166,7 +168,8 @@ class ModelVolumeMixin:
         self.model_panel.set_model(f"Loading {folder.name}…", str(folder))
         if self.session.model is None:
             self.panes["denoised"].show_message("Loading model…") if self.session.data is not None else None
-        self.controller.load_model(str(folder))
+        volume = self.session.data is not None or self.tasks.is_running("load")
+        self.controller.load_model(str(folder), slices_wanted=volume)
         return True
 
     def _on_model_loaded(self, info: dict) -> None:

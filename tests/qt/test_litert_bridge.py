@@ -91,3 +91,26 @@ def test_a_model_tensorflow_refuses_is_dropped_even_after_its_litert_copy_served
     assert [info["backend"] for info in announced] == ["litert"]  # the bridge had announced it
     assert window.model is None and window.device_label.text() == ""
     assert window.session.cache.get(window.session.slice_key()) is None  # nothing the refused model made stays on hand
+
+
+def test_with_no_volume_open_tensorflow_does_not_wait_for_a_first_slice(qtbot, lite_model_dir, monkeypatch):
+    """LiteRT's first slice gets a head start over TensorFlow's import only while a slice is wanted."""
+    import time
+
+    from mri_denoise_gui.qt import inference_worker
+
+    monkeypatch.setattr(inference_worker, "FIRST_SLICE_GRACE_S", 30.0)  # a wait would be plain to see
+    controller = InferenceController()
+    worker = controller.worker
+    statuses = []
+    worker.status.connect(lambda text: statuses.append((time.monotonic(), text)))
+    try:
+        with qtbot.waitSignal(worker.modelLoaded, timeout=60_000):
+            controller.load_model(str(lite_model_dir), slices_wanted=False)
+        announced = time.monotonic()
+        qtbot.waitUntil(lambda: any("TensorFlow" in text for _, text in statuses), timeout=20_000)
+        started_tf = next(t for t, text in statuses if "TensorFlow" in text)
+        assert started_tf - announced < 5.0
+        assert worker.slices_processed == 0
+    finally:
+        controller.shutdown()
