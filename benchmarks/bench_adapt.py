@@ -5,8 +5,10 @@ Each clean volume gets Rician noise at each sigma; the default model, its adapta
 volume (ml.adapt, guard on) and non-local means are scored against the clean volume inside its
 Otsu tissue mask, and by SURE (core.noref.sure_mse, sigma estimated from the noisy volume) without
 it. Default inputs: synthetic MNI test-slab volumes (ml.synthetic) written to a temp folder, plus
-any NIfTI paths given. Usage:
-    python benchmarks/bench_adapt.py [--sigmas 0.03 0.05 0.07] [--method r2r] [FILES...]
+any NIfTI paths given; `--real` takes the reserved real scans of bench_real.py instead (evaluation
+only: never pick a setting by them); `--large` times one adaptation on a 256x256x128 volume (the
+issue's 60 s bar) and exits. Usage:
+    python benchmarks/bench_adapt.py [--sigmas 0.03 0.05 0.07] [--method r2r] [--real | --large] [FILES...]
 """
 
 from __future__ import annotations
@@ -45,9 +47,42 @@ def synthetic_files(folder: Path) -> list[Path]:
     return out
 
 
+def large_file(folder: Path) -> Path:
+    """A 256x256x128 synthetic T1 (MNI test slab, 1 mm, with a head), zero-padded in-plane."""
+    from mri_denoise_gui.ml.synthetic import TissueMaps, named_test_volume
+
+    maps = TissueMaps.load()
+    vol = named_test_volume(maps.slab(30, 158), "t1", 1.0, 4, "head")[:256, :256, :128]
+    pad = [(0, max(0, n - s)) for n, s in zip((256, 256, 128), vol.shape)]
+    vol = np.pad(vol, pad)
+    path = folder / "synth_t1_256x256x128.nii.gz"
+    nib.save(nib.Nifti1Image(vol * 1000, np.eye(4)), path)
+    return path
+
+
+def time_large(folder: Path, method: str, minutes: float) -> None:
+    """Wall time of `denoise --adapt`'s adaptation (training + guard) on a 256x256x128 volume."""
+    from mri_denoise_gui.ml.adapt import AdaptConfig, adapt_loaded
+    from mri_denoise_gui.ml.inference import Denoiser
+    from mri_denoise_gui.resources import default_model_dir
+
+    path = large_file(folder)
+    clean = Normalizer().fit(np.asarray(nib.load(str(path)).dataobj, np.float32))
+    data = clean.forward(np.asarray(nib.load(str(path)).dataobj, np.float32))
+    noisy_file = folder / "noisy_large.nii.gz"
+    nib.save(nib.Nifti1Image(add_noise(data, "rician", 0.05**2, seed=5), np.eye(4)), noisy_file)
+    den = Denoiser.load(default_model_dir())
+    started = time.perf_counter()
+    result = adapt_loaded(den, AdaptConfig(files=[str(noisy_file)], method=method, minutes=minutes))
+    print(json.dumps({"volume": "256x256x128", "sigma": 0.05, "adapt_seconds": round(time.perf_counter() - started, 1),
+                      "steps": result.steps_run, "kept": result.kept, "load_average": os.getloadavg()[0]}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="*")
+    ap.add_argument("--real", action="store_true", help="the reserved real scans of bench_real.py (evaluation only)")
+    ap.add_argument("--large", action="store_true", help="only time one adaptation of a 256x256x128 volume")
     ap.add_argument("--sigmas", nargs="+", type=float, default=[0.03, 0.05, 0.07])
     ap.add_argument("--method", default="r2r")
     ap.add_argument("--minutes", type=float, default=0.5)
@@ -59,7 +94,14 @@ def main() -> None:
     from mri_denoise_gui.resources import default_model_dir
 
     tmp = Path(tempfile.mkdtemp())
-    files = [Path(f) for f in args.files] or synthetic_files(tmp)
+    if args.large:
+        return time_large(tmp, args.method, args.minutes)
+    if args.real:
+        from bench_real import write_scans
+
+        files = [p for p, _ in write_scans(tmp / "real")]
+    else:
+        files = [Path(f) for f in args.files] or synthetic_files(tmp)
     den = Denoiser.load(default_model_dir())
     initial = den.model.get_weights()
     rows = []
