@@ -9,7 +9,7 @@ volumes for "Denoise volume". It talks back only through queued signals.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PyQt6.QtCore import QObject, Qt, pyqtSignal, pyqtSlot
@@ -27,11 +27,12 @@ class ExtraModelWorker(QObject):
     _wake = pyqtSignal()
     _volume = pyqtSignal(str, object, int, object)
 
-    def __init__(self):
+    def __init__(self, precision: Callable[[], str] = lambda: "auto"):
         super().__init__()
         self._lock = threading.Lock()
         self._pending: dict[tuple, tuple] = {}
-        self._models: dict[str, Any] = {}
+        self._precision = precision  # the window's Model > Precision choice, read at each load
+        self._models: dict[tuple[str, str], Any] = {}
         self._wake.connect(self._process, Qt.ConnectionType.QueuedConnection)
         self._volume.connect(self._denoise_volume, Qt.ConnectionType.QueuedConnection)
 
@@ -47,11 +48,15 @@ class ExtraModelWorker(QObject):
 
     # -- inference thread -------------------------------------------------------------------
     def _model(self, folder: str):
-        if folder not in self._models:
+        """The model of ``folder`` in the precision the main model runs in (reloaded if it changed)."""
+        key = (folder, str(self._precision() or "auto"))
+        if key not in self._models:
             from mri_denoise_gui.ml import inference  # TensorFlow, in this thread
 
-            self._models[folder] = inference.Denoiser.load(folder)
-        return self._models[folder]
+            for old in [k for k in self._models if k[0] == folder]:
+                del self._models[old]
+            self._models[key] = inference.Denoiser.load(folder, precision=key[1])
+        return self._models[key]
 
     @pyqtSlot()
     def _process(self) -> None:
@@ -75,6 +80,6 @@ class ExtraModelWorker(QObject):
 
 def extra_model_worker(controller: InferenceController) -> ExtraModelWorker:
     """A worker living in `controller`'s thread (stopped with it at shutdown)."""
-    worker = ExtraModelWorker()
+    worker = ExtraModelWorker(lambda: controller.precision)
     worker.moveToThread(controller.thread)
     return worker

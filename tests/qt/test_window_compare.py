@@ -243,6 +243,20 @@ def test_second_model_pane_runs_in_the_inference_thread(qtbot, model_window, sma
     assert np.isfinite(w.method_scores[method]["psnr"])
 
 
+def test_second_models_run_in_the_precision_the_window_chose():
+    """Model > Precision applies to comparison models too, and a change reloads them."""
+    from mri_denoise_gui.qt.extra_models import ExtraModelWorker
+    from mri_denoise_gui.resources import seed_model_dir
+
+    chosen = ["float32"]
+    worker = ExtraModelWorker(lambda: chosen[0])
+    folder = str(seed_model_dir())
+    assert worker._model(folder).precision == "float32"
+    chosen[0] = "bfloat16"
+    assert worker._model(folder).precision == "bfloat16"
+    assert len(worker._models) == 1  # the float32 copy was dropped
+
+
 def test_a_folder_without_a_model_is_refused_with_a_message(model_window, small_file, tmp_path):
     w = model_window
     assert w.open_file(small_file)
