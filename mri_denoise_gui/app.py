@@ -118,13 +118,17 @@ def apply_command_line(window, args: argparse.Namespace) -> bool:
         window.keep_for_this_run("view/residual")
     if args.error_map:
         window.error_action.setChecked(True)
+    methods = []
     for method in args.compare:
         folder = Path(method).expanduser()
+        methods.append(f"model:{folder.resolve()}" if folder.is_dir() else method)
         try:
-            window.add_comparison_pane(f"model:{folder.resolve()}" if folder.is_dir() else method)
+            window._check_method(methods[-1])
         except ValueError as exc:
             print(f"mri-denoise-gui: --compare {method}: {exc}", file=sys.stderr)
             return False
+    if methods:
+        window.replace_comparison_panes(methods)
     return True
 
 

@@ -44,6 +44,7 @@ class SettingsMixin:
     metrics_panel: MetricsPanel
     compare: CompareView
     residual_action: QAction
+    pane_methods: dict[str, str]
 
     def remember(self, key: str, value) -> None:
         if self.persist_settings and key not in self._session_only:
@@ -77,6 +78,28 @@ class SettingsMixin:
             self.residual_action.setChecked(residual)
         self.compare.set_residual_visible(residual)
         self.metrics_panel.set_mask(_flag(s.value("metrics/mask", "false")))
+        self._restore_comparison_panes(s.value("view/comparisons", []))
+
+    def _restore_comparison_panes(self, methods) -> None:
+        """The comparison panes of the last run; a model folder that has gone is left out, with a word."""
+        if isinstance(methods, str):  # QSettings' INI format gives a one-item list back as a string
+            methods = [methods]
+        missing = []
+        for method in methods or []:
+            try:
+                self.add_comparison_pane(str(method))
+            except ValueError:
+                missing.append(str(method))
+        if missing:
+            self.statusBar().showMessage(f"Comparison pane(s) of the last run not restored: {', '.join(missing)}", 15_000)
+
+    def replace_comparison_panes(self, methods: list[str]) -> None:
+        """The command line's --compare panes instead of the restored ones, for this run only."""
+        for key in list(self.pane_methods):
+            self.remove_comparison_pane(key)
+        for method in methods:
+            self.add_comparison_pane(method)
+        self.keep_for_this_run("view/comparisons")
 
     def save_settings(self) -> None:
         noise = self.noise_controls.settings()
@@ -90,6 +113,7 @@ class SettingsMixin:
             "view/axis": self.session.axis,
             "view/residual": self.compare.residual_visible,
             "metrics/mask": self.metrics_panel.mask_check.isChecked(),
+            "view/comparisons": list(self.pane_methods.values()),
         }
         for key, value in values.items():
             self.remember(key, value)

@@ -266,6 +266,25 @@ def test_recent_files_and_settings_are_restored(make_window, settings, small_fil
     assert any(a.text().endswith(small_file.name) for a in w2.recent_menu.actions())
 
 
+def test_comparison_panes_are_restored_and_a_gone_model_is_left_out(make_window, settings, tiny_model_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "second"
+    shutil.copytree(tiny_model_dir, model)
+    w = make_window()
+    w.add_comparison_pane("nlm")
+    w.add_comparison_pane(f"model:{model}")
+    w.close()
+    w2 = make_window(settings)
+    assert sorted(w2.pane_methods.values()) == sorted(["nlm", f"model:{model}"])
+    w2.remove_comparison_pane(next(k for k, m in w2.pane_methods.items() if m == "nlm"))
+    w2.close()
+    shutil.rmtree(model)
+    w3 = make_window(settings)
+    assert list(w3.pane_methods.values()) == []  # nlm was closed; the model folder is gone
+    assert str(model) in w3.statusBar().currentMessage()
+
+
 def test_window_size_and_splitter_are_restored(qtbot, make_window, settings):
     w = make_window()
     w.resize(10, 560)  # the minimum width: it survives the offscreen platform's 800 px screen
@@ -336,3 +355,19 @@ def test_slices_are_denoised_while_the_volume_is(qtbot, model_window, tmp_path):
         w.set_slice(3)
         wait_denoised_current(qtbot, w, timeout=60_000)
     assert shown_during_job and shown_during_job[0], "the slice waited for the whole volume"
+
+
+def test_command_line_compare_panes_replace_the_restored_ones_for_this_run_only(make_window, settings, tiny_model_dir):
+    from mri_denoise_gui.app import apply_command_line, build_parser
+
+    w = make_window()
+    w.add_comparison_pane("nlm")
+    w.close()
+    w2 = make_window(settings)
+    assert apply_command_line(w2, build_parser().parse_args(["--compare", "tv", "--compare", str(tiny_model_dir)]))
+    assert list(w2.pane_methods.values()) == ["tv", f"model:{tiny_model_dir.resolve()}"]
+    w2.close()
+    assert list(make_window(settings).pane_methods.values()) == ["nlm"]  # the stored choice is kept
+    w4 = make_window(settings)
+    assert not apply_command_line(w4, build_parser().parse_args(["--compare", "nonsense"]))
+    assert list(w4.pane_methods.values()) == ["nlm"]
