@@ -35,21 +35,14 @@ def test_other_lines_written_inside_the_block_are_replayed(capfd):
 
 
 @pytest.mark.skipif(nvidia_driver_present(), reason="with an NVIDIA driver a cuInit failure is shown on purpose")
-def test_tensorflow_start_prints_no_cuinit_error():
-    code = "from mri_denoise_gui.ml.device import configure_devices; print(configure_devices())"
+@pytest.mark.parametrize("code, printed", [
+    ("from mri_denoise_gui.ml.device import configure_devices; print(configure_devices())", ("CPU", "GPU")),
+    # batch.configure_tf_threads is the first TensorFlow call in each Dask worker
+    ("from mri_denoise_gui.batch import configure_tf_threads; print(configure_tf_threads(1))", ("1",)),
+], ids=["device set-up", "dask worker threads"])
+def test_tensorflow_start_prints_no_cuinit_error(code, printed):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().startswith(("CPU", "GPU"))
+    assert out.stdout.strip().startswith(printed)
     assert "cuInit" not in out.stderr
-
-
-@pytest.mark.skipif(nvidia_driver_present(), reason="with an NVIDIA driver a cuInit failure is shown on purpose")
-def test_a_dask_worker_sizing_tensorflow_threads_prints_no_cuinit_error():
-    """batch.configure_tf_threads is the first TensorFlow call in each Dask worker."""
-    code = "from mri_denoise_gui.batch import configure_tf_threads; print(configure_tf_threads(1))"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1"
-    assert "cuInit" not in out.stderr and "cuda" not in out.stderr.lower()
