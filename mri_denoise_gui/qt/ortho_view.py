@@ -1,6 +1,7 @@
 """Orthogonal views: axial / coronal / sagittal of one method side by side, crosshair-linked.
 
-Clicking a voxel in one plane moves the other two planes through it. The planes come from the
+Clicking a voxel in one plane moves the other two planes through it; zooming one zooms the
+others to the same scale around that voxel. The planes come from the
 session's volumes (noisy, ground truth, the whole denoised volume) or, slice by slice, from the
 comparison machinery: classical methods in the job runner (one job name per plane, latest wins),
 models in the inference thread (one pending request per plane), all cached in `method_cache`.
@@ -53,6 +54,7 @@ class OrthoMixin:
         self.crosshair_voxel: tuple[int, int, int] | None = None  # the last voxel pointed at
         for axis, pane in self.ortho.panes.items():
             pane.graphics.scene().sigMouseClicked.connect(lambda ev, a=axis: self._on_ortho_clicked(a, ev))
+            pane.view_box.sigRangeChangedManually.connect(lambda *_, a=axis: self.share_ortho_zoom(a))
         self.compare.levelsChanged.connect(lambda lo, hi: [p.set_levels((lo, hi)) for p in self.ortho.panes.values()])
         self.extra_models.sliceDenoised.connect(lambda *_: self._render_ortho())
         self._ortho_asked: set[tuple] = set()  # model slices already asked for (results cross in flight)
@@ -103,6 +105,23 @@ class OrthoMixin:
         row, col = int(np.floor(point.y() / px[0])), int(np.floor(point.x() / px[1]))
         if 0 <= row < pane.image.shape[0] and 0 <= col < pane.image.shape[1]:
             self.click_ortho(axis, row, col)
+
+    def share_ortho_zoom(self, source: str) -> None:
+        """Zooming one plane (wheel or drag) zooms the other two to the same mm per pixel, centred on
+        the crosshair voxel, so the three show the same neighbourhood at the same scale."""
+        data = self.session.data
+        if data is None or self.ortho_voxel is None:
+            return
+        (x0, x1), (y0, y1) = self.ortho.panes[source].view_box.viewRange()
+        half_w, half_h = (x1 - x0) / 2, (y1 - y0) / 2
+        for axis, pane in self.ortho.panes.items():
+            if axis == source or pane.image is None:
+                continue
+            geom = data.geometry(axis)
+            _, row, col = geom.position(self.ortho_voxel)
+            cx, cy = (col + 0.5) * geom.pixel_size[1], (row + 0.5) * geom.pixel_size[0]
+            # programmatic: emits no sigRangeChangedManually, so no echo back
+            pane.view_box.setRange(xRange=(cx - half_w, cx + half_w), yRange=(cy - half_h, cy + half_h), padding=0)
 
     def _ortho_plane(self, axis: str, index: int) -> np.ndarray | None:
         data, method = self.session.data, self.ortho_method

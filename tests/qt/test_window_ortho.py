@@ -92,3 +92,26 @@ def test_ortho_network_planes_come_from_the_inference_thread(qtbot, model_window
         expected = display_from_file_slice(
             denoiser.denoise_slice01(file_order_slice(w.data.noisy01, geom, index)), geom, index)
         np.testing.assert_allclose(w.ortho.panes[axis].image, expected, atol=1e-5)
+
+
+def test_zooming_one_plane_zooms_the_others_to_the_same_scale_around_the_voxel(qtbot, window, small_file):
+    w = window
+    assert w.open_file(small_file)
+    w.set_ortho_method("truth")
+    w.ortho_action.setChecked(True)
+    w.set_ortho_voxel((10, 12, 8))
+    qtbot.wait(50)
+    axial = w.ortho.panes["axial"].view_box
+    before = {a: w.ortho.panes[a].view_box.viewRange() for a in AXES}
+    axial.scaleBy((0.25, 0.25))  # as a wheel zoom does, then the signal a mouse zoom emits
+    axial.sigRangeChangedManually.emit(axial.state["mouseEnabled"])
+    (x0, x1), _ = axial.viewRange()
+    for axis in ("coronal", "sagittal"):
+        pane = w.ortho.panes[axis]
+        (cx0, cx1), (cy0, cy1) = pane.view_box.viewRange()
+        assert (cx1 - cx0) < 0.5 * (before[axis][0][1] - before[axis][0][0])  # it zoomed in as well
+        geom = w.data.geometry(axis)
+        _, row, col = geom.position(w.ortho_voxel)
+        assert cx0 < (col + 0.5) * geom.pixel_size[1] < cx1 and cy0 < (row + 0.5) * geom.pixel_size[0] < cy1
+    widths = [np.diff(w.ortho.panes[a].view_box.viewRange()[0])[0] / w.ortho.panes[a].view_box.width() for a in AXES]
+    assert max(widths) / min(widths) < 1.05  # the same mm per screen pixel in all three
