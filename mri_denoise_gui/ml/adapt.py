@@ -307,7 +307,8 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
     callbacks, canceller = _callbacks(config, progress, cancel, epochs)
     history = model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
                         validation_data=(val_x, val_y), validation_batch_size=config.batch_size,
-                        callbacks=callbacks, verbose=0)
+                        callbacks=callbacks, verbose=0,
+                        shuffle=False)  # the tf.data stream draws random patches already
     epochs_run = len(history.epoch)
     steps_run = int(model.optimizer.iterations.numpy())
     train_seconds = time.perf_counter() - started
