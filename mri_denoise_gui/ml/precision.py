@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from mri_denoise_gui.ml.training_choices import PRECISIONS  # noqa: F401 - declared once, TF-free; re-exported
+
 _log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _MIXED = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 FLOAT32_LAYER_CLASSES = ("NoiseLevelMap",)  # a median of |Haar detail|: needs float32's mantissa
@@ -140,21 +141,26 @@ def float32_head(model, config: dict, convs: int = HEAD_CONVS) -> set[str]:
     return keep
 
 
-def mixed_copy(model, precision: str):
+def mixed_copy(model, precision: str, head_convs: int = HEAD_CONVS):
     """``model`` rebuilt under the mixed ``precision`` policy with the same (float32) weights.
 
     Returns ``model`` itself for float32. The copy's compute dtype is ``precision`` in every layer
-    except the input head (`float32_head`), the noise-level estimate and the output tail
-    (`float32_tail`), which stay float32 (Keras casts their inputs up), so the result is float32
-    and the input is subtracted from in full.
+    except the input head (`float32_head`, ``head_convs`` convolutions; 0: none), the noise-level
+    estimate and the output tail (`float32_tail`), which stay float32 (Keras casts their inputs
+    up), so the result is float32 and the input is subtracted from in full.
     """
-    import keras
-
     if precision == "float32":
         return model
-    policy = _MIXED[precision]
     config = model.get_config()
-    keep = float32_tail(model, config) | float32_head(model, config)
+    keep = float32_tail(model, config) | (float32_head(model, config, head_convs) if head_convs else set())
+    return _rebuilt(model, config, _MIXED[precision], keep)
+
+
+def _rebuilt(model, config: dict, policy: str, keep: set[str]):
+    """``model`` rebuilt from ``config`` with every layer but ``keep`` (and the float32-only
+    classes) under dtype ``policy``, holding ``model``'s weights."""
+    import keras
+
     for layer in config["layers"]:
         if layer.get("class_name") == "InputLayer":
             continue
@@ -164,6 +170,50 @@ def mixed_copy(model, precision: str):
     copy = keras.Model.from_config(config)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def float32_copy(model):
+    """``model`` itself if every layer computes in float32, else a float32 rebuild with its weights.
+
+    Why: a model trained under a mixed policy would carry that policy into model.keras, and every
+    later load (and the LiteRT conversion) would run in it; the saved file is always float32.
+    """
+    if all(str(layer.compute_dtype) == "float32" for layer in model.layers):
+        return model
+    return _rebuilt(model, model.get_config(), "float32", set())
+
+
+def training_precision(requested: str | None, device: str) -> tuple[str, str]:
+    """(precision, why) training computes in: ``requested``, or for "auto" float32.
+
+    Why auto stays float32: a mixed policy is worth it only where it trains to the same validation
+    scores, and that has been measured on one recipe only (benchmarks/README.md, issue 19); a forced
+    lower precision on hardware that only emulates it is allowed but said.
+    """
+    requested = (requested or "auto").lower()
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
+    if requested in ("auto", "float32"):
+        return "float32", "auto: float32 (lower precisions not yet shown to train as well)" \
+            if requested == "auto" else "forced"
+    native = auto_precision(device)[0] == requested
+    return requested, "forced" if native else f"forced (emulated on this {device.split(':')[0]}: slower)"
+
+
+def training_copy(model, precision: str):
+    """``model`` under the mixed ``precision`` policy for training: every layer but the output tail
+    and the noise-level estimate, so the loss sees a float32 output (Keras' mixed-precision recipe).
+    The variables stay float32; `float32_copy` turns it back before saving."""
+    return mixed_copy(model, precision, head_convs=0)
+
+
+def training_optimizer(optimizer, precision: str):
+    """``optimizer`` wrapped in dynamic loss scaling for float16 (its gradients would underflow)."""
+    import keras
+
+    if precision != "float16":
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def compute_dtypes(model) -> dict[str, str]:
