@@ -141,25 +141,67 @@ def float32_head(model, config: dict, convs: int = HEAD_CONVS) -> set[str]:
     return keep
 
 
-def mixed_copy(model, precision: str, head_convs: int = HEAD_CONVS):
+def mixed_copy(model, precision: str, head_convs: int = HEAD_CONVS, upsample_as_conv: bool = True):
     """``model`` rebuilt under the mixed ``precision`` policy with the same (float32) weights.
 
     Returns ``model`` itself for float32. The copy's compute dtype is ``precision`` in every layer
     except the input head (`float32_head`, ``head_convs`` convolutions; 0: none), the noise-level
     estimate and the output tail (`float32_tail`), which stay float32 (Keras casts their inputs
-    up), so the result is float32 and the input is subtracted from in full.
+    up), so the result is float32 and the input is subtracted from in full. ``upsample_as_conv``:
+    2x2 stride-2 transposed convolutions run as the equal 1x1 convolution + pixel shuffle
+    (`_upsamplers_as_convs`).
     """
     if precision == "float32":
         return model
     config = model.get_config()
     keep = float32_tail(model, config) | (float32_head(model, config, head_convs) if head_convs else set())
-    return _rebuilt(model, config, _MIXED[precision], keep)
+    rewritten = _upsamplers_as_convs(config) if upsample_as_conv else {}
+    return _rebuilt(model, config, _MIXED[precision], keep, rewritten)
 
 
-def _rebuilt(model, config: dict, policy: str, keep: set[str]):
+def _upsamplers_as_convs(config: dict) -> dict[str, str]:
+    """Rewrite in ``config`` every Conv2DTranspose with a 2x2 kernel, stride 2 and no activation as a
+    1x1 Conv2D to 4x the filters (``<name>_1x1``) followed by PixelShuffle(2) (named ``<name>``, so
+    the layers after it still find it). Returns {1x1 conv name: transposed conv name}.
+
+    Why: the two are the same arithmetic (each input pixel times the kernel gives a 2x2 output
+    block), but TensorFlow runs a transposed convolution as a convolution's input gradient, which
+    in bfloat16 was 8-14x slower than float32 where the 1x1 convolution was not (benchmarks/README.md).
+    """
+    rewritten: dict[str, str] = {}
+    layers = []
+    for layer in config["layers"]:
+        c = layer["config"]
+        if not (layer.get("class_name") == "Conv2DTranspose" and list(c.get("kernel_size", ())) == [2, 2]
+                and list(c.get("strides", ())) == [2, 2] and c.get("padding") == "same"
+                and c.get("activation") in ("linear", None) and c.get("output_padding") is None
+                and list(c.get("dilation_rate", (1, 1))) == [1, 1]
+                and c.get("data_format", "channels_last") == "channels_last"):
+            layers.append(layer)
+            continue
+        name, conv = c["name"], f"{c['name']}_1x1"
+        channels = 4 * int(c["filters"])
+        layers.append({"module": "keras.layers", "class_name": "Conv2D", "registered_name": None, "name": conv,
+                       "config": {"name": conv, "trainable": c.get("trainable", True), "dtype": c["dtype"],
+                                  "filters": channels, "kernel_size": [1, 1], "use_bias": c.get("use_bias", True)},
+                       "inbound_nodes": layer["inbound_nodes"]})
+        tensor = {"class_name": "__keras_tensor__",
+                  "config": {"shape": [None, None, None, channels], "dtype": "float32", "keras_history": [conv, 0, 0]}}
+        layers.append({"module": "mri_denoise_gui.ml.layers", "class_name": "PixelShuffle",
+                       "registered_name": "mri_denoise_gui>PixelShuffle", "name": name,
+                       "config": {"name": name, "trainable": c.get("trainable", True), "dtype": c["dtype"], "factor": 2},
+                       "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
+        rewritten[conv] = name
+    config["layers"] = layers
+    return rewritten
+
+
+def _rebuilt(model, config: dict, policy: str, keep: set[str], rewritten: dict[str, str] | None = None):
     """``model`` rebuilt from ``config`` with every layer but ``keep`` (and the float32-only
-    classes) under dtype ``policy``, holding ``model``'s weights."""
+    classes) under dtype ``policy``, holding ``model``'s weights (by layer name; the 1x1
+    convolutions in ``rewritten`` get their transposed convolution's kernel, reshaped)."""
     import keras
+    import numpy as np
 
     for layer in config["layers"]:
         if layer.get("class_name") == "InputLayer":
@@ -168,7 +210,17 @@ def _rebuilt(model, config: dict, policy: str, keep: set[str]):
             continue
         layer["config"]["dtype"] = policy
     copy = keras.Model.from_config(config)
-    copy.set_weights(model.get_weights())
+    source = {layer.name: layer for layer in model.layers}
+    for layer in copy.layers:
+        if not layer.weights:
+            continue
+        if layer.name in (rewritten or {}):
+            kernel, *bias = source[rewritten[layer.name]].get_weights()  # kernel (2, 2, out, in)
+            out, cin = kernel.shape[2], kernel.shape[3]
+            weights = [np.transpose(kernel, (3, 0, 1, 2)).reshape(1, 1, cin, 4 * out)]  # channels (row, col, out)
+            layer.set_weights(weights + [np.tile(b, 4) for b in bias])
+        else:
+            layer.set_weights(source[layer.name].get_weights())
     return copy
 
 
@@ -203,8 +255,8 @@ def training_precision(requested: str | None, device: str) -> tuple[str, str]:
 def training_copy(model, precision: str):
     """``model`` under the mixed ``precision`` policy for training: every layer but the output tail
     and the noise-level estimate, so the loss sees a float32 output (Keras' mixed-precision recipe).
-    The variables stay float32; `float32_copy` turns it back before saving."""
-    return mixed_copy(model, precision, head_convs=0)
+    The variables stay float32; `float32_copy` turns it back before saving (so no layer is rewritten)."""
+    return mixed_copy(model, precision, head_convs=0, upsample_as_conv=False)
 
 
 def training_optimizer(optimizer, precision: str):
