@@ -7,7 +7,9 @@ so it is detected, never assumed. Weights stay float32 in the model file: a mixe
 of the loaded network is built in memory, with the layers that need float32's mantissa kept in
 float32: the first two convolutions (which see the image itself), the noise-level estimate, and
 the output tail (last convolution, shuffle, and the subtraction of the predicted noise from the
-input), so the output is always float32.
+input), so the output is always float32. In that copy the 2x2 stride-2 transposed convolutions
+(the U-Net's upsamplers) run as the equal 1x1 convolution + pixel shuffle: TensorFlow's bfloat16
+transposed convolution was many times slower than its float32 one.
 """
 
 from __future__ import annotations
