@@ -7,7 +7,9 @@ so it is detected, never assumed. Weights stay float32 in the model file: a mixe
 of the loaded network is built in memory, with the layers that need float32's mantissa kept in
 float32: the first two convolutions (which see the image itself), the noise-level estimate, and
 the output tail (last convolution, shuffle, and the subtraction of the predicted noise from the
-input), so the output is always float32.
+input), so the output is always float32. In that copy the 2x2 stride-2 transposed convolutions
+(the U-Net's upsamplers) run as the equal 1x1 convolution + pixel shuffle: TensorFlow's bfloat16
+transposed convolution was many times slower than its float32 one.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from mri_denoise_gui.ml.training_choices import PRECISIONS  # noqa: F401 - declared once, TF-free; re-exported
+
 _log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _MIXED = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 FLOAT32_LAYER_CLASSES = ("NoiseLevelMap",)  # a median of |Haar detail|: needs float32's mantissa
@@ -140,21 +143,68 @@ def float32_head(model, config: dict, convs: int = HEAD_CONVS) -> set[str]:
     return keep
 
 
-def mixed_copy(model, precision: str):
+def mixed_copy(model, precision: str, head_convs: int = HEAD_CONVS, upsample_as_conv: bool = True):
     """``model`` rebuilt under the mixed ``precision`` policy with the same (float32) weights.
 
     Returns ``model`` itself for float32. The copy's compute dtype is ``precision`` in every layer
-    except the input head (`float32_head`), the noise-level estimate and the output tail
-    (`float32_tail`), which stay float32 (Keras casts their inputs up), so the result is float32
-    and the input is subtracted from in full.
+    except the input head (`float32_head`, ``head_convs`` convolutions; 0: none), the noise-level
+    estimate and the output tail (`float32_tail`), which stay float32 (Keras casts their inputs
+    up), so the result is float32 and the input is subtracted from in full. ``upsample_as_conv``:
+    2x2 stride-2 transposed convolutions run as the equal 1x1 convolution + pixel shuffle
+    (`_upsamplers_as_convs`).
     """
-    import keras
-
     if precision == "float32":
         return model
-    policy = _MIXED[precision]
     config = model.get_config()
-    keep = float32_tail(model, config) | float32_head(model, config)
+    keep = float32_tail(model, config) | (float32_head(model, config, head_convs) if head_convs else set())
+    rewritten = _upsamplers_as_convs(config) if upsample_as_conv else {}
+    return _rebuilt(model, config, _MIXED[precision], keep, rewritten)
+
+
+def _upsamplers_as_convs(config: dict) -> dict[str, str]:
+    """Rewrite in ``config`` every Conv2DTranspose with a 2x2 kernel, stride 2 and no activation as a
+    1x1 Conv2D to 4x the filters (``<name>_1x1``) followed by PixelShuffle(2) (named ``<name>``, so
+    the layers after it still find it). Returns {1x1 conv name: transposed conv name}.
+
+    Why: the two are the same arithmetic (each input pixel times the kernel gives a 2x2 output
+    block), but TensorFlow runs a transposed convolution as a convolution's input gradient, which
+    in bfloat16 was 8-14x slower than float32 where the 1x1 convolution was not (benchmarks/README.md).
+    """
+    rewritten: dict[str, str] = {}
+    layers = []
+    for layer in config["layers"]:
+        c = layer["config"]
+        if not (layer.get("class_name") == "Conv2DTranspose" and list(c.get("kernel_size", ())) == [2, 2]
+                and list(c.get("strides", ())) == [2, 2] and c.get("padding") == "same"
+                and c.get("activation") in ("linear", None) and c.get("output_padding") is None
+                and list(c.get("dilation_rate", (1, 1))) == [1, 1]
+                and c.get("data_format", "channels_last") == "channels_last"):
+            layers.append(layer)
+            continue
+        name, conv = c["name"], f"{c['name']}_1x1"
+        channels = 4 * int(c["filters"])
+        layers.append({"module": "keras.layers", "class_name": "Conv2D", "registered_name": None, "name": conv,
+                       "config": {"name": conv, "trainable": c.get("trainable", True), "dtype": c["dtype"],
+                                  "filters": channels, "kernel_size": [1, 1], "use_bias": c.get("use_bias", True)},
+                       "inbound_nodes": layer["inbound_nodes"]})
+        tensor = {"class_name": "__keras_tensor__",
+                  "config": {"shape": [None, None, None, channels], "dtype": "float32", "keras_history": [conv, 0, 0]}}
+        layers.append({"module": "mri_denoise_gui.ml.layers", "class_name": "PixelShuffle",
+                       "registered_name": "mri_denoise_gui>PixelShuffle", "name": name,
+                       "config": {"name": name, "trainable": c.get("trainable", True), "dtype": c["dtype"], "factor": 2},
+                       "inbound_nodes": [{"args": [tensor], "kwargs": {}}]})
+        rewritten[conv] = name
+    config["layers"] = layers
+    return rewritten
+
+
+def _rebuilt(model, config: dict, policy: str, keep: set[str], rewritten: dict[str, str] | None = None):
+    """``model`` rebuilt from ``config`` with every layer but ``keep`` (and the float32-only
+    classes) under dtype ``policy``, holding ``model``'s weights (by layer name; the 1x1
+    convolutions in ``rewritten`` get their transposed convolution's kernel, reshaped)."""
+    import keras
+    import numpy as np
+
     for layer in config["layers"]:
         if layer.get("class_name") == "InputLayer":
             continue
@@ -162,8 +212,62 @@ def mixed_copy(model, precision: str):
             continue
         layer["config"]["dtype"] = policy
     copy = keras.Model.from_config(config)
-    copy.set_weights(model.get_weights())
+    source = {layer.name: layer for layer in model.layers}
+    for layer in copy.layers:
+        if not layer.weights:
+            continue
+        if layer.name in (rewritten or {}):
+            kernel, *bias = source[rewritten[layer.name]].get_weights()  # kernel (2, 2, out, in)
+            out, cin = kernel.shape[2], kernel.shape[3]
+            weights = [np.transpose(kernel, (3, 0, 1, 2)).reshape(1, 1, cin, 4 * out)]  # channels (row, col, out)
+            layer.set_weights(weights + [np.tile(b, 4) for b in bias])
+        else:
+            layer.set_weights(source[layer.name].get_weights())
     return copy
+
+
+def float32_copy(model):
+    """``model`` itself if every layer computes in float32, else a float32 rebuild with its weights.
+
+    Why: a model trained under a mixed policy would carry that policy into model.keras, and every
+    later load (and the LiteRT conversion) would run in it; the saved file is always float32.
+    """
+    if all(str(layer.compute_dtype) == "float32" for layer in model.layers):
+        return model
+    return _rebuilt(model, model.get_config(), "float32", set())
+
+
+def training_precision(requested: str | None, device: str) -> tuple[str, str]:
+    """(precision, why) training computes in: ``requested``, or for "auto" float32.
+
+    Why auto stays float32: a mixed policy is worth it only where it trains to the same validation
+    scores, and that has been measured on one recipe only (benchmarks/README.md, issue 19); a forced
+    lower precision on hardware that only emulates it is allowed but said.
+    """
+    requested = (requested or "auto").lower()
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; choose from {', '.join(PRECISIONS)}")
+    if requested in ("auto", "float32"):
+        return "float32", "auto: float32 (lower precisions not yet shown to train as well)" \
+            if requested == "auto" else "forced"
+    native = auto_precision(device)[0] == requested
+    return requested, "forced" if native else f"forced (emulated on this {device.split(':')[0]}: slower)"
+
+
+def training_copy(model, precision: str):
+    """``model`` under the mixed ``precision`` policy for training: every layer but the output tail
+    and the noise-level estimate, so the loss sees a float32 output (Keras' mixed-precision recipe).
+    The variables stay float32; `float32_copy` turns it back before saving (so no layer is rewritten)."""
+    return mixed_copy(model, precision, head_convs=0, upsample_as_conv=False)
+
+
+def training_optimizer(optimizer, precision: str):
+    """``optimizer`` wrapped in dynamic loss scaling for float16 (its gradients would underflow)."""
+    import keras
+
+    if precision != "float16":
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def compute_dtypes(model) -> dict[str, str]:

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.ml import architectures, data as mldata, distribute
+from mri_denoise_gui.ml import architectures, data as mldata, distribute, precision as mlprecision
 from mri_denoise_gui.ml.device import configure_devices
 from mri_denoise_gui.ml.errors import ModelError
 from mri_denoise_gui.ml.inference import _check_network, _load_keras
@@ -262,7 +262,7 @@ class BestModelPublisher(keras.callbacks.Callback):
             return
         value = self.sign * value
         self.best, self.best_logs, self.best_epoch = value, logs, epoch + 1
-        save_model_folder(self.model, self.folder, self.metadata(epoch + 1, logs),
+        save_model_folder(mlprecision.float32_copy(self.model), self.folder, self.metadata(epoch + 1, logs),
                           extra_files={"training_log.csv": self.log_file})
         self.published_epoch = epoch + 1
 
@@ -308,14 +308,17 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
     stream_seed = config.seed if config.stream_seed is None else int(config.stream_seed)
     keras.utils.set_random_seed(stream_seed)
     device = configure_devices()
+    compute, compute_why = mlprecision.training_precision(config.precision, device)
     started = time.time()
     prepared = _prepare(config)
     noisy_metrics = _noisy_baseline(prepared.val_noisy, prepared.val_clean)
 
     with strategy.scope():  # variables (model, optimizer, metrics) live on every replica
         model, arch, arch_options = _initial_model(config)
+        model = mlprecision.training_copy(model, compute)  # the same float32 weights, mixed compute
         ema = {"use_ema": True, "ema_momentum": float(config.ema_momentum)} if config.ema_momentum else {}
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, **ema),
+        optimizer = mlprecision.training_optimizer(keras.optimizers.Adam(config.learning_rate, **ema), compute)
+        model.compile(optimizer=optimizer,
                       loss=get_loss(config.loss), metrics=[ssim_metric, psnr_metric])
     distribute.keep_fit_working(model, strategy)
     global_batch = config.batch_size * replicas
@@ -348,6 +351,8 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
             "epochs_run": epoch,
             "training_seconds": round(time.time() - started, 1),
             "device": device,
+            "training_precision": {"requested": config.precision, "ran": compute, "why": compute_why,
+                                   "weights": "float32"},
             "distribution": {"strategy": config.distribution, "replicas": replicas},
             "fine_tuned_from": str(config.init_from) if config.init_from else None,
             "config": config.to_dict(),

@@ -23,6 +23,8 @@ MONITORS = {"val_loss": "min", "val_psnr_metric": "max", "val_ssim_metric": "max
 #: learning_rate to 2% of it along a half cosine over the run's epochs (a fixed budget, no stall test)
 LR_SCHEDULES = ("plateau", "cosine")
 DISTRIBUTIONS = ("none", "mirrored", "multiworker")
+#: floating-point precisions of inference (``ml/precision.py``) and of training's mixed-precision policy
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: self-supervised adaptation (ml/adapt.py): recorrupted pairs or blind-spot masking
 ADAPT_METHODS = ("r2r", "n2v")
 ADAPT_METHOD_NAMES = {"r2r": "recorrupted pairs (Recorrupted-to-Recorrupted)",
@@ -35,6 +37,9 @@ MONITOR_LABELS = {"val_loss": "validation loss", "val_ssim_metric": "validation 
                   "val_psnr_metric": "validation PSNR"}
 SCHEDULE_LABELS = {"plateau": "halve when validation stalls", "cosine": "cosine down to 2%"}
 NORMALIZER_LABELS = {"percentile": "percentiles", "minmax": "min to max (as the tutorial)"}
+PRECISION_LABELS = {"auto": "auto (float32 until bfloat16 is shown to train as well)",
+                    "bfloat16": "bfloat16 (mixed; CPUs with avx512_bf16 / AMX)",
+                    "float16": "float16 (mixed, loss scaling; GPUs with tensor cores)"}
 DISTRIBUTION_LABELS = {"none": "one device", "mirrored": "all GPUs of this machine (mirrored)",
                        "multiworker": "several machines (TF_CONFIG)"}
 

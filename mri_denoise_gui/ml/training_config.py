@@ -114,6 +114,13 @@ class TrainingConfig:
                                 labels=choices.DISTRIBUTION_LABELS, cli="choice",
                                 help="mirrored: all GPUs (or logical CPUs) of this machine; multiworker: the "
                                      "machines in TF_CONFIG. --batch-size is then per replica")
+    #: the mixed-precision policy training computes in (weights stay float32; see ml/precision.py)
+    precision: str = setting("auto", label="Precision", choices=choices.PRECISIONS, labels=choices.PRECISION_LABELS,
+                             cli="choice",
+                             help="Compute precision while training: bfloat16 / float16 run the layers in mixed "
+                                  "precision (float32 weights, float32 output and loss; float16 with loss "
+                                  "scaling); auto is float32 until the lower precision is measured to reach the "
+                                  "same validation scores")
 
     def validate(self) -> dict:
         """Invalid fields mapped to a reason (empty when the config is usable)."""

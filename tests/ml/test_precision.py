@@ -49,3 +49,19 @@ def test_bfloat16_really_runs_and_agrees_with_float32(tmp_path):
     assert error.max() > 0  # not silently float32
     assert error.max() <= 16 * BF16_EPS * noise  # a few roundings per layer, relative to the branch
     assert error.mean() <= 2 * BF16_EPS * noise
+
+
+def test_upsamplers_run_as_1x1_convolutions_with_the_same_arithmetic():
+    model = random_weights(build("resunet", **META["architecture_options"]), seed=5, scale=0.1)
+    config = model.get_config()
+    rewritten = precision._upsamplers_as_convs(config)
+    assert rewritten == {"up1_1x1": "up1", "up0_1x1": "up0"}
+    same = precision._rebuilt(model, config, "float32", set(), rewritten)  # the rewrite alone, in float32
+    x = np.random.default_rng(1).random((2, 40, 48, 1)).astype(np.float32)
+    assert np.abs(np.asarray(same(x)) - np.asarray(model(x))).max() < 1e-5
+    fast = precision.mixed_copy(model, "bfloat16")
+    kinds = {layer.name: type(layer).__name__ for layer in fast.layers}
+    assert kinds["up0"] == "PixelShuffle" and kinds["up0_1x1"] == "Conv2D" and "Conv2DTranspose" not in kinds.values()
+    trained = precision.training_copy(model, "bfloat16")  # training keeps the saved architecture
+    assert type(trained.get_layer("up0")).__name__ == "Conv2DTranspose"
+    assert precision.compute_dtypes(trained)["up0"] == "bfloat16"

@@ -199,3 +199,27 @@ def test_cancel_stops_within_a_batch_and_leaves_no_model(tmp_path, volume_files)
 def test_invalid_config_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="invalid training settings"):
         train(TrainingConfig(out=str(tmp_path / "m")))
+
+
+
+def test_bfloat16_training_computes_in_bfloat16_and_saves_a_float32_model(tmp_path, volume_files, monkeypatch):
+    from mri_denoise_gui.ml import precision
+    from mri_denoise_gui.ml.inference import Denoiser
+
+    fitted = []  # the network train() really fits
+    copy = precision.training_copy
+    monkeypatch.setattr(precision, "training_copy", lambda model, p: fitted.append(copy(model, p)) or fitted[-1])
+    result = train(tiny_config(tmp_path, volume_files, epochs=1, steps_per_epoch=3, precision="bfloat16"))
+    dtypes = precision.compute_dtypes(fitted[0])
+    assert dtypes["enc0_a"] == "bfloat16" and dtypes["dec0_b"] == "bfloat16"  # the head too, while training
+    assert dtypes["noise_out"] == "float32" and dtypes["denoised"] == "float32"  # the loss sees float32
+    assert all(w.dtype == "float32" for w in fitted[0].weights)  # float32 variables, bfloat16 compute
+    meta = json.loads((result.folder / "model.json").read_text())
+    assert meta["training_precision"]["ran"] == "bfloat16" and meta["config"]["precision"] == "bfloat16"
+    loaded = Denoiser.load(result.folder, precision="float32")
+    assert set(precision.compute_dtypes(loaded.model).values()) == {"float32"}  # no mixed policy in the file
+    assert all(w.dtype == np.float32 for w in loaded.model.get_weights())
+    assert np.isfinite(loaded.denoise_slices01(np.full((1, 20, 24), 0.5, np.float32))).all()
+    # auto trains in float32 (until a lower precision is shown to reach the same scores)
+    assert precision.training_precision("auto", "CPU")[0] == "float32"
+    assert precision.training_precision("float16", "CPU") == ("float16", "forced (emulated on this CPU: slower)")
