@@ -199,3 +199,13 @@ def test_cancel_stops_within_a_batch_and_leaves_no_model(tmp_path, volume_files)
 def test_invalid_config_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="invalid training settings"):
         train(TrainingConfig(out=str(tmp_path / "m")))
+
+
+def test_tiny_training_with_the_tissue_window_ssim_loss_runs_and_reloads(tmp_path, volume_files):
+    from mri_denoise_gui.ml.inference import _load_keras
+
+    result = train(tiny_config(tmp_path, volume_files, loss="ssim_masked", epochs=1, steps_per_epoch=4))
+    assert result.folder is not None and np.isfinite(result.best["ssim"])
+    meta = json.loads((result.folder / "model.json").read_text())
+    assert meta["config"]["loss"] == "ssim_masked" and np.isfinite(meta["validation"]["loss"])
+    _load_keras(result.folder / "model.keras")  # safe_mode load: the loss is registered, not a closure
