@@ -4,6 +4,7 @@ from the MNI validation / training slabs (never the reserved real scans).
     python benchmarks/seed_diagnosis.py ssim-black          # the SSIM loss's all-black optimum
     python benchmarks/seed_diagnosis.py modes MODEL_DIR     # BN moving stats vs batch stats vs re-estimated
     python benchmarks/seed_diagnosis.py tissue MODEL_DIR ...  # the selection score: tissue SSIM / PSNR vs noisy
+    python benchmarks/seed_diagnosis.py dropout-brightness  # how little SSIM cares about brightness under output dropout
 
 Results and what they mean: benchmarks/README.md, "Real scans".
 """
@@ -103,6 +104,24 @@ def modes(folder):
         print(f"{tag:<14} {'inference, recalibrated BN':<30} tissue PSNR {psnr(clean, out, mask):6.2f}  tissue SSIM {np.mean(t):.4f}  PSNR {psnr(clean, out):6.2f}  tissue mean {out[mask].mean():.3f}", flush=True)
 
 
+def dropout_brightness():
+    """In training the seed's last Dropout(0.2) zeroes 20 % of the one output channel, which the final
+    BatchNorm maps to one value d: score outputs a * clean + (1 - a) * d on the kept pixels, d on the
+    dropped ones, with the plain and the tissue-window SSIM (how hard each pulls towards a = 1)."""
+    from mri_denoise_gui.ml.losses import ssim_loss
+
+    c = slices(SYNTH_VAL_SLAB, 16, 0)[..., None]
+    keep = np.random.default_rng(9).random(c.shape) >= 0.2
+
+    def score(y):
+        return (1 - float(tf.reduce_mean(ssim_loss(c, y))), 1 - float(tf.reduce_mean(ssim_masked_loss(c, y))))
+
+    for d in (0.0, 0.1, 0.3, 0.45):
+        row = [f"a={a:.1f}: {'%.3f / %.3f' % score(np.where(keep, a * c + (1 - a) * d, d).astype(np.float32))}"
+               for a in (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)]
+        print(f"d={d:.2f} (SSIM / tissue-window SSIM)  " + "  ".join(row), flush=True)
+
+
 def tissue(folders, n=32):
     """The selection score for seed recipes: full 256x256 validation-slab slices, Rician 5 / 7.5 /
     10 % and localvar 0.01 (Gaussian sigma 10 %), tissue SSIM (mean over slices) and tissue PSNR
@@ -133,6 +152,8 @@ if __name__ == "__main__":
         ssim_black()
     elif sys.argv[1:2] == ["modes"] and len(sys.argv) == 3:
         modes(sys.argv[2])
+    elif sys.argv[1:2] == ["dropout-brightness"]:
+        dropout_brightness()
     elif sys.argv[1:2] == ["tissue"] and len(sys.argv) >= 3:
         tissue(sys.argv[2:])
     else:
