@@ -3,6 +3,8 @@ from the MNI validation / training slabs (never the reserved real scans).
 
     python benchmarks/seed_diagnosis.py ssim-black          # the SSIM loss's all-black optimum
     python benchmarks/seed_diagnosis.py modes MODEL_DIR     # BN moving stats vs batch stats vs re-estimated
+    python benchmarks/seed_diagnosis.py tissue MODEL_DIR ...  # the selection score: tissue SSIM / PSNR vs noisy
+    python benchmarks/seed_diagnosis.py dropout-brightness  # how little SSIM cares about brightness under output dropout
 
 Results and what they mean: benchmarks/README.md, "Real scans".
 """
@@ -21,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 from mri_denoise_gui.core.metrics import foreground_mask, psnr, ssim  # noqa: E402
 from mri_denoise_gui.core.noise import add_noise  # noqa: E402
 from mri_denoise_gui.ml.inference import _load_keras  # noqa: E402
+from mri_denoise_gui.ml.losses import ssim_masked_loss  # noqa: E402
 from mri_denoise_gui.ml.synthetic import TissueMaps, synth_slice  # noqa: E402
 from mri_denoise_gui.ml.train import SYNTH_TRAIN_SLABS, SYNTH_VAL_SLAB  # noqa: E402
 
@@ -43,6 +46,9 @@ def ssim_black():
     print(f"fraction of exactly-zero pixels in the clean slices: {np.mean(c == 0):.3f}; below 0.02: {np.mean(c < 0.02):.3f}")
     print(f"SSIM (the loss's, whole 256x256 slice): noisy input (localvar 0.01) {f(noisy):.3f}; all-black output {f(np.zeros_like(c)):.3f}; "
           f"the clean slice darkened x0.35 {f(c*0.35):.3f}; noisy with background zeroed {f(np.where(c>0, noisy, 0)):.3f}")
+    m = lambda y: 1.0 - float(tf.reduce_mean(ssim_masked_loss(tf.constant(c), tf.constant(y))))
+    print(f"tissue-window SSIM (the ssim_masked loss's score): noisy input {m(noisy):.3f}; all-black output {m(np.zeros_like(c)):.3f}; "
+          f"the clean slice darkened x0.35 {m(c*0.35):.3f}; noisy with background zeroed {m(np.where(c>0, noisy, 0)):.3f}")
     # the same slices with a scanner-like noise floor in the clean target (Rician, sigma 2% / 4%)
     for floor in (0.02, 0.04):
         r = np.random.default_rng(2)
@@ -98,10 +104,57 @@ def modes(folder):
         print(f"{tag:<14} {'inference, recalibrated BN':<30} tissue PSNR {psnr(clean, out, mask):6.2f}  tissue SSIM {np.mean(t):.4f}  PSNR {psnr(clean, out):6.2f}  tissue mean {out[mask].mean():.3f}", flush=True)
 
 
+def dropout_brightness():
+    """In training the seed's last Dropout(0.2) zeroes 20 % of the one output channel, which the final
+    BatchNorm maps to one value d: score outputs a * clean + (1 - a) * d on the kept pixels, d on the
+    dropped ones, with the plain and the tissue-window SSIM (how hard each pulls towards a = 1)."""
+    from mri_denoise_gui.ml.losses import ssim_loss
+
+    c = slices(SYNTH_VAL_SLAB, 16, 0)[..., None]
+    keep = np.random.default_rng(9).random(c.shape) >= 0.2
+
+    def score(y):
+        return (1 - float(tf.reduce_mean(ssim_loss(c, y))), 1 - float(tf.reduce_mean(ssim_masked_loss(c, y))))
+
+    for d in (0.0, 0.1, 0.3, 0.45):
+        row = [f"a={a:.1f}: {'%.3f / %.3f' % score(np.where(keep, a * c + (1 - a) * d, d).astype(np.float32))}"
+               for a in (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)]
+        print(f"d={d:.2f} (SSIM / tissue-window SSIM)  " + "  ".join(row), flush=True)
+
+
+def tissue(folders, n=32):
+    """The selection score for seed recipes: full 256x256 validation-slab slices, Rician 5 / 7.5 /
+    10 % and localvar 0.01 (Gaussian sigma 10 %), tissue SSIM (mean over slices) and tissue PSNR
+    inside the clean slice's foreground mask, against the noisy input. Inference mode, as shipped."""
+    clean = slices(SYNTH_VAL_SLAB, n, 0)
+    mask = foreground_mask(clean)
+    cases = {f"rician {s:.3f}": np.clip(add_noise(clean, "rician", s * s, seed=3), 0, 1).astype(np.float32)
+             for s in (0.05, 0.075, 0.1)}
+    cases["localvar 0.01"] = np.clip(add_noise(clean, "gaussian", 0.01, seed=4), 0, 1).astype(np.float32)
+    models = {"noisy input": None}
+    models.update({str(f): _load_keras(Path(f) / "model.keras") for f in folders})
+    means = {name: [] for name in models}
+    for tag, noisy in cases.items():
+        for name, m in models.items():
+            out = noisy if m is None else np.clip(np.concatenate(
+                [m(noisy[i:i + 8, ..., None], training=False).numpy()[..., 0] for i in range(0, n, 8)]), 0, 1)
+            t = float(np.mean([ssim(clean[i], out[i], mask[i]) for i in range(n)]))
+            means[name].append((t, psnr(clean, out, mask)))
+            print(f"{tag:<14} {name[-40:]:<40} tissue SSIM {t:.4f}  tissue PSNR {psnr(clean, out, mask):6.2f}  "
+                  f"PSNR {psnr(clean, out):6.2f}  tissue mean {out[mask].mean():.3f} (clean {clean[mask].mean():.3f})", flush=True)
+    for name, rows in means.items():
+        print(f"mean over the {len(cases)} noise cases  {name[-40:]:<40} tissue SSIM {np.mean([r[0] for r in rows]):.4f}  "
+              f"tissue PSNR {np.mean([r[1] for r in rows]):6.2f}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["ssim-black"]:
         ssim_black()
     elif sys.argv[1:2] == ["modes"] and len(sys.argv) == 3:
         modes(sys.argv[2])
+    elif sys.argv[1:2] == ["dropout-brightness"]:
+        dropout_brightness()
+    elif sys.argv[1:2] == ["tissue"] and len(sys.argv) >= 3:
+        tissue(sys.argv[2:])
     else:
         raise SystemExit(__doc__)

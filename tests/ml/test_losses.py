@@ -16,7 +16,41 @@ def test_losses_and_metrics_behave():
 
 
 def test_losses_are_registered_top_level_functions():
-    for name in ("ssim_loss", "ssim_l1_loss", "l1_loss", "ssim_metric", "psnr_metric"):
+    for name in ("ssim_loss", "ssim_l1_loss", "ssim_masked_loss", "l1_loss", "ssim_metric", "psnr_metric"):
         fn = keras.saving.get_registered_object(f"mri_denoise_gui>{name}")
         assert fn is getattr(losses, name)
         assert fn.__closure__ is None
+
+
+def _head_on_background(rng):
+    """A clean slice like the synthetic ones: a bright textured disc on an exactly-zero background
+    (~80 % of the pixels), its noisy copy (Gaussian sigma 0.1, as the tutorial's localvar) and
+    where the background is more than an SSIM window (11 px) away from the head."""
+    yy, xx = np.mgrid[:64, :64]
+    radius = np.sqrt((yy - 32) ** 2 + (xx - 32) ** 2)
+    clean = np.where(radius < 16, 0.5 + 0.2 * rng.random((64, 64)), 0.0).astype(np.float32)[None, ..., None]
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    return clean, noisy, (radius > 16 + 11)[None, ..., None]
+
+
+def test_masked_ssim_ignores_background_where_plain_ssim_rewards_black():
+    """The seed's collapse: plain 1 - SSIM scores an all-black output better than the noisy input
+    when most of the slice is background; the tissue-window SSIM must not."""
+    clean, noisy, far = _head_on_background(np.random.default_rng(0))
+    black = np.zeros_like(clean)
+    assert float(losses.ssim_loss(clean, black)[0]) < float(losses.ssim_loss(clean, noisy)[0])
+    assert float(losses.ssim_masked_loss(clean, black)[0]) > float(losses.ssim_masked_loss(clean, noisy)[0]) + 0.2
+    assert abs(float(losses.ssim_masked_loss(clean, clean)[0])) < 1e-5
+    # what happens far from the head barely counts: zeroing the noise there changes the plain loss
+    # a lot and the masked one little
+    quiet = np.where(far, 0, noisy).astype(np.float32)
+    plain = float(losses.ssim_loss(clean, noisy)[0] - losses.ssim_loss(clean, quiet)[0])
+    masked = float(losses.ssim_masked_loss(clean, noisy)[0] - losses.ssim_masked_loss(clean, quiet)[0])
+    assert plain > 0.1 and abs(masked) < 0.03, (plain, masked)
+
+
+def test_masked_ssim_is_tf_ssim_when_every_window_holds_tissue():
+    rng = np.random.default_rng(1)
+    clean = (0.3 + 0.7 * rng.random((2, 40, 40, 1))).astype(np.float32)  # all above the tissue level
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    assert np.allclose(losses.ssim_masked_loss(clean, noisy), losses.ssim_loss(clean, noisy), atol=1e-4)

@@ -223,3 +223,13 @@ def test_bfloat16_training_computes_in_bfloat16_and_saves_a_float32_model(tmp_pa
     # auto trains in float32 (until a lower precision is shown to reach the same scores)
     assert precision.training_precision("auto", "CPU")[0] == "float32"
     assert precision.training_precision("float16", "CPU") == ("float16", "forced (emulated on this CPU: slower)")
+
+
+def test_tiny_training_with_the_tissue_window_ssim_loss_runs_and_reloads(tmp_path, volume_files):
+    from mri_denoise_gui.ml.inference import _load_keras
+
+    result = train(tiny_config(tmp_path, volume_files, loss="ssim_masked", epochs=1, steps_per_epoch=4))
+    assert result.folder is not None and np.isfinite(result.best["ssim"])
+    meta = json.loads((result.folder / "model.json").read_text())
+    assert meta["config"]["loss"] == "ssim_masked" and np.isfinite(meta["validation"]["loss"])
+    _load_keras(result.folder / "model.keras")  # safe_mode load: the loss is registered, not a closure
