@@ -51,6 +51,16 @@ RECIPES = {
                            epochs=20, steps_per_epoch=300, batch_size=16, patch_size=96,
                            learning_rate=1.5e-4, loss="l1", lr_schedule="cosine", stream_seed=13,
                            monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999),
+    # fifth stage (issue 14): fine-tune the shipped default on the original domain mixed with coarse,
+    # thick-slice, small-matrix slices (ml/synthetic_coarse.py, 40 % of slices) and a larger share
+    # of low noise (30 % of patches at sigma 1-3 %), polished like stage 4; validated on the
+    # original and the coarse synthetic validation sets together (SYNTH_VAL_SLAB only).
+    # `python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out DIR`
+    "default-stage5": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True},
+                           epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
+                           learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=17,
+                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
+                           synthetic_coarse=0.4, low_noise_share=0.3),
     # the tutorial's network and loss, trained on the same data and noise for a fair comparison
     "seed-autoencoder": dict(arch="seed-autoencoder", arch_options={"input_size": None},
                              epochs=12, steps_per_epoch=150, batch_size=16, patch_size=96,
@@ -58,15 +68,20 @@ RECIPES = {
 }
 
 
-def run(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> dict:
+def recipe_config(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> TrainingConfig:
+    """The TrainingConfig of one recipe: the shared data, noise, validation and seed, plus the recipe."""
     recipe = dict(RECIPES[recipe_name])
     if epochs:
         recipe["epochs"] = epochs
     if steps:
         recipe["steps_per_epoch"] = steps
-    config = TrainingConfig(out=str(out), synthetic=True, noise_kind="rician+gaussian",
-                            variance_range=(1e-4, 1e-2), val_patches=192, seed=20241127,
-                            init_from=str(init_from) if init_from else None, **recipe)
+    return TrainingConfig(out=str(out), synthetic=True, noise_kind="rician+gaussian",
+                          variance_range=(1e-4, 1e-2), val_patches=192, seed=20241127,
+                          init_from=str(init_from) if init_from else None, **recipe)
+
+
+def run(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> dict:
+    config = recipe_config(recipe_name, out, epochs, steps, init_from)
     started = time.time()
 
     def progress(event):
@@ -97,14 +112,23 @@ def _stage_record(n: int, recipe_name: str, meta: dict, kept: bool | None = None
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["default", "seed-autoencoder"])
+    parser.add_argument("which", choices=["default", "seed-autoencoder", "default-stage5"])
     parser.add_argument("--out", type=Path, help="model folder (default: resources/models/<which>)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (for a quick check)")
     parser.add_argument("--steps", type=int, help="override the recipe's steps per epoch")
     parser.add_argument("--resume", type=Path, metavar="WORK_DIR",
                         help="default only: reuse the finished stages (stage1/ ... stage4/ model folders) in "
                              "WORK_DIR, run the rest there and keep it")
+    parser.add_argument("--init-from", type=Path, metavar="MODEL_DIR",
+                        help="default-stage5 only: the model to fine-tune (e.g. resources/models/default)")
     args = parser.parse_args(argv)
+    if args.which == "default-stage5":  # a candidate, never written into resources/ by this script
+        if not args.out or not args.init_from:
+            parser.error("default-stage5 needs --init-from MODEL_DIR and --out DIR")
+        if (args.out / "model.json").is_file():
+            parser.error(f"{args.out} already holds a model: to resume, pass it as --init-from and a new --out")
+        run(args.which, args.out.resolve(), args.epochs, args.steps, init_from=args.init_from.resolve())
+        return 0
     out = (args.out or ROOT / "resources" / "models" / args.which).resolve()
     if args.which != "default":
         run(args.which, out, args.epochs, args.steps)
