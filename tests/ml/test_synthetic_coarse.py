@@ -128,3 +128,40 @@ def test_coarse_validation_set_is_its_own_fixed_set():
     assert np.array_equal(again[1], clean) and np.array_equal(again[0], noisy)
     original = synthetic_validation_pairs(config)[1]
     assert (clean > 0).mean() < (original > 0).mean()  # small coarse slices padded into the patch
+
+
+def test_stage5_publish_tells_all_five_stages_and_keeps_the_earlier_logs(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        from train_shipped_models import publish_stage5
+    finally:
+        sys.path.remove(str(ROOT / "packaging"))
+    base, stage = tmp_path / "base", tmp_path / "stage5"
+    shutil.copytree(tiny_model_dir, base)
+    shutil.copytree(tiny_model_dir, stage)
+    meta = json.loads((base / "model.json").read_text())
+    stages = [{"stage": n, "epochs": 10, "seconds": 100.0} for n in range(1, 5)]
+    (base / "model.json").write_text(json.dumps({**meta, "training_stages": stages, "training_seconds": 400.0,
+                                                 "epochs_run": 40}))
+    (base / "training_log_stage4.csv").write_text("epoch,loss\n0,1\n")
+    (stage / "training_log.csv").write_text("epoch,loss\n0,0.5\n")
+    (stage / "model.json").write_text(json.dumps({
+        **meta, "training_seconds": 50.0, "epochs_run": 3, "fine_tuned_from": str(base),
+        "validation": {"psnr": 33.0, "ssim": 0.9}, "config": {"epochs": 15, "out": str(stage)}}))
+    scores = tmp_path / "scores.json"
+    scores.write_text(json.dumps({"noisy input": {}, str(base): {"original": {"psnr": 1.0}},
+                                  str(stage): {"original": {"psnr": 2.0}}}))
+    out = tmp_path / "default"
+    publish_stage5(base, stage, out, scores)
+    published = json.loads((out / "model.json").read_text())
+    assert [s["stage"] for s in published["training_stages"]] == [1, 2, 3, 4, 5]
+    assert published["training_stages"][-1]["planned_epochs"] == 15
+    assert published["epochs_run"] == 43 and published["training_seconds"] == 450.0
+    assert published["fine_tuned_from"] is None and published["name"] == "default"
+    assert published["validation"]["by_set"] == {"original": {"psnr": 2.0}}
+    assert published["validation"]["by_set_before_stage5"] == {"original": {"psnr": 1.0}}
+    assert (out / "training_log_stage4.csv").is_file() and (out / "training_log_stage5.csv").is_file()
+    assert not (out / "training_log.csv").exists() and (out / "model.tflite").is_file()
