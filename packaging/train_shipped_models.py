@@ -133,7 +133,7 @@ def publish_stage5(base: Path, stage: Path, out: Path, scores: Path | None = Non
     meta["training_stages"] = list(base_meta["training_stages"]) + [record]
     meta["training_seconds"] = round(base_meta["training_seconds"] + meta["training_seconds"], 1)
     meta["epochs_run"] = base_meta["epochs_run"] + meta["epochs_run"]
-    meta["config"]["out"] = str(out)
+    meta["config"]["out"] = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
     meta["config"]["init_from"] = "resources/models/default (stages 1-4)"
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.publish-", dir=out.parent))
     try:
