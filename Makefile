@@ -8,7 +8,7 @@ STAMP_TEST := $(VENV)/.stamp-test
 STAMP_DEV := $(VENV)/.stamp-dev
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test demo-volume train-default train-seed bench stress dist app check-wheel clean
+.PHONY: run test demo-volume train-default train-default-stage5 train-seed bench stress dist app check-wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ demo-volume: $(STAMP_DEV)
 ## Train the shipped default model (CPU, under 90 minutes on 2 cores).
 train-default: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py default
+
+# stage 5 (issue 14): fine-tune the shipped default on the original + coarse synthetic domain, score
+# both on the two synthetic validation sets; publish by hand only if it wins (see benchmarks/README.md)
+train-default-stage5: $(STAMP_DEV)
+	$(BIN)/python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out build/default-stage5
+	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage5 --json build/default-stage5.json
+	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out build/default-stage5 --scores build/default-stage5.json --publish-to resources/models/default"
 
 train-seed: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py seed-autoencoder

@@ -51,6 +51,16 @@ RECIPES = {
                            epochs=20, steps_per_epoch=300, batch_size=16, patch_size=96,
                            learning_rate=1.5e-4, loss="l1", lr_schedule="cosine", stream_seed=13,
                            monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999),
+    # fifth stage (issue 14): fine-tune the shipped default on the original domain mixed with coarse,
+    # thick-slice, small-matrix slices (ml/synthetic_coarse.py, 40 % of slices) and a larger share
+    # of low noise (30 % of patches at sigma 1-3 %), polished like stage 4; validated on the
+    # original and the coarse synthetic validation sets together (SYNTH_VAL_SLAB only).
+    # `python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out DIR`
+    "default-stage5": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True},
+                           epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
+                           learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=17,
+                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
+                           synthetic_coarse=0.4, low_noise_share=0.3),
     # the tutorial's network, its SSIM and Adam 2e-3, trained on the same data and noise for a fair
     # comparison; the SSIM is averaged over the windows that hold tissue (ssim_masked), because plain
     # SSIM on mostly-background slices rewards a flat dark output (benchmarks/README.md, "The seed
@@ -61,15 +71,20 @@ RECIPES = {
 }
 
 
-def run(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> dict:
+def recipe_config(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> TrainingConfig:
+    """The TrainingConfig of one recipe: the shared data, noise, validation and seed, plus the recipe."""
     recipe = dict(RECIPES[recipe_name])
     if epochs:
         recipe["epochs"] = epochs
     if steps:
         recipe["steps_per_epoch"] = steps
-    config = TrainingConfig(out=str(out), synthetic=True, noise_kind="rician+gaussian",
-                            variance_range=(1e-4, 1e-2), val_patches=192, seed=20241127,
-                            init_from=str(init_from) if init_from else None, **recipe)
+    return TrainingConfig(out=str(out), synthetic=True, noise_kind="rician+gaussian",
+                          variance_range=(1e-4, 1e-2), val_patches=192, seed=20241127,
+                          init_from=str(init_from) if init_from else None, **recipe)
+
+
+def run(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> dict:
+    config = recipe_config(recipe_name, out, epochs, steps, init_from)
     started = time.time()
 
     def progress(event):
@@ -98,16 +113,72 @@ def _stage_record(n: int, recipe_name: str, meta: dict, kept: bool | None = None
     return record
 
 
+def publish_stage5(base: Path, stage: Path, out: Path, scores: Path | None = None) -> None:
+    """``base`` (the shipped default) fine-tuned by default-stage5 into ``stage``, published to ``out``
+    with model.json telling all five stages and the widened training data (nothing else changes).
+    ``scores``: benchmarks/synth_val.py's JSON for both folders, recorded per validation set."""
+    from mri_denoise_gui.ml.litert import write_lite_copy
+
+    base_meta = json.loads((base / "model.json").read_text())
+    meta = json.loads((stage / "model.json").read_text())
+    record = _stage_record(5, "default-stage5", meta, kept=True)
+    record["fine_tuned_from"] = "the shipped default (stages 1-4)"
+    record["planned_epochs"] = meta["config"]["epochs"]  # more than "epochs" when stopped early (kept: the best)
+    record["validation_sets"] = "original + coarse synthetic validation sets together (384 patches)"
+    if scores:
+        by_folder = {Path(k).resolve(): v for k, v in json.loads(scores.read_text()).items() if k != "noisy input"}
+        meta["validation"]["by_set"] = by_folder[stage.resolve()]
+        meta["validation"]["by_set_before_stage5"] = by_folder[base.resolve()]
+        meta["validation"]["by_set_note"] = ("benchmarks/synth_val.py: the original synthetic validation set (the one "
+                                             "stages 1-4 were selected on) and the coarse one, 192 patches each")
+    meta["name"] = out.name
+    meta["fine_tuned_from"] = None  # from the shipped default's own stages: see training_stages
+    meta["training_stages"] = list(base_meta["training_stages"]) + [record]
+    meta["training_seconds"] = round(base_meta["training_seconds"] + meta["training_seconds"], 1)
+    meta["epochs_run"] = base_meta["epochs_run"] + meta["epochs_run"]
+    meta["config"]["out"] = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
+    meta["config"]["init_from"] = "resources/models/default (stages 1-4)"
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.publish-", dir=out.parent))
+    try:
+        shutil.copyfile(stage / "model.keras", staging / "model.keras")
+        for log in sorted(base.glob("training_log_stage*.csv")):
+            shutil.copyfile(log, staging / log.name)
+        shutil.copyfile(stage / "training_log.csv", staging / "training_log_stage5.csv")
+        (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_lite_copy(staging)
+        staging.chmod(0o755)
+        publish_folder(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["default", "seed-autoencoder"])
+    parser.add_argument("which", choices=["default", "seed-autoencoder", "default-stage5"])
     parser.add_argument("--out", type=Path, help="model folder (default: resources/models/<which>)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (for a quick check)")
     parser.add_argument("--steps", type=int, help="override the recipe's steps per epoch")
     parser.add_argument("--resume", type=Path, metavar="WORK_DIR",
                         help="default only: reuse the finished stages (stage1/ ... stage4/ model folders) in "
                              "WORK_DIR, run the rest there and keep it")
+    parser.add_argument("--init-from", type=Path, metavar="MODEL_DIR",
+                        help="default-stage5 only: the model to fine-tune (e.g. resources/models/default)")
+    parser.add_argument("--scores", type=Path, metavar="JSON",
+                        help="with --publish-to: benchmarks/synth_val.py --json output for --init-from and --out")
+    parser.add_argument("--publish-to", type=Path, metavar="MODEL_DIR",
+                        help="default-stage5 only: do not train; publish the trained --out (fine-tuned from "
+                             "--init-from) to MODEL_DIR with all five stages in model.json")
     args = parser.parse_args(argv)
+    if args.which == "default-stage5":  # a candidate: only --publish-to writes it anywhere else
+        if not args.out or not args.init_from:
+            parser.error("default-stage5 needs --init-from MODEL_DIR and --out DIR")
+        if args.publish_to:
+            publish_stage5(args.init_from.resolve(), args.out.resolve(), args.publish_to.resolve(), args.scores)
+            return 0
+        if (args.out / "model.json").is_file():
+            parser.error(f"{args.out} already holds a model: to resume, pass it as --init-from and a new --out")
+        run(args.which, args.out.resolve(), args.epochs, args.steps, init_from=args.init_from.resolve())
+        return 0
     out = (args.out or ROOT / "resources" / "models" / args.which).resolve()
     if args.which != "default":
         run(args.which, out, args.epochs, args.steps)

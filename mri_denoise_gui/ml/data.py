@@ -181,6 +181,9 @@ class SyntheticPatchSampler:
     axes: tuple[int, ...] = (0, 1, 2)
     patches_per_slice: int = 4
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    #: share of slices from the coarse / thick-slice / small-matrix domain (ml/synthetic_coarse.py);
+    #: 0 draws exactly the original stream. A coarse slice is about one patch, so it gives half as many
+    coarse_share: float = 0.0
 
     def __post_init__(self):
         self._current = None
@@ -193,8 +196,14 @@ class SyntheticPatchSampler:
 
         if self._left <= 0 or self._current is None:
             maps = self.maps[int(self.rng.choice(len(self.maps), p=self._weights))]
-            self._current = synth_slice(maps, self.rng, axis=int(self.rng.choice(self.axes)))
-            self._left = self.patches_per_slice
+            if self.coarse_share > 0 and self.rng.random() < self.coarse_share:
+                from mri_denoise_gui.ml.synthetic_coarse import coarse_slice
+
+                self._current = coarse_slice(maps, self.rng, axis=int(self.rng.choice(self.axes)))
+                self._left = max(1, self.patches_per_slice // 2)
+            else:
+                self._current = synth_slice(maps, self.rng, axis=int(self.rng.choice(self.axes)))
+                self._left = self.patches_per_slice
         self._left -= 1
         return random_patch(self._current, self.patch, self.rng)
 
@@ -229,13 +238,13 @@ def validation_pairs(sampler, n: int, kind: str, variance_range, seed: int = 123
 
 # ---------------------------------------------------------------- TensorFlow side
 
-def tf_add_noise(clean, kind: str, variance_range, sigma=None):
+def tf_add_noise(clean, kind: str, variance_range, sigma=None, low_share: float = 0.0):
     """Noise on a batch (B, H, W, 1) in TF ops, one sigma per patch, same definitions as core.noise."""
     import tensorflow as tf
 
     shape = tf.shape(clean)
     if sigma is None:
-        sigma = tf_sample_sigma(shape[0], variance_range)
+        sigma = tf_sample_sigma(shape[0], variance_range, low_share)
 
     def gaussian():
         return clean + tf.random.normal(shape) * sigma
@@ -263,21 +272,31 @@ def tf_add_noise(clean, kind: str, variance_range, sigma=None):
     return tf.clip_by_value(noisy, 0.0, top)
 
 
-def tf_sample_sigma(batch, variance_range):
-    """One sigma per patch, uniform in sigma, shaped (B, 1, 1, 1)."""
+#: the top of the "low noise" band that ``low_share`` draws from (3 % of the range)
+LOW_NOISE_SIGMA = 0.03
+
+
+def tf_sample_sigma(batch, variance_range, low_share: float = 0.0):
+    """One sigma per patch, uniform in sigma, shaped (B, 1, 1, 1); with ``low_share`` > 0 that
+    share of patches is drawn uniform in [low, min(high, 3 %)] instead (fine detail at low noise)."""
     import tensorflow as tf
 
     lo, hi = sigma_range(variance_range)
-    return tf.random.uniform(tf.stack([batch, 1, 1, 1]), lo, hi)
+    shape = tf.stack([batch, 1, 1, 1])
+    sigma = tf.random.uniform(shape, lo, hi)
+    if low_share > 0:
+        low = tf.random.uniform(shape, lo, max(lo, min(hi, LOW_NOISE_SIGMA)))
+        sigma = tf.where(tf.random.uniform(shape) < low_share, low, sigma)
+    return sigma
 
 
-def tf_add_weighted_noise(clean, kind: str, variance_range, weighting: str):
+def tf_add_weighted_noise(clean, kind: str, variance_range, weighting: str, low_share: float = 0.0):
     """(noisy, clean, per-patch loss weight) for Keras ``sample_weight``."""
     import tensorflow as tf
 
     if weighting != "inverse_sigma":
         raise ValueError(f"unknown noise weighting {weighting!r}; choose from {', '.join(NOISE_WEIGHTINGS)}")
-    sigma = tf_sample_sigma(tf.shape(clean)[0], variance_range)
+    sigma = tf_sample_sigma(tf.shape(clean)[0], variance_range, low_share)
     noisy = tf_add_noise(clean, kind, variance_range, sigma)
     lo, hi = sigma_range(variance_range)
     weight = 0.5 * (lo + hi) / tf.maximum(tf.reshape(sigma, [-1]), 1e-3)
@@ -295,9 +314,9 @@ def tf_augment(patch):
 
 def training_dataset(sampler_factory: Callable[[int], object], patch: int, batch_size: int,
                      kind: str, variance_range, seed: int = 0, shuffle_buffer: int = 512,
-                     weighting: str = "none"):
+                     weighting: str = "none", low_share: float = 0.0):
     """An endless tf.data stream of (noisy, clean) batches with prefetch; with a ``weighting``
-    other than "none", (noisy, clean, per-patch weight) batches."""
+    other than "none", (noisy, clean, per-patch weight) batches. ``low_share``: see tf_sample_sigma."""
     import tensorflow as tf
 
     check_noise_kind(kind)
@@ -313,8 +332,9 @@ def training_dataset(sampler_factory: Callable[[int], object], patch: int, batch
     ds = ds.map(tf_augment, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True)
     if weighting == "none":
-        ds = ds.map(lambda c: (tf_add_noise(c, kind, variance_range), c), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda c: (tf_add_noise(c, kind, variance_range, low_share=low_share), c),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        ds = ds.map(lambda c: tf_add_weighted_noise(c, kind, variance_range, weighting),
+        ds = ds.map(lambda c: tf_add_weighted_noise(c, kind, variance_range, weighting, low_share),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -153,8 +153,11 @@ def _ellipses(rng, shape, n, ring=False):
 
 
 def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = None,
-                contrast: str | None = None) -> np.ndarray:
-    """One synthetic 2D slice normalised to [0, 1] (float32), at a random resolution."""
+                contrast: str | None = None, resample=None) -> np.ndarray:
+    """One synthetic 2D slice normalised to [0, 1] (float32), at a random resolution.
+
+    ``resample(img, rng) -> img`` replaces the random 0.7-4 mm resolution step (the coarse
+    domain of ``synthetic_coarse``); None keeps the original stream draw for draw."""
     if axis is None:
         axis = int(rng.integers(0, 3))
     if contrast is None:
@@ -231,7 +234,13 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
     # resolution: blur then resample to 0.7-4 mm (anisotropic sometimes), or (a quarter of the
     # time) keep the 1 mm grid untouched: step edges one voxel wide, which a net trained only on
     # resampled images blurs (worse than the noisy input right at the edge)
-    if rng.random() < 0.25:
+    if resample is not None:  # EPI's blur at 1 mm, before the coarse grid
+        if contrast == "epi":
+            img = ndimage.gaussian_filter(img, rng.uniform(0.3, 1.0))
+        img = np.clip(resample(img, rng), 0.0, None).astype(np.float32)
+        res = res2 = 1.0
+        extra = 0.0
+    elif rng.random() < 0.25:
         res = res2 = 1.0
         extra = 0.0
     else:
@@ -239,7 +248,7 @@ def synth_slice(maps: TissueMaps, rng: np.random.Generator, axis: int | None = N
         res2 = res if rng.random() < 0.7 else float(np.clip(res * rng.uniform(0.5, 2.0), 0.7, 4.0))
         extra = rng.uniform(0.0, 0.8) if rng.random() < 0.4 else 0.0
     blur = [max(0.0, 0.45 * (r - 1.0)) + extra for r in (res, res2)]
-    if contrast == "epi":
+    if contrast == "epi" and resample is None:
         blur = [b + rng.uniform(0.3, 1.0) for b in blur]
     if max(blur) > 0:
         img = ndimage.gaussian_filter(img, blur)

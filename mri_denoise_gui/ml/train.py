@@ -30,14 +30,10 @@ from mri_denoise_gui.ml.errors import ModelError
 from mri_denoise_gui.ml.inference import _check_network, _load_keras
 from mri_denoise_gui.ml.losses import get_loss, psnr_metric, ssim_metric
 from mri_denoise_gui.ml.modelfile import META_FILE, MODEL_FILE, check_model_folder, save_model_folder
+from mri_denoise_gui.ml.synthetic_sets import (  # noqa: F401 - re-exported
+    SYNTH_TEST_SLAB, SYNTH_TRAIN_SLABS, SYNTH_VAL_SLAB, synthetic_validation_pairs, synthetic_training)
 from mri_denoise_gui.ml.training_config import LR_SCHEDULES, MONITORS, TrainingConfig  # noqa: F401 - re-exported
 from mri_denoise_gui.ml.training_plan import epoch_summary  # noqa: F401 - re-exported
-
-#: Slabs of the MNI152 template along file axis 2 (inferior -> superior, 189 slices at 1 mm)
-#: used by synthetic training. The test slab is never trained or validated on (bench_quality).
-SYNTH_TRAIN_SLABS = ((0, 80), (144, 189))
-SYNTH_VAL_SLAB = (88, 104)
-SYNTH_TEST_SLAB = (112, 136)
 
 
 @dataclass
@@ -72,48 +68,28 @@ def _slice_counts(regions, axes, fraction) -> list[dict]:
 def _prepare(config: TrainingConfig) -> _Prepared:
     patch = config.patch_size
     if config.synthetic:
-        from mri_denoise_gui.ml.synthetic import TissueMaps, mni_map_paths
+        factory, val_noisy, val_clean, summary = synthetic_training(config)
+        return _Prepared(factory, val_noisy, val_clean, summary)
+    files = mldata.find_nifti_files(config.data)
+    normalizer = Normalizer.from_dict(config.normalizer)
+    train_r, val_r, mode = mldata.load_regions(files, normalizer, config.val_fraction, config.seed,
+                                               config.volume_index)
+    axes = _axes(config)
 
-        maps = TissueMaps.load()
-        chunks = [maps.slab(a, b) for a, b in SYNTH_TRAIN_SLABS]
-        val_maps = maps.slab(*SYNTH_VAL_SLAB)
+    def factory(seed):
+        return mldata.VolumePatchSampler(train_r, patch, axes, config.central_fraction,
+                                         rng=np.random.default_rng(seed))
 
-        def factory(seed):
-            return mldata.SyntheticPatchSampler(chunks, patch, rng=np.random.default_rng(seed))
-
-        val_sampler = mldata.SyntheticPatchSampler([val_maps], patch, axes=(2,),
-                                                   rng=np.random.default_rng(config.seed + 999))
-        names = {k: p.name for k, p in mni_map_paths().items()}
-        summary = {
-            "source": "synthetic contrasts from nilearn's MNI152 2009a T1/GM/WM maps (see ml/synthetic.py)",
-            "files": names,
-            "train": [{"file": "MNI152 slab", "z_range": list(s), "slices": s[1] - s[0]} for s in SYNTH_TRAIN_SLABS],
-            "validation": [{"file": "MNI152 slab", "z_range": list(SYNTH_VAL_SLAB),
-                            "slices": SYNTH_VAL_SLAB[1] - SYNTH_VAL_SLAB[0]}],
-            "held_out_test": {"file": "MNI152 slab", "z_range": list(SYNTH_TEST_SLAB)},
-            "split": "by slab along file axis 2 with 8-slice gaps",
-        }
-    else:
-        files = mldata.find_nifti_files(config.data)
-        normalizer = Normalizer.from_dict(config.normalizer)
-        train_r, val_r, mode = mldata.load_regions(files, normalizer, config.val_fraction, config.seed,
-                                                   config.volume_index)
-        axes = _axes(config)
-
-        def factory(seed):
-            return mldata.VolumePatchSampler(train_r, patch, axes, config.central_fraction,
-                                             rng=np.random.default_rng(seed))
-
-        val_sampler = mldata.VolumePatchSampler(val_r, patch, axes, config.central_fraction,
-                                                rng=np.random.default_rng(config.seed + 999))
-        summary = {
-            "source": "files",
-            "split": "by slab along file axis 2 with a gap" if mode == "slab" else "by volume",
-            "axes": list(axes),
-            "central_fraction": config.central_fraction,
-            "train": _slice_counts(train_r, axes, config.central_fraction),
-            "validation": _slice_counts(val_r, axes, config.central_fraction),
-        }
+    val_sampler = mldata.VolumePatchSampler(val_r, patch, axes, config.central_fraction,
+                                            rng=np.random.default_rng(config.seed + 999))
+    summary = {
+        "source": "files",
+        "split": "by slab along file axis 2 with a gap" if mode == "slab" else "by volume",
+        "axes": list(axes),
+        "central_fraction": config.central_fraction,
+        "train": _slice_counts(train_r, axes, config.central_fraction),
+        "validation": _slice_counts(val_r, axes, config.central_fraction),
+    }
     val_noisy, val_clean = mldata.validation_pairs(val_sampler, config.val_patches, config.noise_kind,
                                                    config.variance_range, seed=config.seed + 4242)
     return _Prepared(factory, val_noisy, val_clean, summary)
@@ -325,7 +301,7 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
     dataset = mldata.training_dataset(prepared.train_sampler, config.patch_size, global_batch,
                                       config.noise_kind, config.variance_range,
                                       seed=stream_seed + 7919 * distribute.worker_index(strategy),
-                                      weighting=config.noise_weighting)
+                                      weighting=config.noise_weighting, low_share=float(config.low_noise_share))
     if config.distribution != "none":
         dataset = distribute.distribute_dataset(strategy, dataset)
 
@@ -343,11 +319,14 @@ def train(config: TrainingConfig, progress=None, cancel: threading.Event | None 
             "normalizer": Normalizer.from_dict(config.normalizer).to_dict(),
             "noise": {"kind": config.noise_kind, "variance_range": list(config.variance_range),
                       "sigma_range": list(mldata.sigma_range(config.variance_range)),
-                      "sampling": "sigma uniform per patch", "loss_weighting": config.noise_weighting},
+                      "sampling": "sigma uniform per patch" + (
+                          f"; {config.low_noise_share:g} of patches uniform in [low, 3 %]"
+                          if config.low_noise_share else ""),
+                      "loss_weighting": config.noise_weighting},
             "training_data": prepared.summary,
             "validation": {"ssim": logs.get("val_ssim_metric"), "psnr": logs.get("val_psnr_metric"),
                            "loss": logs.get("val_loss"), "epoch": epoch, "selected_by": config.monitor,
-                           "noisy_input": noisy_metrics, "patches": int(config.val_patches)},
+                           "noisy_input": noisy_metrics, "patches": int(len(prepared.val_noisy))},
             "epochs_run": epoch,
             "training_seconds": round(time.time() - started, 1),
             "device": device,

@@ -53,6 +53,14 @@ class TrainingConfig:
     data: list = setting(factory=list, cli="paths", nargs="+", metavar="PATH",
                          help="NIfTI files or folders")
     synthetic: bool = setting(False, cli="switch", help="synthetic contrasts from nilearn's MNI152 maps")
+    #: share of synthetic slices from the coarse / thick-slice / small-matrix domain
+    #: (ml/synthetic_coarse.py); > 0 also adds a coarse validation set of as many patches
+    synthetic_coarse: float = setting(0.0, cli="unit", metavar="SHARE",
+                                      help="synthetic data only: share of coarse, thick, small-matrix slices "
+                                           "(0 = the original domain)")
+    #: share of patches whose sigma is drawn in [low, 3 %] instead of the whole range
+    low_noise_share: float = setting(0.0, cli="unit", metavar="SHARE",
+                                     help="share of training patches with noise drawn at sigma 1-3 percent only (0 = off)")
     arch: str = setting(choices.DEFAULT_ARCH, label="Architecture", choices=choices.ARCHITECTURES,
                         labels=choices.ARCH_LABELS, cli="choice",
                         help="resunet: the default; seed-autoencoder: the tutorial's network; tiny: for quick tests")
@@ -165,6 +173,11 @@ class TrainingConfig:
                 raise ValueError
         except (TypeError, ValueError):
             bad["variance_range"] = "two variances LOW <= HIGH in [0, 1)"
+        for name in ("synthetic_coarse", "low_noise_share"):
+            if not (_number(getattr(self, name)) and 0 <= getattr(self, name) <= 1):
+                bad[name] = "must be a share in [0, 1]"
+        if _number(self.synthetic_coarse) and self.synthetic_coarse > 0 and not self.synthetic:
+            bad["synthetic_coarse"] = "only for synthetic training data"
         if not (_number(self.val_fraction) and 0 < self.val_fraction < 1):
             bad["val_fraction"] = "must be between 0 and 1"
         if not (_number(self.central_fraction) and 0 < self.central_fraction <= 1):
