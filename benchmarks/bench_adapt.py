@@ -120,7 +120,11 @@ def main() -> None:
             config = AdaptConfig(files=[str(noisy_file)], method=args.method, minutes=args.minutes, guard_nlm=False)
             config.learning_rate = args.lr or config.learning_rate
             config.max_steps = args.steps or config.max_steps
-            result = adapt_loaded(den, config)
+            try:
+                result = adapt_loaded(den, config)
+            except ValueError as exc:  # e.g. a single-slice scan: no slices to hold out for the guard
+                print(json.dumps({"file": path.name, "sigma": sigma, "skipped": str(exc).split(": ", 1)[-1]}), flush=True)
+                continue
             seconds = time.perf_counter() - started
             outs["adapted"] = den.denoise_volume(noisy)  # the guard's choice (the default if rejected)
             true = {m: psnr(clean, o, tissue) for m, o in outs.items()}
