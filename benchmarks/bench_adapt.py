@@ -47,17 +47,12 @@ def synthetic_files(folder: Path) -> list[Path]:
     return out
 
 
-def large_file(folder: Path) -> Path:
+def large_volume() -> np.ndarray:
     """A 256x256x128 synthetic T1 (MNI test slab, 1 mm, with a head), zero-padded in-plane."""
     from mri_denoise_gui.ml.synthetic import TissueMaps, named_test_volume
 
-    maps = TissueMaps.load()
-    vol = named_test_volume(maps.slab(30, 158), "t1", 1.0, 4, "head")[:256, :256, :128]
-    pad = [(0, max(0, n - s)) for n, s in zip((256, 256, 128), vol.shape)]
-    vol = np.pad(vol, pad)
-    path = folder / "synth_t1_256x256x128.nii.gz"
-    nib.save(nib.Nifti1Image(vol * 1000, np.eye(4)), path)
-    return path
+    vol = named_test_volume(TissueMaps.load().slab(30, 158), "t1", 1.0, 4, "head")[:256, :256, :128]
+    return np.pad(vol, [(0, max(0, n - s)) for n, s in zip((256, 256, 128), vol.shape)])
 
 
 def time_large(folder: Path, method: str, minutes: float) -> None:
@@ -66,9 +61,8 @@ def time_large(folder: Path, method: str, minutes: float) -> None:
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.resources import default_model_dir
 
-    path = large_file(folder)
-    clean = Normalizer().fit(np.asarray(nib.load(str(path)).dataobj, np.float32))
-    data = clean.forward(np.asarray(nib.load(str(path)).dataobj, np.float32))
+    vol = large_volume() * 1000
+    data = Normalizer().fit(vol).forward(vol)
     noisy_file = folder / "noisy_large.nii.gz"
     nib.save(nib.Nifti1Image(add_noise(data, "rician", 0.05**2, seed=5), np.eye(4)), noisy_file)
     den = Denoiser.load(default_model_dir())

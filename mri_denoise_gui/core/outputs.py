@@ -114,17 +114,23 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _temp_next_to(path: Path) -> Path:
+def _temp_affixes(path: Path) -> tuple[str, str]:
+    """(prefix, suffix) of the temporaries of ``path``: `.NAME.<mkstemp letters>.part<suffix>`."""
     suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else path.suffix
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + suffix, dir=path.parent)
+    return f".{path.name}.", ".part" + suffix
+
+
+def _temp_next_to(path: Path) -> Path:
+    prefix, suffix = _temp_affixes(path)
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     return Path(name)
 
 
 def _our_temp_pattern(path: Path) -> re.Pattern:
-    """Names only ``_temp_next_to(path)`` makes: `.NAME.<mkstemp letters>.part<suffix>`."""
-    suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else path.suffix
-    return re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(".part" + suffix))
+    """Names only ``_temp_next_to(path)`` makes."""
+    prefix, suffix = _temp_affixes(path)
+    return re.compile(re.escape(prefix) + r"[A-Za-z0-9_]{8}" + re.escape(suffix))
 
 
 def sweep_stale_temps(path: Path, before: float) -> list[Path]:
@@ -134,20 +140,19 @@ def sweep_stale_temps(path: Path, before: float) -> list[Path]:
     Only our own temp names, and only those last touched before ``before`` (the landed write's
     start), so a writer that is still busy keeps its file.
     """
+    patterns = [_our_temp_pattern(path), _our_temp_pattern(sidecar_path(path))]  # one folder for both
+    try:
+        candidates = [p for p in path.parent.iterdir() if any(r.fullmatch(p.name) for r in patterns)]
+    except OSError:
+        return []
     removed = []
-    for target in (path, sidecar_path(path)):
-        pattern = _our_temp_pattern(target)
+    for tmp in candidates:
         try:
-            candidates = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+            if tmp.is_file() and not tmp.is_symlink() and tmp.stat().st_mtime < before:
+                tmp.unlink()
+                removed.append(tmp)
         except OSError:
-            return removed
-        for tmp in candidates:
-            try:
-                if tmp.is_file() and not tmp.is_symlink() and tmp.stat().st_mtime < before:
-                    tmp.unlink()
-                    removed.append(tmp)
-            except OSError:
-                pass
+            pass
     return removed
 
 
