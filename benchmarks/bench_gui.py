@@ -197,11 +197,16 @@ def bench_startup(runs: int = 5) -> dict:
     return {"shown_s": stats(times), "process_total_s": stats(inside), "runs": runs}
 
 
+# the app's marks on the way to the first slice (app._report_first_slice), in the order they come
+FIRST_SLICE_STAGES = ("window_shown", "model_ready_litert", "volume_loaded", "noise_applied")
+
+
 def bench_first_slice(runs: int = 5) -> dict:
     """Wall time from spawning `python -m mri_denoise_gui --demo` to the first denoised slice painted
     (and to TensorFlow being ready), with and without the LiteRT bridge, alternated."""
     times: dict = {"litert": [], "tensorflow_only": []}
     tf_ready: dict = {"litert": [], "tensorflow_only": []}
+    stages: dict = {mode: {s: [] for s in FIRST_SLICE_STAGES} for mode in times}
     with tempfile.TemporaryDirectory() as home:
         base = dict(os.environ, MRI_DENOISE_GUI_EXIT_AFTER_FIRST_SLICE="1", QT_QPA_PLATFORM="offscreen",
                     HOME=home, XDG_CONFIG_HOME=home)
@@ -216,8 +221,11 @@ def bench_first_slice(runs: int = 5) -> dict:
                     raise RuntimeError(f"first-slice run failed: {out.stderr[-1000:]}")
                 times[mode].append(float(marks["first_slice_painted_at"]) - wall0)
                 tf_ready[mode].append(float(marks.get("tensorflow_ready_at", "nan")) - wall0)
+                for stage in FIRST_SLICE_STAGES:
+                    stages[mode][stage].append(float(marks.get(f"{stage}_at", "nan")) - wall0)
     return {"first_slice_s": {m: stats(v) for m, v in times.items()},
-            "tensorflow_ready_s": {m: stats(v) for m, v in tf_ready.items()}, "runs": runs}
+            "tensorflow_ready_s": {m: stats(v) for m, v in tf_ready.items()},
+            "stages_s": {m: {s: stats(v) for s, v in st.items()} for m, st in stages.items()}, "runs": runs}
 
 
 def bench_memory(model_dir: Path) -> dict:
@@ -298,6 +306,10 @@ def main(argv=None) -> int:
                   f"| {'< 2 s' if mode == 'litert' else ''} |")
             print(f"| process start -> TensorFlow serving slices ({label}) | {fs['tensorflow_ready_s'][mode][0]:.2f} s "
                   f"| {fs['tensorflow_ready_s'][mode][1]:.2f} s | |")
+        for stage in FIRST_SLICE_STAGES:  # where the time before the first slice goes (LiteRT runs)
+            med, p95 = fs["stages_s"]["litert"][stage]
+            if med == med:  # NaN: the stage never happened (no LiteRT copy, say)
+                print(f"| ... of which: {stage.replace('_', ' ')} | {med:.2f} s | {p95:.2f} s | |")
     if "memory" in results:
         print(f"| peak RSS, 256^3 volume open, noisy + denoised | {results['memory']['peak_mb']:.0f} MB | | |")
     if args.json:

@@ -147,7 +147,13 @@ def _report_first_slice(window, app) -> None:
         seen["slice"] = True
         maybe_quit()
 
+    def mark(name: str) -> None:  # the stages on the way, so bench_gui.py can say where the time goes
+        if name not in seen:
+            seen[name] = True
+            print(f"{name}_at={time.time():.6f}", flush=True)
+
     def ready(info: dict) -> None:
+        mark(f"model_ready_{info.get('backend')}")
         if info.get("backend") == "tensorflow" and not seen["tf"]:
             print(f"tensorflow_ready_at={time.time():.6f}", flush=True)
             seen["tf"] = True
@@ -155,6 +161,9 @@ def _report_first_slice(window, app) -> None:
 
     window.firstDenoisedShown.connect(painted)
     window.modelReady.connect(ready)
+    window.volumeLoaded.connect(lambda: mark("volume_loaded"))
+    window.noiseApplied.connect(lambda: mark("noise_applied"))
+    mark("window_shown")
 
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
-from skimage.restoration import (
-    denoise_nl_means,
-    denoise_tv_chambolle,
-    denoise_wavelet,
-    estimate_sigma,
-)
+
+# scikit-image (and the scipy.stats it pulls in, ~0.7 s) is imported where a filter runs, not here:
+# the main window imports this module for its comparison menu before it is shown.
 
 
 def _per_slice(data01: np.ndarray, axis: int, fn) -> np.ndarray:
@@ -33,6 +30,8 @@ def _per_slice(data01: np.ndarray, axis: int, fn) -> np.ndarray:
 def _sigma(image: np.ndarray) -> float:
     if float(image.max()) == float(image.min()):
         return 0.0
+    from skimage.restoration import estimate_sigma
+
     return float(estimate_sigma(image, channel_axis=None))
 
 
@@ -40,6 +39,8 @@ def _nlm2d(image: np.ndarray) -> np.ndarray:
     sigma = _sigma(image)
     if sigma == 0:
         return image.astype(np.float32)
+    from skimage.restoration import denoise_nl_means
+
     out = denoise_nl_means(
         image.astype(np.float64), h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6, fast_mode=True
     )
@@ -49,6 +50,8 @@ def _nlm2d(image: np.ndarray) -> np.ndarray:
 def nlm_denoise(data01: np.ndarray, axis: int = 2, mode: str = "2d") -> np.ndarray:
     """Non-local means, slice by slice ("2d") or on the whole volume ("3d")."""
     if mode == "3d" and np.asarray(data01).ndim == 3:
+        from skimage.restoration import denoise_nl_means
+
         data = np.asarray(data01, dtype=np.float64)
         sigma = float(np.median([_sigma(np.take(data, i, axis=axis)) for i in range(data.shape[axis])]))
         if sigma == 0:
@@ -61,6 +64,8 @@ def nlm_denoise(data01: np.ndarray, axis: int = 2, mode: str = "2d") -> np.ndarr
 
 
 def wavelet_denoise(data01: np.ndarray, axis: int = 2) -> np.ndarray:
+    from skimage.restoration import denoise_wavelet
+
     def one(image):
         return np.clip(denoise_wavelet(image, method="BayesShrink", mode="soft", rescale_sigma=True), 0, 1)
 
@@ -68,6 +73,8 @@ def wavelet_denoise(data01: np.ndarray, axis: int = 2) -> np.ndarray:
 
 
 def tv_denoise(data01: np.ndarray, axis: int = 2) -> np.ndarray:
+    from skimage.restoration import denoise_tv_chambolle
+
     def one(image):
         sigma = _sigma(image)
         return np.clip(denoise_tv_chambolle(image, weight=max(sigma, 1e-3)), 0, 1)

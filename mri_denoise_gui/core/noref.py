@@ -25,8 +25,6 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy import ndimage
-from skimage.filters import sobel, threshold_otsu
 
 #: One sentence per figure, meant for tooltips and the command line's legend.
 DESCRIPTIONS = {
@@ -55,6 +53,20 @@ _FILL = np.array([[0.5, 1.0, 0.5], [1.0, 0.0, 1.0], [0.5, 1.0, 0.5]]) / 6.0
 MIN_TISSUE = 64  # pixels a slice needs inside the mask to be scored on its own
 
 
+def _ndimage():
+    """scipy.ndimage, imported on first use: the main window imports this module (for its tooltips)
+    before it is shown, and scipy / scikit-image are imported in the background after that."""
+    from scipy import ndimage
+
+    return ndimage
+
+
+def _skfilters():
+    import skimage.filters
+
+    return skimage.filters
+
+
 def _stack(data: np.ndarray, axis: int) -> np.ndarray:
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 2:
@@ -71,23 +83,23 @@ def tissue_mask(image: np.ndarray, erode: int = 1) -> np.ndarray:
     if image.size == 0 or float(image.max()) == float(image.min()):
         return np.zeros(image.shape, bool)
     sigma = (0, 1, 1) if image.ndim == 3 else 1
-    smooth = ndimage.gaussian_filter(image, sigma)
-    mask = smooth > threshold_otsu(smooth)
+    smooth = _ndimage().gaussian_filter(image, sigma)
+    mask = smooth > _skfilters().threshold_otsu(smooth)
     if image.ndim == 3:
-        mask = np.stack([ndimage.binary_fill_holes(m) for m in mask])
+        mask = np.stack([_ndimage().binary_fill_holes(m) for m in mask])
         structure = np.zeros((3, 3, 3), bool)
         structure[1] = True
     else:
-        mask = ndimage.binary_fill_holes(mask)
+        mask = _ndimage().binary_fill_holes(mask)
         structure = None
     if erode:
-        mask = ndimage.binary_erosion(mask, structure=structure, iterations=erode)
+        mask = _ndimage().binary_erosion(mask, structure=structure, iterations=erode)
     return mask
 
 
 def _highpass(stack: np.ndarray) -> np.ndarray:
     k = _LAPLACE_DIFF[None] if stack.ndim == 3 else _LAPLACE_DIFF
-    return ndimage.convolve(stack.astype(np.float64), k, mode="reflect") / 6.0
+    return _ndimage().convolve(stack.astype(np.float64), k, mode="reflect") / 6.0
 
 
 def _slice_sigmas(stack: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
@@ -117,7 +129,7 @@ def background_sigma(data: np.ndarray, axis: int = 2) -> float | None:
     tissue = tissue_mask(stack, erode=0)
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = True
-    far = ~ndimage.binary_dilation(tissue, structure=structure, iterations=4)
+    far = ~_ndimage().binary_dilation(tissue, structure=structure, iterations=4)
     values = stack[far]
     if values.size < 1000 or float(np.mean(values == 0)) > 0.5:
         return None
@@ -141,7 +153,7 @@ def hide_pixels(stack: np.ndarray, grid: int, offset: tuple[int, int]) -> tuple[
     hidden = np.zeros(stack.shape[-2:], bool)
     hidden[offset[0]::grid, offset[1]::grid] = True
     k = _FILL[None] if stack.ndim == 3 else _FILL
-    filled = ndimage.convolve(stack, k.astype(np.float32), mode="reflect")
+    filled = _ndimage().convolve(stack, k.astype(np.float32), mode="reflect")
     return np.where(hidden, filled, stack).astype(np.float32), hidden
 
 
@@ -218,7 +230,7 @@ def residual_figures(noisy01: np.ndarray, denoised01: np.ndarray, axis: int = 2,
     sigma = estimate_sigma(noisy, axis=0) if sigma is None else float(sigma)
     residual = noisy.astype(np.float64) - den
     # edges of the lightly smoothed noisy image: the same map whichever denoiser is scored
-    edges = np.stack([sobel(ndimage.gaussian_filter(s.astype(np.float64), 1.5)) for s in noisy])
+    edges = np.stack([_skfilters().sobel(_ndimage().gaussian_filter(s.astype(np.float64), 1.5)) for s in noisy])
     ratio, structure = [], []
     for i in range(len(noisy)):
         r, e = residual[i][m[i]], edges[i][m[i]]

@@ -328,6 +328,15 @@ def test_importing_the_gui_does_not_import_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_importing_the_gui_leaves_scipy_and_scikit_image_filters_for_later():
+    """They cost ~0.7 s before the window could be shown (the comparison menu and the no-reference
+    panel imported core.baselines / core.noref); the app imports them in the background later."""
+    code = ("import sys; import mri_denoise_gui.qt.main_window, mri_denoise_gui.qt.inference_worker, "
+            "mri_denoise_gui.app; heavy = [m for m in ('scipy.stats', 'scipy.ndimage', 'skimage.restoration', "
+            "'skimage.filters', 'skimage.metrics') if m in sys.modules]; assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 def test_zoom_and_pan_are_linked_across_panes(qtbot, window, small_file):
     window.open_file(small_file)
     qtbot.wait(50)
