@@ -14,6 +14,11 @@ told the true sigma of the added noise (the `bm3d` package, optional: `pip insta
 'mri-denoise-gui[bench]'`). Missing packages skip their scans with a message.
 
     python benchmarks/bench_real.py [--models DIR ...] [--no-bm3d] [--only NAME ...]
+                                   [--precisions float32 auto]
+
+``--precisions`` runs every model in each precision named (default: ``auto`` only) and, with more
+than one, prints each scan's tissue PSNR difference from float32 (issue 19's quality bar: within
+0.02 dB on every scan).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import numpy as np  # noqa: E402
 
 from mri_denoise_gui.cli_ml import evaluate, format_table  # noqa: E402
 from mri_denoise_gui.core.baselines import bm3d_available  # noqa: E402
+from mri_denoise_gui.ml.training_choices import PRECISIONS  # noqa: E402
 
 SIGMAS = (0.03, 0.05, 0.07)
 METRICS = ("psnr", "ssim", "tissue_psnr", "tissue_ssim", "seconds_per_slice")
@@ -135,6 +141,34 @@ def mean_rows(per_file: list[dict]) -> list[dict]:
     return rows
 
 
+def load_in(denoiser_class, folder: Path, precision: str, tagged: bool):
+    """The model in ``folder`` loaded in ``precision``; ``tagged``: its name says which precision ran."""
+    denoiser = denoiser_class.load(folder, precision=precision)
+    if tagged:
+        denoiser.name = f"{denoiser.name} [{denoiser.precision}]"
+    return denoiser
+
+
+def print_precision_deltas(per_file: list[dict], models) -> None:
+    """Per scan and sigma, each lower-precision run's tissue PSNR minus its float32 run's."""
+    base = {m.name.rsplit(" [", 1)[0] for m in models if m.precision == "float32"}
+    print("\ntissue PSNR difference from float32 (dB), per scan and sigma:")
+    worst = 0.0
+    for model in models:
+        stem = model.name.rsplit(" [", 1)[0]
+        if model.precision == "float32" or stem not in base:
+            continue
+        exact = {(r["file"], round(r["sigma"], 4)): r["tissue_psnr"] for r in per_file
+                 if r["method"] == f"{stem} [float32]"}
+        for r in per_file:
+            key = (r["file"], round(r["sigma"], 4))
+            if r["method"] == model.name and key in exact:
+                delta = r["tissue_psnr"] - exact[key]
+                worst = max(worst, abs(delta))
+                print(f"  {model.name:<28} {Path(r['file']).name[:-7]:<26} {r['sigma']:.2f}  {delta:+.4f}")
+    print(f"largest |difference|: {worst:.4f} dB (issue 19: within 0.02 dB on every scan)")
+
+
 def main(argv=None) -> int:
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.resources import default_model_dir, seed_model_dir
@@ -144,6 +178,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", type=Path, default=[default_model_dir(), seed_model_dir()])
     parser.add_argument("--no-bm3d", action="store_true", help="skip BM3D (slow on large slices)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these scans (names as printed)")
+    parser.add_argument("--precisions", nargs="+", default=["auto"], choices=PRECISIONS, metavar="PRECISION",
+                        help="inference precisions to run each model in (default: auto)")
     args = parser.parse_args(argv)
 
     scans = write_scans(args.out / "real", args.only)
@@ -152,7 +188,9 @@ def main(argv=None) -> int:
         return 1
     for path, what in scans:
         print(f"{path.name}: {what}")
-    models = [Denoiser.load(folder) for folder in args.models]
+    loaded = [load_in(Denoiser, folder, precision, len(args.precisions) > 1)
+              for folder in args.models for precision in dict.fromkeys(args.precisions)]
+    models = list({m.name: m for m in reversed(loaded)}.values())[::-1]  # "auto" may resolve to float32
     use_bm3d = bm3d_available() and not args.no_bm3d
     if not use_bm3d:
         print("BM3D: not run" + ("" if args.no_bm3d else " (pip install bm3d)"))
@@ -177,6 +215,8 @@ def main(argv=None) -> int:
             cells = [f"{r['method']} {r['tissue_psnr']:.2f}/{r['tissue_ssim']:.3f}" for r in per_file
                      if r["file"] == str(path) and abs(r["sigma"] - sigma) < 1e-9]
             print(f"  {path.name[:-7]:<26} {sigma:.2f}  " + "  ".join(cells))
+    if len(args.precisions) > 1:
+        print_precision_deltas(per_file, models)
     report = {"scans": [{"file": str(p), "what": w} for p, w in scans], "rows": rows, "per_file": per_file}
     (args.out / "bench_real.json").write_text(json.dumps(report, indent=2))
     print(f"\nper-file results: {args.out / 'bench_real.json'}")
