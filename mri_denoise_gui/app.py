@@ -123,7 +123,7 @@ def apply_command_line(window, args: argparse.Namespace) -> bool:
         folder = Path(method).expanduser()
         methods.append(f"model:{folder.resolve()}" if folder.is_dir() else method)
         try:
-            window._check_method(methods[-1])
+            window.check_method(methods[-1])
         except ValueError as exc:
             print(f"mri-denoise-gui: --compare {method}: {exc}", file=sys.stderr)
             return False

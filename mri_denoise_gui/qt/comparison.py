@@ -114,7 +114,7 @@ class ComparisonMixin:
     # -- panes ---------------------------------------------------------------------------------
     def add_comparison_pane(self, method: str) -> str:
         """Duplicate the denoised pane with another method; returns its key (objectName `<key>View`)."""
-        self._check_method(method)
+        self.check_method(method)
         self._pane_serial += 1
         key = f"compare{self._pane_serial}"
         pane = self.compare.add_pane(key, method_label(method, short=True), f"{key}View")
@@ -152,7 +152,7 @@ class ComparisonMixin:
         return row
 
     def set_pane_method(self, key: str, method: str) -> None:
-        self._check_method(method)
+        self.check_method(method)
         self.pane_methods[key] = method
         self._refresh_methods()
 
@@ -171,7 +171,9 @@ class ComparisonMixin:
             return True
         return all(self.method_table.rows.get(m, {}).get("slice") for m in self._shown_methods())
 
-    def _check_method(self, method: str) -> None:
+    def check_method(self, method: str) -> None:
+        """ValueError with a one-line reason when ``method`` cannot be a pane (the command line's
+        --compare asks before it changes anything)."""
         if method.startswith(MODEL_PREFIX):
             folder = Path(method[len(MODEL_PREFIX):])
             if not (folder / "model.keras").is_file():
@@ -261,7 +263,7 @@ class ComparisonMixin:
     # -- error map -----------------------------------------------------------------------------
     def set_error_method(self, method: str) -> None:
         """Which method's |denoised − truth| the error pane shows."""
-        self._check_method(method)
+        self.check_method(method)
         self.error_method = method
         self._show_error_map()
 

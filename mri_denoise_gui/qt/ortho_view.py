@@ -77,7 +77,7 @@ class OrthoMixin:
     def set_ortho_method(self, method: str) -> None:
         """"noisy", "truth", "network", a classical method or "model:<folder>"."""
         if method not in ("noisy", "truth"):
-            self._check_method(method)
+            self.check_method(method)
         self.ortho_method = method
         self._render_ortho()
 
