@@ -228,6 +228,13 @@ def noisy_numpy(clean: np.ndarray, kind: str, rng: np.random.Generator,
     return add_noise(clean, kind, sigma * sigma, seed=int(rng.integers(2**31)), clip=True)
 
 
+#: Offsets from a training config's seed for its validation patches and their noise, so the
+#: validation set is fixed by the seed yet never drawn from the training stream's generator.
+#: Changing them changes every validation set a shipped model was selected on.
+VALIDATION_PATCH_SEED_OFFSET = 999
+VALIDATION_NOISE_SEED_OFFSET = 4242
+
+
 def validation_pairs(sampler, n: int, kind: str, variance_range, seed: int = 1234):
     """A fixed set of (noisy, clean) arrays shaped (n, P, P, 1), the same every epoch."""
     rng = np.random.default_rng(seed)

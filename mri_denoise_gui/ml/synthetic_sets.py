@@ -16,6 +16,8 @@ from mri_denoise_gui.ml import data as mldata
 SYNTH_TRAIN_SLABS = ((0, 80), (144, 189))
 SYNTH_VAL_SLAB = (88, 104)
 SYNTH_TEST_SLAB = (112, 136)
+#: the coarse validation set's seeds sit this far from the original set's (its own draws)
+COARSE_SEED_SHIFT = 1000
 
 
 def synthetic_validation_pairs(config, coarse: bool = False, maps=None):
@@ -24,11 +26,12 @@ def synthetic_validation_pairs(config, coarse: bool = False, maps=None):
     from mri_denoise_gui.ml.synthetic import TissueMaps
 
     maps = maps if maps is not None else TissueMaps.load()
+    seed = config.seed + (COARSE_SEED_SHIFT if coarse else 0)
     sampler = mldata.SyntheticPatchSampler([maps.slab(*SYNTH_VAL_SLAB)], config.patch_size, axes=(2,),
-                                           rng=np.random.default_rng(config.seed + (1999 if coarse else 999)),
+                                           rng=np.random.default_rng(seed + mldata.VALIDATION_PATCH_SEED_OFFSET),
                                            coarse_share=1.0 if coarse else 0.0)
     return mldata.validation_pairs(sampler, config.val_patches, config.noise_kind, config.variance_range,
-                                   seed=config.seed + (5242 if coarse else 4242))
+                                   seed=seed + mldata.VALIDATION_NOISE_SEED_OFFSET)
 
 
 def synthetic_training(config):

@@ -80,8 +80,8 @@ def _prepare(config: TrainingConfig) -> _Prepared:
         return mldata.VolumePatchSampler(train_r, patch, axes, config.central_fraction,
                                          rng=np.random.default_rng(seed))
 
-    val_sampler = mldata.VolumePatchSampler(val_r, patch, axes, config.central_fraction,
-                                            rng=np.random.default_rng(config.seed + 999))
+    val_rng = np.random.default_rng(config.seed + mldata.VALIDATION_PATCH_SEED_OFFSET)
+    val_sampler = mldata.VolumePatchSampler(val_r, patch, axes, config.central_fraction, rng=val_rng)
     summary = {
         "source": "files",
         "split": "by slab along file axis 2 with a gap" if mode == "slab" else "by volume",
@@ -91,7 +91,8 @@ def _prepare(config: TrainingConfig) -> _Prepared:
         "validation": _slice_counts(val_r, axes, config.central_fraction),
     }
     val_noisy, val_clean = mldata.validation_pairs(val_sampler, config.val_patches, config.noise_kind,
-                                                   config.variance_range, seed=config.seed + 4242)
+                                                   config.variance_range,
+                                                   seed=config.seed + mldata.VALIDATION_NOISE_SEED_OFFSET)
     return _Prepared(factory, val_noisy, val_clean, summary)
 
 
