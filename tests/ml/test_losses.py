@@ -16,7 +16,8 @@ def test_losses_and_metrics_behave():
 
 
 def test_losses_are_registered_top_level_functions():
-    for name in ("ssim_loss", "ssim_l1_loss", "ssim_masked_loss", "l1_loss", "ssim_metric", "psnr_metric"):
+    for name in ("ssim_loss", "ssim_l1_loss", "ssim_masked_loss", "ssim_masked_l1_loss", "l1_loss", "ssim_metric",
+                 "psnr_metric"):
         fn = keras.saving.get_registered_object(f"mri_denoise_gui>{name}")
         assert fn is getattr(losses, name)
         assert fn.__closure__ is None
@@ -54,3 +55,19 @@ def test_masked_ssim_is_tf_ssim_when_every_window_holds_tissue():
     clean = (0.3 + 0.7 * rng.random((2, 40, 40, 1))).astype(np.float32)  # all above the tissue level
     noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
     assert np.allclose(losses.ssim_masked_loss(clean, noisy), losses.ssim_loss(clean, noisy), atol=1e-4)
+
+
+def test_the_l1_term_holds_brightness_that_the_tissue_window_ssim_lets_go():
+    """A 20 % darker head costs the tissue-window SSIM little; with the L1 term it costs several
+    times more, relative to what the noise costs, and black still loses to the noisy input."""
+    clean, noisy, _ = _head_on_background(np.random.default_rng(2))
+    darker = (0.8 * clean).astype(np.float32)
+
+    def relative_cost(loss):  # darkening's cost in units of the noise's cost
+        base = float(loss(clean, clean)[0])
+        return (float(loss(clean, darker)[0]) - base) / (float(loss(clean, noisy)[0]) - base)
+
+    assert relative_cost(losses.ssim_masked_l1_loss) > 3 * relative_cost(losses.ssim_masked_loss)
+    black = np.zeros_like(clean)
+    assert float(losses.ssim_masked_l1_loss(clean, black)[0]) > float(losses.ssim_masked_l1_loss(clean, noisy)[0])
+    assert abs(float(losses.ssim_masked_l1_loss(clean, clean)[0])) < 1e-5
