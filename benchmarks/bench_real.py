@@ -149,6 +149,17 @@ def load_in(denoiser_class, folder: Path, precision: str, tagged: bool):
     return denoiser
 
 
+def distinct_names(models) -> None:
+    """Two folders whose model.json give the same name (a candidate and the shipped default) are told
+    apart by their folder's name, or path, which would otherwise merge their rows."""
+    names = [m.name for m in models]
+    for m in models:
+        if names.count(m.name) > 1 and len({x.folder for x in models if x.name == m.name}) > 1:
+            stem, tag = (m.name.rsplit(" [", 1) + [""])[:2]
+            clash = sum(x.folder.name == m.folder.name for x in models) > 1
+            m.name = f"{stem} ({m.folder if clash else m.folder.name})" + (f" [{tag}" if tag else "")
+
+
 def print_precision_deltas(per_file: list[dict], models) -> None:
     """Per scan and sigma, each lower-precision run's tissue PSNR minus its float32 run's."""
     base = {m.name.rsplit(" [", 1)[0] for m in models if m.precision == "float32"}
@@ -190,7 +201,8 @@ def main(argv=None) -> int:
         print(f"{path.name}: {what}")
     loaded = [load_in(Denoiser, folder, precision, len(args.precisions) > 1)
               for folder in args.models for precision in dict.fromkeys(args.precisions)]
-    models = list({m.name: m for m in reversed(loaded)}.values())[::-1]  # "auto" may resolve to float32
+    models = list({(m.folder.resolve(), m.precision): m for m in reversed(loaded)}.values())[::-1]  # auto = float32?
+    distinct_names(models)
     use_bm3d = bm3d_available() and not args.no_bm3d
     if not use_bm3d:
         print("BM3D: not run" + ("" if args.no_bm3d else " (pip install bm3d)"))
