@@ -31,6 +31,9 @@ from mri_denoise_gui.ml.adapt_data import METHOD_NAMES, METHODS, SlicePool, mask
 _FILE_KEYS = ("format_version", "input_channels", "parameters", "created", "versions")
 MIN_TISSUE_FRACTION = 0.05  # slices with less tissue than this are neither trained nor scored
 CHECK_SLICES = 16
+#: a scan with a single slice that holds tissue (a 2D DICOM, a thin stack) is cut into this many
+#: equal strips across its longer side; the middle one is held out for the guard, the rest trained on
+REGION_STRIPS = 3
 
 
 @dataclass
@@ -117,6 +120,16 @@ class _Scan:
     train: list
     val: list
     check: list  # up to CHECK_SLICES usable slices (trained on or not) for the guard's second test
+    held_out: object = None  # what model.json records: the held-out slice indices, or the region
+
+
+def strips(image: np.ndarray, n: int = REGION_STRIPS) -> tuple[np.ndarray, int]:
+    """``image`` (2D) cut into ``n`` equal strips across its longer side (the remainder dropped),
+    stacked like slices; returns (strips, the axis of ``image`` that was cut)."""
+    cut = 0 if image.shape[0] >= image.shape[1] else 1
+    size = image.shape[cut] // n
+    parts = [np.take(image, np.arange(k * size, (k + 1) * size), axis=cut) for k in range(n)]
+    return np.stack(parts), cut
 
 
 def _load_scan(path, denoiser, config: AdaptConfig) -> _Scan:
@@ -127,16 +140,26 @@ def _load_scan(path, denoiser, config: AdaptConfig) -> _Scan:
     stack = data01[None] if data01.ndim == 2 else np.moveaxis(data01, config.axis, 0)
     mask = noref.tissue_mask(stack)
     usable = [i for i in range(len(stack)) if mask[i].mean() >= MIN_TISSUE_FRACTION]
-    if len(usable) < 2:
-        raise ValueError(f"{path}: adaptation needs at least 2 slices with tissue along axis {config.axis}, "
-                         f"found {len(usable)}")
-    n_val = min(config.val_slices, max(1, len(usable) // 3))
-    picks = np.linspace(0, len(usable) - 1, n_val + 2)[1:-1].round().astype(int)
-    val = sorted({usable[k] for k in picks})
-    train = [i for i in usable if i not in val]
+    held_out = None
+    if len(usable) < 2:  # one slice with tissue: hold out a region of it instead of slices
+        k = usable[0] if usable else int(np.argmax(mask.mean(axis=(1, 2))))
+        stack, cut = strips(stack[k])
+        mask = noref.tissue_mask(stack)
+        usable = [i for i in range(len(stack)) if mask[i].mean() >= MIN_TISSUE_FRACTION]
+        if len(usable) < 2 or min(stack.shape[1:]) < 16:
+            raise ValueError(f"{path}: adaptation needs tissue in at least 2 slices along axis {config.axis}, "
+                             f"or in 2 of {REGION_STRIPS} strips of its one slice; found too little")
+        middle = min(usable, key=lambda i: abs(i - (len(stack) - 1) / 2))
+        val, train = [middle], [i for i in usable if i != middle]
+        held_out = {"region": f"strip {middle + 1} of {REGION_STRIPS} across axis {cut} of slice {k}"}
+    else:
+        n_val = min(config.val_slices, max(1, len(usable) // 3))
+        picks = np.linspace(0, len(usable) - 1, n_val + 2)[1:-1].round().astype(int)
+        val = sorted({usable[k] for k in picks})
+        train = [i for i in usable if i not in val]
     sigma = float(config.sigma) if config.sigma else scan_sigma(data, stack, mask, norm.scale, config.axis)
     check = sorted({usable[k] for k in np.linspace(0, len(usable) - 1, CHECK_SLICES).round().astype(int)})
-    return _Scan(str(path), stack, max(sigma, 1e-4), train, val, check)
+    return _Scan(str(path), stack, max(sigma, 1e-4), train, val, check, held_out if held_out else val)
 
 
 def scan_sigma(data, stack01, mask, scale: float, axis: int) -> float:
@@ -328,7 +351,7 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
         "sigma_source": "given" if config.sigma else "estimated: the smaller of the tissue and background estimates",
         "settings": {k: v for k, v in config.to_dict().items() if k not in ("files", "out")},
         "patch_size": patch,
-        "held_out_slices": {s.path: s.val for s in scans},
+        "held_out_slices": {s.path: s.held_out for s in scans},
         "self_supervised_val_loss": {"start": start_val,
                                      "best": float(min(history.history.get("val_loss", [start_val]) + [start_val]))},
         "guard": guard,

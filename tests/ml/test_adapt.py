@@ -154,3 +154,29 @@ def test_adapting_a_bfloat16_denoiser_trains_float32_and_rebuilds_its_fast_copy(
             want = exact[layer.name]
         for fast, w in zip(layer.get_weights(), want):
             np.testing.assert_array_equal(np.asarray(fast, np.float32), w)
+
+
+def test_strips_cut_the_longer_side_into_equal_parts():
+    from mri_denoise_gui.ml.adapt import strips
+
+    image = np.arange(50 * 31, dtype=np.float32).reshape(50, 31)
+    parts, cut = strips(image, 3)
+    assert cut == 0 and parts.shape == (3, 16, 31)
+    np.testing.assert_array_equal(parts[1], image[16:32])
+    parts, cut = strips(image.T, 3)
+    assert cut == 1 and parts.shape == (3, 31, 16)
+
+
+def test_a_single_slice_scan_adapts_on_held_out_regions(tmp_path, fresh_tiny_dir, capsys):
+    """A 2D scan has no slices to hold out: the middle strip of its slice is held out for the guard."""
+    clean = phantom((96, 72, 1), seed=5)
+    clean01 = Normalizer().fit(clean).forward(clean)
+    noisy = write_nifti(tmp_path / "slice.nii.gz", add_noise(clean01, "rician", 0.06**2, seed=2) * 1000)
+    out = tmp_path / "adapted"
+    code = main(["adapt", str(noisy), "--out", str(out), "--init-from", str(fresh_tiny_dir),
+                 "--steps", "400", "--lr", "0.001", "--minutes", "2"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "kept the adapted model" in err, err  # the fresh tiny model starts as the identity
+    held = Denoiser.load(out).info["adaptation"]["held_out_slices"][str(noisy)]
+    assert held == {"region": "strip 2 of 3 across axis 0 of slice 0"}
