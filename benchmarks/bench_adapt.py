@@ -108,7 +108,7 @@ def main() -> None:
             noisy = add_noise(clean, "rician", sigma**2, seed=100 + k)
             noisy_file = tmp / "noisy.nii.gz"
             nib.save(nib.Nifti1Image(noisy, np.eye(4)), noisy_file)
-            den.model.set_weights(initial)
+            den.set_weights(initial)  # the bfloat16 copy too (on CPUs where auto picks it)
             outs = {"default": den.denoise_volume(noisy), "nlm": nlm_denoise(noisy)}
             started = time.perf_counter()
             config = AdaptConfig(files=[str(noisy_file)], method=args.method, minutes=args.minutes, guard_nlm=False)
@@ -146,11 +146,12 @@ def _rerun(method, stack, den, initial, result):
         return nlm_denoise(stack, axis=0)
     kept = den.model.get_weights()
     if method == "default":
-        den.model.set_weights(initial)
+        den.set_weights(initial)
     try:
         return den.denoise_volume(stack, axis=0)
     finally:
-        den.model.set_weights(kept)
+        if method == "default":
+            den.set_weights(kept)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def denoise_adapted(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> 
     initial = denoiser.model.get_weights()
     print(f"model {denoiser.name} on {denoiser.device}; adapting to each input ({args.method})", file=sys.stderr)
     for src, dst in jobs:
-        denoiser.model.set_weights(initial)
+        denoiser.set_weights(initial)
         config = _config(args, [src], None)
         result = adapt_loaded(denoiser, config, progress=_progress(src.name, args.quiet))
         print(f"{src.name}: {describe(result)}", file=sys.stderr)

@@ -289,7 +289,7 @@ def _callbacks(config, progress, cancel, epochs):
 def adapt_loaded(denoiser, config: AdaptConfig, progress=None, cancel: threading.Event | None = None) -> AdaptResult:
     """Adapt an already loaded ``ml.inference.Denoiser`` in place (its weights end up adapted if
     the guard keeps them, or as they started); see the module doc."""
-    precision = getattr(denoiser, "precision", "float32")
+    precision = getattr(denoiser, "precision_requested", getattr(denoiser, "precision", "float32"))
     denoiser.set_precision("float32")  # train and score the weights themselves, not a stale bf16 copy
     try:
         return _adapt_loaded(denoiser, config, progress, cancel)

@@ -90,6 +90,7 @@ class Denoiser:
     def set_precision(self, requested: str | None = "auto") -> str:
         """Run in ``requested`` precision ("auto": what this device computes natively; see
         ml/precision.py). The weights stay float32; returns the precision that will run."""
+        self.precision_requested = requested
         chosen, why = _precision.resolve(requested, self.device)
         try:
             compute = _precision.mixed_copy(self.model, chosen)
@@ -100,6 +101,14 @@ class Denoiser:
         self._predict = tf.function(self._call_compute, reduce_retracing=True,
                                     input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
         return chosen
+
+    def set_weights(self, weights) -> None:
+        """New weights for the network (restored after an adaptation, say), and the fast
+        lower-precision copy rebuilt from them: setting ``model``'s weights alone leaves that
+        copy computing with the old ones."""
+        self.model.set_weights(weights)
+        if self.compute_model is not self.model:
+            self.set_precision(self.precision_requested)
 
     def _call_compute(self, x):
         return tf.cast(self.compute_model(x, training=False), tf.float32)

@@ -65,3 +65,21 @@ def test_upsamplers_run_as_1x1_convolutions_with_the_same_arithmetic():
     trained = precision.training_copy(model, "bfloat16")  # training keeps the saved architecture
     assert type(trained.get_layer("up0")).__name__ == "Conv2DTranspose"
     assert precision.compute_dtypes(trained)["up0"] == "bfloat16"
+
+
+def test_new_weights_reach_the_fast_copy(tmp_path):
+    """Setting the model's weights alone would leave the bfloat16 copy computing with the old ones
+    (bench_adapt's 'default' rows on a bfloat16 CPU were the previous case's adapted network)."""
+    model = random_weights(build("resunet", **META["architecture_options"]), seed=4, scale=0.1)
+    folder = save_model_folder(model, tmp_path / "m", META)
+    fast = Denoiser.load(folder, precision="bfloat16")
+    exact = Denoiser.load(folder, precision="float32")
+    x = np.random.default_rng(1).random((2, 48, 56)).astype(np.float32) * 0.9
+    before = fast.denoise_slices01(x)
+    weights = [w * 1.5 for w in fast.model.get_weights()]
+    fast.set_weights(weights)
+    exact.set_weights(weights)
+    after, reference = fast.denoise_slices01(x), exact.denoise_slices01(x)
+    assert fast.precision == "bfloat16" and fast.precision_requested == "bfloat16"
+    assert np.abs(after - before).max() > 10 * np.abs(after - reference).max()  # it moved, to the new net
+    assert np.abs(after - reference).max() <= 16 * BF16_EPS * np.abs(x - reference).max()
