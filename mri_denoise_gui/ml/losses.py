@@ -30,8 +30,12 @@ def ssim_l1_loss(y_true, y_pred):
     intensity shifts; the L1 term, which dominates, keeps intensities and edges honest."""
     y_true = tf.cast(y_true, tf.float32)
     y_pred = tf.cast(y_pred, tf.float32)
-    l1 = tf.reduce_mean(tf.abs(y_true - y_pred), axis=[1, 2, 3])
-    return 0.4 * (1.0 - _ssim_map_mean(y_true, y_pred)) + 0.6 * l1 / 0.1
+    return _with_l1(1.0 - _ssim_map_mean(y_true, y_pred), y_true, y_pred)
+
+
+def _with_l1(ssim_term, y_true, y_pred):
+    """The SSIM + L1 mix both ``ssim_l1`` losses use: 0.4 * ssim_term + 0.6 * L1 / 0.1."""
+    return 0.4 * ssim_term + 0.6 * l1_loss(y_true, y_pred) / 0.1
 
 
 #: the SSIM window of ``tf.image.ssim`` (Gaussian, 11 px, sigma 1.5) and its constants at data range 1
@@ -89,10 +93,7 @@ def ssim_masked_l1_loss(y_true, y_pred):
     Why: under the seed autoencoder's output Dropout, SSIM barely cares whether tissue is 20 % too
     dark (benchmarks/README.md, "the seed autoencoder darkens tissue"); L1 is the term that holds
     the brightness."""
-    y_true = tf.cast(y_true, tf.float32)
-    y_pred = tf.cast(y_pred, tf.float32)
-    l1 = tf.reduce_mean(tf.abs(y_true - y_pred), axis=[1, 2, 3])
-    return 0.4 * ssim_masked_loss(y_true, y_pred) + 0.6 * l1 / 0.1
+    return _with_l1(ssim_masked_loss(y_true, y_pred), y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
