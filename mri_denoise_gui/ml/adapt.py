@@ -120,7 +120,7 @@ class _Scan:
     train: list
     val: list
     check: list  # up to CHECK_SLICES usable slices (trained on or not) for the guard's second test
-    held_out: object = None  # what model.json records: the held-out slice indices, or the region
+    held_out: object  # what model.json records: the held-out slice indices, or the region
 
 
 def strips(image: np.ndarray, n: int = REGION_STRIPS) -> tuple[np.ndarray, int]:
@@ -140,7 +140,6 @@ def _load_scan(path, denoiser, config: AdaptConfig) -> _Scan:
     stack = data01[None] if data01.ndim == 2 else np.moveaxis(data01, config.axis, 0)
     mask = noref.tissue_mask(stack)
     usable = [i for i in range(len(stack)) if mask[i].mean() >= MIN_TISSUE_FRACTION]
-    held_out = None
     if len(usable) < 2:  # one slice with tissue: hold out a region of it instead of slices
         k = usable[0] if usable else int(np.argmax(mask.mean(axis=(1, 2))))
         stack, cut = strips(stack[k])
@@ -157,9 +156,10 @@ def _load_scan(path, denoiser, config: AdaptConfig) -> _Scan:
         picks = np.linspace(0, len(usable) - 1, n_val + 2)[1:-1].round().astype(int)
         val = sorted({usable[k] for k in picks})
         train = [i for i in usable if i not in val]
+        held_out = val
     sigma = float(config.sigma) if config.sigma else scan_sigma(data, stack, mask, norm.scale, config.axis)
     check = sorted({usable[k] for k in np.linspace(0, len(usable) - 1, CHECK_SLICES).round().astype(int)})
-    return _Scan(str(path), stack, max(sigma, 1e-4), train, val, check, held_out if held_out else val)
+    return _Scan(str(path), stack, max(sigma, 1e-4), train, val, check, held_out)
 
 
 def scan_sigma(data, stack01, mask, scale: float, axis: int) -> float:
@@ -289,7 +289,7 @@ def _callbacks(config, progress, cancel, epochs):
 def adapt_loaded(denoiser, config: AdaptConfig, progress=None, cancel: threading.Event | None = None) -> AdaptResult:
     """Adapt an already loaded ``ml.inference.Denoiser`` in place (its weights end up adapted if
     the guard keeps them, or as they started); see the module doc."""
-    precision = getattr(denoiser, "precision_requested", getattr(denoiser, "precision", "float32"))
+    precision = denoiser.precision_requested
     denoiser.set_precision("float32")  # train and score the weights themselves, not a stale bf16 copy
     try:
         return _adapt_loaded(denoiser, config, progress, cancel)
