@@ -141,42 +141,36 @@ def mean_rows(per_file: list[dict]) -> list[dict]:
     return rows
 
 
-def load_in(denoiser_class, folder: Path, precision: str, tagged: bool):
-    """The model in ``folder`` loaded in ``precision``; ``tagged``: its name says which precision ran."""
-    denoiser = denoiser_class.load(folder, precision=precision)
-    if tagged:
-        denoiser.name = f"{denoiser.name} [{denoiser.precision}]"
-    return denoiser
-
-
-def distinct_names(models) -> None:
-    """Two folders whose model.json give the same name (a candidate and the shipped default) are told
-    apart by their folder's name, or path, which would otherwise merge their rows."""
-    names = [m.name for m in models]
+def name_models(models, tagged: bool) -> None:
+    """Row names: the model's own name; where two folders share it (a candidate beside the shipped
+    default) also the folder's name, or its path if that is shared too; with ``tagged`` the
+    precision that ran. Rows with one name would otherwise merge."""
+    names = []
     for m in models:
-        if names.count(m.name) > 1 and len({x.folder for x in models if x.name == m.name}) > 1:
-            stem, tag = (m.name.rsplit(" [", 1) + [""])[:2]
-            clash = sum(x.folder.name == m.folder.name for x in models) > 1
-            m.name = f"{stem} ({m.folder if clash else m.folder.name})" + (f" [{tag}" if tag else "")
+        name = m.name
+        if len({x.folder.resolve() for x in models if x.name == m.name}) > 1:
+            clash = len({x.folder.resolve() for x in models if x.folder.name == m.folder.name}) > 1
+            name += f" ({m.folder if clash else m.folder.name})"
+        names.append(name + (f" [{m.precision}]" if tagged else ""))
+    for m, name in zip(models, names):
+        m.name = name
 
 
 def print_precision_deltas(per_file: list[dict], models) -> None:
-    """Per scan and sigma, each lower-precision run's tissue PSNR minus its float32 run's."""
-    base = {m.name.rsplit(" [", 1)[0] for m in models if m.precision == "float32"}
+    """Per scan and sigma, each lower-precision run's tissue PSNR minus its float32 run's (same folder)."""
+    exact_name = {m.folder.resolve(): m.name for m in models if m.precision == "float32"}
+    scores = {(r["method"], r["file"], round(r["sigma"], 4)): r["tissue_psnr"] for r in per_file}
     print("\ntissue PSNR difference from float32 (dB), per scan and sigma:")
     worst = 0.0
     for model in models:
-        stem = model.name.rsplit(" [", 1)[0]
-        if model.precision == "float32" or stem not in base:
+        exact = exact_name.get(model.folder.resolve())
+        if model.precision == "float32" or exact is None:
             continue
-        exact = {(r["file"], round(r["sigma"], 4)): r["tissue_psnr"] for r in per_file
-                 if r["method"] == f"{stem} [float32]"}
-        for r in per_file:
-            key = (r["file"], round(r["sigma"], 4))
-            if r["method"] == model.name and key in exact:
-                delta = r["tissue_psnr"] - exact[key]
+        for (method, file, sigma), value in scores.items():
+            if method == model.name and (exact, file, sigma) in scores:
+                delta = value - scores[(exact, file, sigma)]
                 worst = max(worst, abs(delta))
-                print(f"  {model.name:<28} {Path(r['file']).name[:-7]:<26} {r['sigma']:.2f}  {delta:+.4f}")
+                print(f"  {model.name:<28} {Path(file).name[:-7]:<26} {sigma:.2f}  {delta:+.4f}")
     print(f"largest |difference|: {worst:.4f} dB (issue 19: within 0.02 dB on every scan)")
 
 
@@ -199,10 +193,9 @@ def main(argv=None) -> int:
         return 1
     for path, what in scans:
         print(f"{path.name}: {what}")
-    loaded = [load_in(Denoiser, folder, precision, len(args.precisions) > 1)
-              for folder in args.models for precision in dict.fromkeys(args.precisions)]
-    models = list({(m.folder.resolve(), m.precision): m for m in reversed(loaded)}.values())[::-1]  # auto = float32?
-    distinct_names(models)
+    loaded = [Denoiser.load(folder, precision=precision) for folder in args.models for precision in args.precisions]
+    models = list({(m.folder.resolve(), m.precision): m for m in loaded}.values())  # "auto" may be float32
+    name_models(models, tagged=len(args.precisions) > 1)
     use_bm3d = bm3d_available() and not args.no_bm3d
     if not use_bm3d:
         print("BM3D: not run" + ("" if args.no_bm3d else " (pip install bm3d)"))
