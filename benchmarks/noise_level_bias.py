@@ -23,11 +23,13 @@ SIGMAS = (0.0, 0.01, 0.03, 0.05, 0.07)
 
 
 def layer_sigma(image: np.ndarray, step: int = 4) -> float:
-    """The estimate NoiseLevelMap feeds the network (before its x10 scaling), in numpy."""
+    """The estimate the default's own layers feed the network (PixelUnshuffle(2) then NoiseLevelMap
+    with the shipped model's step, without its x10 scaling), on the image cropped to even sides."""
+    from mri_denoise_gui.ml.layers import NoiseLevelMap, PixelUnshuffle
+
     h, w = (image.shape[0] // 2) * 2, (image.shape[1] // 2) * 2
-    x = image[:h, :w]
-    hh = 0.5 * (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2])
-    return float(np.median(np.abs(hh[::step, ::step])) / 0.6745)
+    level = NoiseLevelMap(step=step)(PixelUnshuffle(2)(image[None, :h, :w, None].astype(np.float32)))
+    return float(np.asarray(level)[0, 0, 0, 0]) / 10.0
 
 
 def main(argv=None) -> int:
