@@ -8,7 +8,6 @@ subprocess that imports TensorFlow once and calls the CLI's `main` per case.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import phantom, write_nifti
 from tests.hostile.model_corpus import WITH_TF, WITHOUT_TF, build_model_corpus, save_tiny
+from tests.hostile.mounts import tmpfs
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": os.pathsep.join(
     [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
@@ -232,22 +232,10 @@ def test_bad_settings_end_in_one_line_before_any_data_is_loaded(workspace):
     assert snapshot(root) == before
 
 
-@contextlib.contextmanager
-def _tmpfs(where: Path, options: str):
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or 'not root'})")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
-
-
 def test_read_only_and_full_disks_end_in_one_line_and_leave_nothing(workspace):
     w, root = workspace, workspace["root"]
     (root / "small.json").write_text('{"val_patches": 4}')
-    with _tmpfs(root / "ro", "ro,size=64k") as ro, _tmpfs(root / "full", "size=64k") as full:
+    with tmpfs(root / "ro", "ro,size=64k") as ro, tmpfs(root / "full", "size=64k") as full:
         before = snapshot(root)
         results = cli_group([
             _train("--data", w["data"], "--out", ro / "model"),

@@ -21,6 +21,7 @@ import pytest
 
 from mri_denoise_gui.cli import main
 from tests.hostile.corpus import good_volume
+from tests.hostile.mounts import tmpfs
 
 NOISE = ["--variance", "0.01", "--seed", "3"]
 
@@ -102,8 +103,12 @@ def test_unusable_output_paths(scan, tmp_path, capsys, where):
     refused(["add-noise", scan, target, *NOISE], capsys, tmp_path, "x.nii.gz" if where != "missing_folder" else "nope")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_output_folder(scan, tmp_path, capsys):
+    """A folder the user may not write to (mode 555); as root, who may, a read-only file system."""
+    if os.geteuid() == 0:
+        with tmpfs(tmp_path / "ro", "ro,size=64k") as out_dir:
+            refused(["add-noise", scan, out_dir / "x.nii.gz", *NOISE], capsys, tmp_path, "could not write")
+        return
     out_dir = tmp_path / "ro"
     out_dir.mkdir()
     out_dir.chmod(0o555)
