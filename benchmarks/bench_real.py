@@ -13,8 +13,14 @@ scan) PSNR / SSIM per scan and mean. NLM estimates sigma per slice (core.baselin
 told the true sigma of the added noise (the `bm3d` package, optional: `pip install
 'mri-denoise-gui[bench]'`). Missing packages skip their scans with a message.
 
-    python benchmarks/bench_real.py [--models DIR ...] [--no-bm3d] [--only NAME ...]
+    python benchmarks/bench_real.py [--models DIR ...] [--no-bm3d] [--blind-bm3d] [--only NAME ...]
                                    [--precisions float32 auto]
+
+``--blind-bm3d`` also runs BM3D as the network and NLM run: blind, its sigma estimated per slice
+from the noisy input (``core.baselines``' "bm3d", what a user of the app gets). Told the added
+sigma, BM3D knows what no blind method can: that the scan's own noise is part of the reference and
+should be left in. Each scan's own noise level (estimated in its tissue, normalised scale) is
+printed for the same reason.
 
 ``--precisions`` runs every model in each precision named (default: ``auto`` only) and, with more
 than one, prints each scan's tissue PSNR difference from float32 (issue 19's quality bar: within
@@ -110,6 +116,16 @@ def write_scans(folder: Path, only=None) -> list[tuple[Path, str]]:
     return written
 
 
+def own_sigma(path: Path) -> float:
+    """The scan's own noise sigma on the normalised scale the scores use (its tissue, as
+    ``noref.estimate_sigma`` measures it: fine anatomy counts too, so an upper bound)."""
+    from mri_denoise_gui.core.noref import estimate_sigma
+    from mri_denoise_gui.core.normalize import Normalizer
+
+    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    return estimate_sigma(Normalizer().fit(data).forward(data), axis=2)
+
+
 class KnownSigmaBM3D:
     """BM3D told the true sigma of the added noise, with the interface `evaluate` calls on a model."""
 
@@ -182,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--models", nargs="+", type=Path, default=[default_model_dir(), seed_model_dir()])
     parser.add_argument("--no-bm3d", action="store_true", help="skip BM3D (slow on large slices)")
+    parser.add_argument("--blind-bm3d", action="store_true",
+                        help="also BM3D with its sigma estimated from the noisy slice (as NLM is)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these scans (names as printed)")
     parser.add_argument("--precisions", nargs="+", default=["auto"], choices=PRECISIONS, metavar="PRECISION",
                         help="inference precisions to run each model in (default: auto)")
@@ -192,19 +210,20 @@ def main(argv=None) -> int:
         print("no real scans available: pip install 'mri-denoise-gui[bench]'")
         return 1
     for path, what in scans:
-        print(f"{path.name}: {what}")
+        print(f"{path.name}: {what}; own noise ~{own_sigma(path):.4f} of the range (tissue estimate)")
     loaded = [Denoiser.load(folder, precision=precision) for folder in args.models for precision in args.precisions]
     models = list({(m.folder.resolve(), m.precision): m for m in loaded}.values())  # "auto" may be float32
     name_models(models, tagged=len(args.precisions) > 1)
     use_bm3d = bm3d_available() and not args.no_bm3d
     if not use_bm3d:
         print("BM3D: not run" + ("" if args.no_bm3d else " (pip install bm3d)"))
+    baselines = ["nlm", "bm3d"] if args.blind_bm3d and bm3d_available() else ["nlm"]
     per_file = []
     started = time.time()
     for i, sigma in enumerate(SIGMAS):  # one call per sigma so that BM3D can be told it
         extra = [KnownSigmaBM3D(sigma)] if use_bm3d else []
         result = evaluate([p for p, _ in scans], models + extra, noise_kind="rician",
-                          variances=[sigma * sigma], baselines=["nlm"], axis=2, seed=7 + 100 * i)
+                          variances=[sigma * sigma], baselines=baselines, axis=2, seed=7 + 100 * i)
         per_file += result["per_file"]
         print(f"sigma {sigma:.2f} done ({time.time() - started:.0f} s)", flush=True)
     rows = mean_rows(per_file)
