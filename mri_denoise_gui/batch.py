@@ -98,6 +98,7 @@ class DenoiseJob:
     batch_size: int = 8
     volume_index: int = 0
     precision: str = "auto"  # see ml/precision.py
+    strength: float = 1.0  # see ml/strength.py
 
 
 @dataclass
@@ -119,14 +120,17 @@ _models: dict = {}
 _models_lock = threading.Lock()
 
 
-def get_denoiser(model_dir: str | Path, precision: str = "auto"):
-    """The Denoiser for ``model_dir``, loaded once per process (each Dask worker keeps its own)."""
+def get_denoiser(model_dir: str | Path, precision: str = "auto", strength: float = 1.0):
+    """The Denoiser for ``model_dir`` at ``strength``, loaded once per process (each Dask worker
+    keeps its own)."""
     from mri_denoise_gui.ml.inference import Denoiser
 
-    key = (str(Path(model_dir).resolve()), precision)
+    key = (str(Path(model_dir).resolve()), precision, float(strength))
     with _models_lock:
         if key not in _models:
-            _models[key] = Denoiser.load(key[0], precision=precision)
+            denoiser = Denoiser.load(key[0], precision=precision)
+            denoiser.set_strength(strength)
+            _models[key] = denoiser
         return _models[key]
 
 
@@ -177,7 +181,7 @@ def run_job(job: DenoiseJob, skip_existing: bool = False, worker: str = "") -> J
     if skip_existing and is_complete(Path(job.src), Path(job.dst)):
         return JobResult(job.src, job.dst, "skipped", worker=worker)
     try:
-        seconds = denoise_file(job, get_denoiser(job.model_dir, job.precision))
+        seconds = denoise_file(job, get_denoiser(job.model_dir, job.precision, job.strength))
     except (ValueError, OSError, ModelError) as exc:  # VolumeError, FileNotFoundError, a bad model...
         return JobResult(job.src, job.dst, "failed", message=first_line(exc), worker=worker)
     except Exception as exc:  # noqa: BLE001 - a TensorFlow error on one file must not end the study

@@ -50,9 +50,10 @@ class DenoiserPlugin(WorkerPlugin):
     name = "mri-denoise-model"
 
     def __init__(self, model_dir: str, workers_per_host: dict[str, int] | None = None, threads: int | None = None,
-                 precision: str = "auto"):
+                 precision: str = "auto", strength: float = 1.0):
         self.model_dir = str(model_dir)
         self.precision = precision
+        self.strength = float(strength)
         self.workers_per_host = dict(workers_per_host or {})
         self.threads = threads
 
@@ -61,7 +62,7 @@ class DenoiserPlugin(WorkerPlugin):
         threads = configure_tf_threads(self.threads or max(1, available_cores() // max(1, sharing)))
         _log.info("worker %s: %d TensorFlow threads", worker.address, threads)
         try:
-            get_denoiser(self.model_dir, self.precision)
+            get_denoiser(self.model_dir, self.precision, self.strength)
         except Exception as exc:  # noqa: BLE001 - each file's task then reports the reason
             _log.warning("worker %s could not load %s: %s", worker.address, self.model_dir, exc)
 
@@ -104,11 +105,12 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
             cluster.close()
 
 
-def start_workers(client, model_dir: str, threads: int | None = None, precision: str = "auto") -> int:
+def start_workers(client, model_dir: str, threads: int | None = None, precision: str = "auto",
+                  strength: float = 1.0) -> int:
     """Install the model plugin on every worker (present and future); returns the worker count.
     ``threads``: TensorFlow threads per worker (default: its host's cores / workers on that host)."""
     hosts = Counter(_host(addr) for addr in client.scheduler_info()["workers"])
-    client.register_plugin(DenoiserPlugin(model_dir, dict(hosts), threads, precision))
+    client.register_plugin(DenoiserPlugin(model_dir, dict(hosts), threads, precision, strength))
     return sum(hosts.values())
 
 

@@ -105,21 +105,27 @@ def denoise_adapted(args: argparse.Namespace, jobs: list[tuple[Path, Path]]) -> 
     from mri_denoise_gui.ml.adapt import adapt_loaded, adapted_metadata
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.ml.modelfile import save_model_folder
+    from mri_denoise_gui.ml.strength import require_noise_input
     from mri_denoise_gui.resources import default_model_dir
 
     keep = Path(args.keep_adapted) if args.keep_adapted else None
     if keep is not None and not keep.is_dir():
         raise AdaptError(f"{keep}: folder for --keep-adapted does not exist")
     denoiser = Denoiser.load(args.model or default_model_dir(), precision=getattr(args, "precision", "auto"))
+    strength = getattr(args, "strength", 1.0)
+    if strength != 1.0:  # refused before any adaptation runs
+        require_noise_input(denoiser.model, denoiser.name)
     initial = denoiser.model.get_weights()
     print(f"model {denoiser.name} on {denoiser.device}; adapting to each input ({args.method})", file=sys.stderr)
     for src, dst in jobs:
+        denoiser.set_strength(1.0)  # adapted and guarded as trained; the strength is for the output
         denoiser.set_weights(initial)
         config = _config(args, [src], None)
         result = adapt_loaded(denoiser, config, progress=_progress(src.name, args.quiet))
         print(f"{src.name}: {describe(result)}", file=sys.stderr)
         vol = load_volume(src, volume_index=args.volume_index)
         started = time.perf_counter()
+        denoiser.set_strength(strength)
         out = denoiser.denoise_volume(vol, axis=args.axis, batch_size=args.batch_size)
         seconds = time.perf_counter() - started + result.seconds
         save_volume(dst, out, like=vol, sidecar=denoise_sidecar(vol, denoiser, args.axis, args.volume_index, seconds,

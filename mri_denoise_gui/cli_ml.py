@@ -42,7 +42,7 @@ def _denoise_jobs(args, model_dir: Path) -> list:
 
     def job(src, dst):
         return DenoiseJob(str(src), str(dst), str(model_dir), axis=args.axis, batch_size=args.batch_size,
-                          volume_index=args.volume_index, precision=args.precision)
+                          volume_index=args.volume_index, precision=args.precision, strength=args.strength)
 
     if not args.output_dir:
         if args.workers or args.scheduler:
@@ -63,6 +63,10 @@ def _denoise_jobs(args, model_dir: Path) -> list:
     return jobs
 
 
+def _at_strength(denoiser) -> str:
+    return "" if denoiser.strength == 1.0 else f" at strength {denoiser.strength:g}"
+
+
 def _denoise_one(job, args) -> int:
     """IN OUT: one file, a bar over its slices, any error is the command's (exit 2)."""
     from mri_denoise_gui.batch import denoise_file, get_denoiser, is_complete
@@ -73,8 +77,8 @@ def _denoise_one(job, args) -> int:
     if args.skip_existing and is_complete(Path(job.src), Path(job.dst)):
         print(f"skipped {job.dst}: already complete", file=sys.stderr)
         return 0
-    denoiser = get_denoiser(job.model_dir, job.precision)
-    print(f"model {denoiser.name} on {denoiser.device} in {denoiser.precision}", file=sys.stderr)
+    denoiser = get_denoiser(job.model_dir, job.precision, job.strength)
+    print(f"model {denoiser.name} on {denoiser.device} in {denoiser.precision}{_at_strength(denoiser)}", file=sys.stderr)
     with CommandProgress(Path(job.src).name, 0, "slices", enabled=not args.quiet) as bar:
         seconds = denoise_file(job, denoiser, progress=bar)
     print(f"wrote {job.dst} ({seconds:.1f} s)", file=sys.stderr)
@@ -110,14 +114,16 @@ def cmd_denoise(args: argparse.Namespace) -> int:
             from mri_denoise_gui.batch_dask import dask_client, run_on_dask, start_workers
 
             with dask_client(args.workers, args.scheduler) as client:
-                n = start_workers(client, str(model_dir), precision=args.precision)
+                n = start_workers(client, str(model_dir), precision=args.precision, strength=args.strength)
                 bar.line(f"model {model_dir.name} on {n} Dask worker(s), {len(jobs)} file(s)")
                 run_on_dask(client, jobs, skip_existing=args.skip_existing, on_result=report)
         else:
             from mri_denoise_gui.batch import get_denoiser
 
-            denoiser = get_denoiser(model_dir, args.precision)  # a bad model is the command's error (exit 2)
-            bar.line(f"model {denoiser.name} on {denoiser.device} in {denoiser.precision}, {len(jobs)} file(s)")
+            # a bad model (or a strength it cannot take) is the command's error (exit 2)
+            denoiser = get_denoiser(model_dir, args.precision, args.strength)
+            bar.line(f"model {denoiser.name} on {denoiser.device} in {denoiser.precision}{_at_strength(denoiser)}, "
+                     f"{len(jobs)} file(s)")
             for job in jobs:
                 report(run_job(job, skip_existing=args.skip_existing))
     print(f"summary: {summary_line(results)}", file=sys.stderr)
@@ -220,6 +226,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from mri_denoise_gui.ml.inference import Denoiser
 
     models = [Denoiser.load(m, precision=args.precision) for m in folders]
+    for m in models:
+        m.set_strength(args.strength)
     variances = args.variance or [0.0025]
     from mri_denoise_gui.progress import CommandProgress
 
@@ -268,8 +276,24 @@ def add_config_flags(parser) -> None:
                             nargs=meta["nargs"], metavar=metavar, help=helptext)
 
 
+STRENGTH_HELP = ("denoising strength, {0:g}-{1:g} (default 1, as trained): scales the noise level a model with "
+                 "a noise-level input (the default) is told; below 1 keeps more fine detail and leaves more noise")
 PRECISION_HELP = ("inference precision (default auto: bfloat16 on CPUs with native bfloat16, float16 on GPUs "
                   "with tensor cores, else float32); weights stay float32")
+
+def add_strength_option(parser) -> None:
+    from mri_denoise_gui.ml.strength import check_strength  # no TensorFlow import
+    from mri_denoise_gui.ml.training_choices import STRENGTH_RANGE
+
+    def strength(text: str) -> float:
+        try:
+            return check_strength(float(text))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number from {STRENGTH_RANGE[0]:g} to "
+                                             f"{STRENGTH_RANGE[1]:g}, got {text}") from None
+
+    parser.add_argument("--strength", type=strength, default=1.0, metavar="S", help=STRENGTH_HELP.format(*STRENGTH_RANGE))
+
 
 def add_ml_subcommands(subparsers) -> None:
     """Register denoise / train / evaluate on the main parser's subparsers (no TensorFlow import)."""
@@ -296,6 +320,7 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--volume-index", type=nonneg_int, default=0, help="volume of a 4D file (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (there is none off a terminal)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_strength_option(p)
     add_denoise_adapt_options(p)
     p.set_defaults(func=cmd_denoise)
     add_adapt_subcommand(subparsers)
@@ -320,4 +345,5 @@ def add_ml_subcommands(subparsers) -> None:
     p.add_argument("--volume-index", type=nonneg_int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_strength_option(p)
     p.set_defaults(func=cmd_evaluate)

@@ -24,6 +24,7 @@ from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import layers as _registered_layers  # noqa: F401 - custom layers must be registered before loading
 from mri_denoise_gui.ml import precision as _precision
+from mri_denoise_gui.ml import strength as _strength
 from mri_denoise_gui.ml.device import configure_devices
 from mri_denoise_gui.ml.errors import Cancelled, ModelError
 from mri_denoise_gui.ml.modelfile import MODEL_FILE, check_model_folder
@@ -85,6 +86,7 @@ class Denoiser:
         shape = model.inputs[0].shape
         self.fixed_size = (shape[1], shape[2]) if shape[1] is not None and shape[2] is not None else None
         self._force_cpu = False
+        self.strength = 1.0
         self.set_precision("float32")
 
     def set_precision(self, requested: str | None = "auto") -> str:
@@ -97,10 +99,22 @@ class Denoiser:
         except Exception as exc:  # a network Keras cannot rebuild from its config: stay exact
             _log.warning("no %s copy of %s (%s); running float32", chosen, self.name, first_line(exc))
             chosen, why, compute = "float32", f"{chosen} copy failed", self.model
+        compute = _strength.strength_copy(compute, self.strength, self.name)
         self.precision, self.precision_reason, self.compute_model = chosen, why, compute
         self._predict = tf.function(self._call_compute, reduce_retracing=True,
                                     input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
         return chosen
+
+    def set_strength(self, strength: float) -> float:
+        """Denoise at ``strength`` (1: as trained; ``ml/strength.py``), keeping the precision.
+        ModelError for a network without a noise-level input, ValueError outside the range."""
+        strength = _strength.check_strength(strength)
+        if strength != 1.0:
+            _strength.require_noise_input(self.model, self.name)
+        if strength != self.strength:
+            self.strength = strength
+            self.set_precision(self.precision_requested)
+        return strength
 
     def set_weights(self, weights) -> None:
         """New weights for the network (restored after an adaptation, say), and the fast
@@ -276,4 +290,5 @@ class Denoiser:
         """What a sidecar should say about this model."""
         keys = ("name", "architecture", "architecture_options", "noise", "validation", "created", "versions")
         return {"folder": str(self.folder), "device": self.device, "precision": self.precision,
+                "strength": self.strength,
                 **{k: self.info[k] for k in keys if k in self.info}}

@@ -64,11 +64,15 @@ class NoiseLevelMap(keras.layers.Layer):
     the same estimate (Donoho's: median |HH| / 0.6745 of the finest Haar diagonal detail, which the
     four unshuffled channels give directly), on every ``step``-th position to keep it cheap, scaled
     by 10 to about 0.1-1. The model stays blind for the user: nothing extra goes in.
+
+    ``gain`` scales what the network is told: the denoising strength (``ml/strength.py``), set on an
+    inference copy, never in a saved model (1, the trained value, is not written to the config).
     """
 
-    def __init__(self, step: int = 4, **kwargs):
+    def __init__(self, step: int = 4, gain: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.step = int(step)
+        self.gain = float(gain)
 
     def call(self, x):
         xs = x[:, :: self.step, :: self.step, :] if self.step > 1 else x
@@ -76,11 +80,14 @@ class NoiseLevelMap(keras.layers.Layer):
         b = ops.shape(x)[0]
         values = ops.sort(ops.reshape(ops.abs(hh), (b, -1)), axis=-1)
         median = values[:, ops.shape(values)[1] // 2]
-        sigma = 10.0 * median / 0.6745
+        sigma = (10.0 * self.gain) * median / 0.6745
         return ops.ones_like(x[..., :1]) * ops.reshape(sigma, (b, 1, 1, 1))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:3], 1)
 
     def get_config(self):
-        return {**super().get_config(), "step": self.step}
+        config = {**super().get_config(), "step": self.step}
+        if self.gain != 1.0:
+            config["gain"] = self.gain
+        return config

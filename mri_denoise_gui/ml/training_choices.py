@@ -25,6 +25,8 @@ LR_SCHEDULES = ("plateau", "cosine")
 DISTRIBUTIONS = ("none", "mirrored", "multiworker")
 #: floating-point precisions of inference (``ml/precision.py``) and of training's mixed-precision policy
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+#: denoising strength of networks with a noise-level input (``ml/strength.py``): 1 is as trained
+STRENGTH_RANGE = (0.25, 4.0)
 #: self-supervised adaptation (ml/adapt.py): recorrupted pairs or blind-spot masking
 ADAPT_METHODS = ("r2r", "n2v")
 ADAPT_METHOD_NAMES = {"r2r": "recorrupted pairs (Recorrupted-to-Recorrupted)",
