@@ -323,8 +323,16 @@ class MetricsPanel(QGroupBox):
             self.mask_check.setChecked(bool(on))
 
 
+STRENGTH_TIP = ("Denoising strength: scales the noise level the network is told (1 = as trained). Below 1 it "
+                "keeps more fine detail and leaves more noise; above 1 it smooths more. Turn it down when the "
+                "residual shows anatomy. Only for models with a noise-level input, such as the default.")
+
+
 class ModelPanel(QGroupBox):
-    """Which model denoises, where it runs, and what it was trained on."""
+    """Which model denoises, where it runs, what it was trained on, and how strongly it denoises."""
+
+    strengthEdited = pyqtSignal(float)
+    notice = pyqtSignal(str)  # something the user should read (a typed strength was clamped)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Model", parent)
@@ -337,14 +345,42 @@ class ModelPanel(QGroupBox):
         self.summary_label.setWordWrap(True)
         self.summary_label.setStyleSheet("color: #a0a6ad;")
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        from mri_denoise_gui.ml.training_choices import STRENGTH_RANGE  # TF-free
+
+        self.strength_spin = ClampingSpinBox()
+        self.strength_spin.setObjectName("strengthSpin")
+        self.strength_spin.setRange(*STRENGTH_RANGE)
+        self.strength_spin.setSingleStep(0.05)
+        self.strength_spin.setDecimals(2)
+        self.strength_spin.setValue(1.0)
+        self.strength_spin.setKeyboardTracking(False)  # one change per finished edit, not per digit
+        self.strength_spin.setToolTip(STRENGTH_TIP)
+        self.strength_spin.valueChanged.connect(lambda v: self.strengthEdited.emit(float(v)))
+        self.strength_spin.clamped.connect(
+            lambda typed, used: self.notice.emit(f"Strength {typed:g} is out of range ({STRENGTH_RANGE[0]:g} to "
+                                                 f"{STRENGTH_RANGE[1]:g}): set to {used:g}"))
+        row = QHBoxLayout()
+        label = QLabel("Strength")
+        label.setToolTip(STRENGTH_TIP)
+        row.addWidget(label)
+        row.addWidget(self.strength_spin, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.name_label)
         layout.addWidget(self.summary_label)
+        layout.addLayout(row)
 
     def set_model(self, name: str, summary: str, tooltip: str = "") -> None:
         self.name_label.setText(name)
         self.summary_label.setText(summary)
         self.setToolTip(tooltip)
+
+    def set_strength(self, value: float, adjustable: bool) -> None:
+        """Show ``value`` without emitting strengthEdited; greyed out for a model without the input."""
+        with QSignalBlocker(self.strength_spin):
+            self.strength_spin.setValue(float(value))
+        self.strength_spin.setEnabled(bool(adjustable))
+        self.strength_spin.setToolTip(STRENGTH_TIP if adjustable else
+                                      "This model has no noise-level input: its strength is fixed.")
 
 
 class VolumeJobPanel(QGroupBox):

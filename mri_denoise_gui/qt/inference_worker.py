@@ -97,8 +97,16 @@ def _describe(denoiser, folder: str, seconds: float, backend: str) -> dict:
     device = str(getattr(denoiser, "device", "CPU") or "CPU")
     precision = str(getattr(denoiser, "precision", "float32"))
     label = f"{device}, {precision}" if backend == "tensorflow" else "CPU, LiteRT float32 (TensorFlow loading)"
+    model = getattr(denoiser, "model", None)
+    if model is not None:
+        from mri_denoise_gui.ml.strength import has_noise_input
+
+        adjustable = has_noise_input(model)
+    else:  # the LiteRT copy: known from model.json until TensorFlow has the network
+        adjustable = bool((getattr(denoiser, "info", {}) or {}).get("architecture_options", {}).get("noise_level"))
     return {"name": str(getattr(denoiser, "name", "model")), "folder": str(getattr(denoiser, "folder", folder)),
             "device": label, "precision": precision, "backend": backend,
+            "strength": float(getattr(denoiser, "strength", 1.0)), "strength_adjustable": adjustable,
             "info": dict(getattr(denoiser, "info", {}) or {}), "seconds": seconds}
 
 
@@ -106,7 +114,9 @@ class InferenceWorker(QObject):
     """Lives in the worker thread; every slot runs there. Talks back only through signals."""
 
     status = pyqtSignal(str)
-    modelLoaded = pyqtSignal(object)  # dict: name, folder, device, precision, backend, info, seconds
+    modelLoaded = pyqtSignal(object)  # dict: name, folder, device, precision, backend, strength, info, seconds
+    strengthChanged = pyqtSignal(object)  # the same dict: the model now denoises at another strength
+    strengthFailed = pyqtSignal(str)  # why the strength could not be set
     backendChanged = pyqtSignal(object)  # same dict: TensorFlow took over from LiteRT for this model
     modelFailed = pyqtSignal(str, str, str)  # folder, reason, details
     sliceDenoised = pyqtSignal(int, object, object)  # request id, key, 2D float32 (file order)
@@ -197,12 +207,14 @@ class InferenceWorker(QObject):
         if bridge is not None:
             bridge.close()
 
-    @pyqtSlot(str, str)
-    def load_model(self, folder: str, precision: str = "auto") -> None:
+    @pyqtSlot(str, str, float)
+    def load_model(self, folder: str, precision: str = "auto", strength: float = 1.0) -> None:
+        """Load ``folder``; ``strength`` applies if the network has a noise-level input (else 1).
+        The LiteRT bridge only serves strength 1 (its copy is converted as trained)."""
         t0 = time.perf_counter()
         bridged = False
         try:
-            bridged = not self._tf_ready and self._start_bridge(folder, t0) is not None
+            bridged = not self._tf_ready and strength == 1.0 and self._start_bridge(folder, t0) is not None
             self.status.emit("Loading TensorFlow…")
             from mri_denoise_gui.ml.native_log import quiet_native_stderr
 
@@ -211,6 +223,10 @@ class InferenceWorker(QObject):
 
             self.status.emit(f"Loading model {folder}…")
             denoiser = inference.Denoiser.load(folder, precision=precision or "auto")
+            from mri_denoise_gui.ml.strength import has_noise_input
+
+            if strength != 1.0 and has_noise_input(denoiser.model):
+                denoiser.set_strength(strength)
             self.status.emit("Preparing the model…")
             try:
                 # Trace the model's tf.function now, in this thread, while the GUI is idle. Without
@@ -230,6 +246,18 @@ class InferenceWorker(QObject):
                 self._denoiser = None
             reason, details = describe_error(exc)
             self.modelFailed.emit(folder, reason, details)
+
+    @pyqtSlot(float)
+    def set_strength(self, strength: float) -> None:
+        """Denoise at ``strength`` from now on (a rebuild of the network's copy, ~0.2 s)."""
+        if self._denoiser is None:  # still loading: the window asks again once the model is there
+            return
+        try:
+            self._denoiser.set_strength(strength)
+            self._denoiser.denoise_slice01(np.zeros((32, 32), np.float32))  # trace it here, not on a scrub
+            self.strengthChanged.emit(_describe(self._denoiser, str(self._denoiser.folder), 0.0, "tensorflow"))
+        except Exception as exc:
+            self.strengthFailed.emit(describe_error(exc)[0])
 
     @pyqtSlot()
     def _process_pending_slice(self) -> None:
@@ -294,7 +322,8 @@ class InferenceWorker(QObject):
 class InferenceController(QObject):
     """GUI-thread handle on the worker: owns the QThread, numbers requests, cancels, shuts down."""
 
-    _load = pyqtSignal(str, str)
+    _load = pyqtSignal(str, str, float)
+    _strength = pyqtSignal(float)
     _volume = pyqtSignal(int, object, int, object)
     _call = pyqtSignal(int, object)
 
@@ -305,10 +334,12 @@ class InferenceController(QObject):
         self.worker = InferenceWorker()
         self.worker.moveToThread(self.thread)
         self._load.connect(self.worker.load_model)
+        self._strength.connect(self.worker.set_strength)
         self._volume.connect(self.worker.denoise_volume)
         self._call.connect(self.worker.run_with_model)
         self._next_id = 0
         self.precision = "auto"  # what load_model asks for: auto | float32 | bfloat16 | float16
+        self.strength = 1.0  # what load_model and set_strength ask for (ml/strength.py)
         self._cancel: threading.Event | None = None
         self.volume_request_id: int | None = None
         self.thread.start()
@@ -321,7 +352,13 @@ class InferenceController(QObject):
         """``slices_wanted``: a volume is open or opening (see InferenceWorker.slices_wanted)."""
         self.worker.drop_pending()
         (self.worker.slices_wanted.set if slices_wanted else self.worker.slices_wanted.clear)()
-        self._load.emit(str(folder), str(precision or self.precision))
+        self._load.emit(str(folder), str(precision or self.precision), float(self.strength))
+
+    def set_strength(self, strength: float) -> None:
+        """Denoise at ``strength`` from now on; strengthChanged / strengthFailed answer."""
+        self.strength = float(strength)
+        self.worker.drop_pending()
+        self._strength.emit(self.strength)
 
     def request_slice(self, key: tuple, image01: np.ndarray) -> int:
         self.worker.slices_wanted.set()

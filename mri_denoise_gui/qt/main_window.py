@@ -104,6 +104,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         self._init_comparison()
         self._init_rois()
         self._build_ui()
+        self._init_strength()
         self.session.denoised_changed.connect(self.update_noref_volume)
         self._init_ortho()
         self._build_menus()

@@ -20,6 +20,8 @@ from mri_denoise_gui.qt.model_info import model_summary
 from mri_denoise_gui.viewer.compute import volume_metrics_text
 from mri_denoise_gui.viewer.session import ViewerSession
 
+STRENGTH_SETTING = "model/strength"
+
 
 class ModelVolumeMixin:
     """Model loading, the whole-volume job and the pending export."""
@@ -189,7 +191,10 @@ class ModelVolumeMixin:
         summary, tooltip = model_summary(info.get("info", {}))
         self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
                                    f"{info.get('folder')}\n{tooltip}")
-        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}")
+        strength = float(info.get("strength", 1.0))
+        at = "" if strength == 1.0 else f" · strength {strength:g}"
+        self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}{at}")
+        self._sync_strength(info)
 
     def _on_backend_changed(self, info: dict) -> None:
         """TensorFlow took over from the LiteRT bridge: same model, same results, new speed."""
@@ -198,6 +203,52 @@ class ModelVolumeMixin:
         self.session.update_model_info(info)
         self._announce_model(info, f"Model {info.get('name')} on {info.get('device')} "
                                    f"(TensorFlow ready after {info.get('seconds', 0):.1f} s)")
+
+    # -- denoising strength (ml/strength.py; QSettings "model/strength") ---------------------------
+    def _init_strength(self) -> None:
+        from mri_denoise_gui.ml.strength import check_strength  # TF-free
+
+        try:
+            self.controller.strength = check_strength(float(self.settings.value(STRENGTH_SETTING, 1.0)))
+        except (TypeError, ValueError):  # a hand-edited or foreign settings file
+            self.controller.strength = 1.0
+        self.model_panel.set_strength(self.controller.strength, adjustable=False)  # until a model says
+        self.model_panel.strengthEdited.connect(self._on_strength_edited)
+        self.model_panel.notice.connect(lambda text: self.statusBar().showMessage(text, 15_000))
+        self.controller.worker.strengthChanged.connect(self._on_strength_changed)
+        self.controller.worker.strengthFailed.connect(self._on_strength_failed)
+
+    def _on_strength_edited(self, strength: float) -> None:
+        self.settings.setValue(STRENGTH_SETTING, float(strength))
+        model = self.session.model
+        if model is not None and model.get("strength_adjustable") and model.get("backend") == "tensorflow":
+            self.statusBar().showMessage(f"Denoising strength {strength:g}…", 5000)
+            self.controller.set_strength(strength)
+        else:  # still loading (or on LiteRT): the model takes it once TensorFlow has it
+            self.controller.strength = float(strength)
+
+    def _sync_strength(self, info: dict) -> None:
+        """Show the model's strength; ask again if it loaded with another one (while LiteRT bridged)."""
+        self.model_panel.set_strength(info.get("strength", 1.0) if info.get("strength_adjustable")
+                                      else 1.0, bool(info.get("strength_adjustable")))
+        if (info.get("strength_adjustable") and info.get("backend") == "tensorflow"
+                and float(info.get("strength", 1.0)) != self.controller.strength):
+            self.model_panel.set_strength(self.controller.strength, True)
+            self.controller.set_strength(self.controller.strength)
+
+    def _on_strength_changed(self, info: dict) -> None:
+        """The model denoises at a new strength: every denoised slice and volume is stale."""
+        if self.session.model is None or info.get("folder") != self.session.model.get("folder"):
+            return
+        info = {**self.session.model, **info, "seconds": self.session.model.get("seconds", 0.0)}
+        self.session.set_model(info)
+        self._announce_model(info, f"Denoising strength {info.get('strength', 1.0):g}")
+        self.refresh()
+
+    def _on_strength_failed(self, reason: str) -> None:
+        model = self.session.model or {}
+        self.model_panel.set_strength(model.get("strength", 1.0), bool(model.get("strength_adjustable")))
+        self.statusBar().showMessage(f"Could not change the strength: {reason}", 15_000)
 
     def _on_precision_changed(self, precision: str) -> None:
         self.controller.precision = precision

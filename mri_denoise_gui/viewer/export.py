@@ -47,7 +47,7 @@ def build_sidecar(data: ViewerData, kind: str, noise: NoiseSettings, model: dict
     if model is not None:
         info = model.get("info", {})
         side["model"] = {"name": model.get("name"), "folder": model.get("folder"), "device": model.get("device"),
-                         **{k: info[k] for k in MODEL_KEYS if k in info}}
+                         "strength": model.get("strength", 1.0), **{k: info[k] for k in MODEL_KEYS if k in info}}
         side["denoised_along_axis"] = denoised_axis
     if data.volume_metrics is not None:
         side["metrics"] = {"vs": "ground truth", **data.volume_metrics}

@@ -41,6 +41,21 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return modelfile.save_model_folder(model, folder, meta)
 
 
+@pytest.fixture(scope="session")
+def noise_model_dir(tmp_path_factory) -> Path:
+    """A tiny resunet with the noise-level input (so its strength can be set), random weights."""
+    from mri_denoise_gui.core.normalize import Normalizer
+    from mri_denoise_gui.ml import architectures, modelfile
+
+    options = {"width": 8, "levels": 1, "noise_level": True}
+    model = architectures.build("resunet", **options)
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.normal(0, 0.1, w.shape).astype(np.float32) for w in model.get_weights()])
+    meta = {"architecture": "resunet", "architecture_options": options, "normalizer": Normalizer().to_dict(),
+            "stride": architectures.stride("resunet", **options)}
+    return modelfile.save_model_folder(model, tmp_path_factory.mktemp("models") / "noisy-input", meta)
+
+
 @pytest.fixture(autouse=True)
 def private_error_log(tmp_path, monkeypatch):
     """Tracebacks of unexpected errors go to the test's folder, never the user's log."""

@@ -1,0 +1,41 @@
+"""The Strength box of the model panel: re-denoises at once, is remembered, greys out where it cannot apply."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.qt.conftest import MODEL_TIMEOUT_MS, open_and_wait, wait_denoised_current
+
+
+def test_strength_re_denoises_the_slice_and_is_remembered(qtbot, make_window, settings, noise_model_dir, small_file):
+    window = make_window()
+    spin = window.model_panel.strength_spin
+    with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS):
+        window.load_model(noise_model_dir)
+    assert spin.isEnabled() and spin.value() == 1.0
+    open_and_wait(qtbot, window, small_file)
+    wait_denoised_current(qtbot, window)
+    before, token = window.current["denoised"].copy(), window.session.model_token
+    with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS) as ready:
+        spin.setValue(0.5)
+    assert ready.args[0]["strength"] == 0.5 and window.session.model_token > token
+    assert "strength 0.5" in window.device_label.text()
+    wait_denoised_current(qtbot, window)
+    assert np.abs(window.current["denoised"] - before).max() > 1e-3  # a new slice, not the cached one
+    assert float(settings.value("model/strength")) == 0.5
+    again = make_window()  # a new window loads the model at the saved strength
+    with qtbot.waitSignal(again.modelReady, timeout=MODEL_TIMEOUT_MS) as ready:
+        again.load_model(noise_model_dir)
+    assert ready.args[0]["strength"] == 0.5 and again.model_panel.strength_spin.value() == 0.5
+
+
+def test_a_model_without_the_input_greys_the_box_out_and_keeps_the_saved_strength(
+        qtbot, make_window, settings, tiny_model_dir):
+    settings.setValue("model/strength", 0.5)
+    window = make_window()
+    with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS) as ready:
+        window.load_model(tiny_model_dir)
+    assert ready.args[0]["strength"] == 1.0 and not ready.args[0]["strength_adjustable"]
+    assert not window.model_panel.strength_spin.isEnabled() and window.model_panel.strength_spin.value() == 1.0
+    assert window.controller.strength == 0.5  # for the next model that has the input
+    assert float(settings.value("model/strength")) == 0.5
