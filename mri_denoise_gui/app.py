@@ -33,6 +33,8 @@ def _variance(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mri_denoise_gui.cli_args import strength_value  # imports numpy only when --strength is given
+
     p = argparse.ArgumentParser(
         prog="mri-denoise-gui",
         description="Add realistic noise to MRI volumes, denoise them with a CNN and compare, side by side.",
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", choices=AXES, help="view axis")
     p.add_argument("--slice", type=int, metavar="N", help="slice index to show")
     p.add_argument("--residual", action="store_true", help="show the residual pane")
+    p.add_argument("--strength", type=strength_value, metavar="S",
+                   help="denoising strength for this run, 0.25-4 (1 = as trained; the Model panel's box)")
     p.add_argument("--compare", action="append", default=[], metavar="METHOD",
                    help="add a comparison pane: nlm, wavelet, tv, bm3d, network, or a model folder (repeatable)")
     p.add_argument("--error-map", action="store_true", help="show the error map |denoised - truth|")
@@ -116,6 +120,11 @@ def apply_command_line(window, args: argparse.Namespace) -> bool:
     if args.residual:
         window.residual_action.setChecked(True)
         window.keep_for_this_run("view/residual")
+    if args.strength is not None:
+        from mri_denoise_gui.qt.model_volume import STRENGTH_SETTING
+
+        window.keep_for_this_run(STRENGTH_SETTING)
+        window.set_strength(args.strength)
     if args.error_map:
         window.error_action.setChecked(True)
     methods = []

@@ -54,6 +54,18 @@ def float_in(low: float, high: float = math.inf, name: str = "value"):
     return parse
 
 
+def strength_value(text: str) -> float:
+    """A denoising strength (``ml/strength.py``): a number inside STRENGTH_RANGE."""
+    from mri_denoise_gui.ml.strength import check_strength  # TF-free
+    from mri_denoise_gui.ml.training_choices import STRENGTH_RANGE
+
+    try:
+        return check_strength(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from {STRENGTH_RANGE[0]:g} to "
+                                         f"{STRENGTH_RANGE[1]:g}, got {text}") from None
+
+
 nonneg_int = int_at_least(0)
 positive_int = int_at_least(1)
 

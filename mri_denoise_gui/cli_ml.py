@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from mri_denoise_gui.cli_adapt import add_adapt_subcommand, add_denoise_adapt_options, denoise_adapted
-from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
+from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int, strength_value
 from mri_denoise_gui.ml.evaluate import check_baselines, evaluate, finite, format_table  # noqa: F401 - evaluate re-exported
 
 
@@ -282,17 +282,10 @@ PRECISION_HELP = ("inference precision (default auto: bfloat16 on CPUs with nati
                   "with tensor cores, else float32); weights stay float32")
 
 def add_strength_option(parser) -> None:
-    from mri_denoise_gui.ml.strength import check_strength  # no TensorFlow import
-    from mri_denoise_gui.ml.training_choices import STRENGTH_RANGE
+    from mri_denoise_gui.ml.training_choices import STRENGTH_RANGE  # no TensorFlow import
 
-    def strength(text: str) -> float:
-        try:
-            return check_strength(float(text))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number from {STRENGTH_RANGE[0]:g} to "
-                                             f"{STRENGTH_RANGE[1]:g}, got {text}") from None
-
-    parser.add_argument("--strength", type=strength, default=1.0, metavar="S", help=STRENGTH_HELP.format(*STRENGTH_RANGE))
+    parser.add_argument("--strength", type=strength_value, default=1.0, metavar="S",
+                        help=STRENGTH_HELP.format(*STRENGTH_RANGE))
 
 
 def add_ml_subcommands(subparsers) -> None:

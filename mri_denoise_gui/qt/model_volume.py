@@ -218,8 +218,12 @@ class ModelVolumeMixin:
         self.controller.worker.strengthChanged.connect(self._on_strength_changed)
         self.controller.worker.strengthFailed.connect(self._on_strength_failed)
 
+    def set_strength(self, strength: float) -> None:
+        """Denoise at ``strength`` (as if typed into the Model panel's box)."""
+        self.model_panel.strength_spin.setValue(float(strength))
+
     def _on_strength_edited(self, strength: float) -> None:
-        self.settings.setValue(STRENGTH_SETTING, float(strength))
+        self.remember(STRENGTH_SETTING, float(strength))
         model = self.session.model
         if model is not None and model.get("strength_adjustable") and model.get("backend") == "tensorflow":
             self.statusBar().showMessage(f"Denoising strength {strength:g}…", 5000)

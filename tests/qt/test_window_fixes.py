@@ -107,9 +107,10 @@ def test_command_line_options_hold_for_that_run_only(make_window, tmp_path):
     ini = tmp_path / "user.ini"
     settings = _preset(ini)
     window = make_window(settings)
-    args = build_parser().parse_args(["--variance", "0.02", "--seed", "9", "--residual"])
+    args = build_parser().parse_args(["--variance", "0.02", "--seed", "9", "--residual", "--strength", "0.6"])
     assert apply_command_line(window, args)
     assert window.noise_controls.settings().variance == pytest.approx(0.02) and window.compare.residual_visible
+    assert window.controller.strength == pytest.approx(0.6)  # what the model will be loaded at
     window.set_axis("sagittal")  # the user's own change in that run is remembered
     window.close()
     stored = QSettings(str(ini), QSettings.Format.IniFormat)
@@ -117,6 +118,7 @@ def test_command_line_options_hold_for_that_run_only(make_window, tmp_path):
     assert int(stored.value("noise/seed")) == 5
     assert str(stored.value("view/residual")).lower() == "false"
     assert stored.value("view/axis") == "sagittal"
+    assert stored.value("model/strength") is None
 
 
 def test_a_screenshot_run_saves_no_settings(tmp_path, small_file):
