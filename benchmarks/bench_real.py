@@ -14,7 +14,7 @@ told the true sigma of the added noise (the `bm3d` package, optional: `pip insta
 'mri-denoise-gui[bench]'`). Missing packages skip their scans with a message.
 
     python benchmarks/bench_real.py [--models DIR ...] [--no-bm3d] [--blind-bm3d] [--only NAME ...]
-                                   [--precisions float32 auto]
+                                   [--precisions float32 auto] [--strengths 1 0.7 0.5]
 
 ``--blind-bm3d`` also runs BM3D as the network and NLM run: blind, its sigma estimated per slice
 from the noisy input (``core.baselines``' "bm3d", what a user of the app gets). Told the added
@@ -22,7 +22,8 @@ sigma, BM3D knows what no blind method can: that the scan's own noise is part of
 should be left in. Each scan's own noise level (estimated in its tissue, normalised scale) is
 printed for the same reason.
 
-``--precisions`` runs every model in each precision named (default: ``auto`` only) and, with more
+``--strengths`` runs every model with a noise-level input at each denoising strength too (reporting
+only: the strength is the user's, never chosen on these scans). ``--precisions`` runs every model in each precision named (default: ``auto`` only) and, with more
 than one, prints each scan's tissue PSNR difference from float32 (issue 19's quality bar: within
 0.02 dB on every scan).
 """
@@ -172,6 +173,16 @@ def name_models(models, tagged: bool) -> None:
         m.name = name
 
 
+def at_strength(model, strength: float, name: str):
+    """``model`` at ``strength`` (a fresh Denoiser of its folder unless 1), named "<name> @<strength>"."""
+    from mri_denoise_gui.ml.inference import Denoiser
+
+    copy = model if strength == 1.0 else Denoiser.load(model.folder, precision=model.precision)
+    copy.set_strength(strength)
+    copy.name = f"{name} @{strength:g}"
+    return copy
+
+
 def print_precision_deltas(per_file: list[dict], models) -> None:
     """Per scan and sigma, each lower-precision run's tissue PSNR minus its float32 run's (same folder)."""
     exact_name = {m.folder.resolve(): m.name for m in models if m.precision == "float32"}
@@ -192,6 +203,7 @@ def print_precision_deltas(per_file: list[dict], models) -> None:
 
 def main(argv=None) -> int:
     from mri_denoise_gui.ml.inference import Denoiser
+    from mri_denoise_gui.ml.strength import has_noise_input
     from mri_denoise_gui.resources import default_model_dir, seed_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,6 +213,8 @@ def main(argv=None) -> int:
     parser.add_argument("--blind-bm3d", action="store_true",
                         help="also BM3D with its sigma estimated from the noisy slice (as NLM is)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these scans (names as printed)")
+    parser.add_argument("--strengths", nargs="+", type=float, default=[1.0], metavar="S",
+                        help="denoising strengths to run the models at (default 1; see ml/strength.py)")
     parser.add_argument("--precisions", nargs="+", default=["auto"], choices=PRECISIONS, metavar="PRECISION",
                         help="inference precisions to run each model in (default: auto)")
     args = parser.parse_args(argv)
@@ -214,6 +228,10 @@ def main(argv=None) -> int:
     loaded = [Denoiser.load(folder, precision=precision) for folder in args.models for precision in args.precisions]
     models = list({(m.folder.resolve(), m.precision): m for m in loaded}.values())  # "auto" may be float32
     name_models(models, tagged=len(args.precisions) > 1)
+    if args.strengths != [1.0]:  # each model again at every strength (models without the input: 1 only)
+        named = [(m, m.name) for m in models]  # at_strength renames: take the names first
+        models = [at_strength(m, s, name) for m, name in named for s in args.strengths
+                  if s == 1.0 or has_noise_input(m.model)]
     use_bm3d = bm3d_available() and not args.no_bm3d
     if not use_bm3d:
         print("BM3D: not run" + ("" if args.no_bm3d else " (pip install bm3d)"))
