@@ -156,6 +156,21 @@ def sweep_stale_temps(path: Path, before: float) -> list[Path]:
     return removed
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """``text`` into ``path`` through a temporary file beside it: the old file or the new one, never
+    half of one (a full disk leaves the old file and no temporary)."""
+    path = Path(path)
+    tmp = _temp_next_to(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_pair(path: Path, write_volume: Callable[[Path], None], sidecar_text: str) -> Path:
     """Write the volume and its sidecar to temporary files, then rename both into place.
 

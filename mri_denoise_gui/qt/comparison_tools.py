@@ -21,6 +21,7 @@ from mri_denoise_gui.resources import seed_model_dir
 from mri_denoise_gui.viewer.comparison import NETWORK, classical_methods, method_label, parse_noise_level
 from mri_denoise_gui.viewer.export import build_sidecar, suggest_export_path
 
+ROI_FILTER = "Regions of interest (*.json);;All files (*)"
 DIFFERENCES = {"residual": "noisy − denoised", "error": "|denoised − ground truth|"}
 
 
@@ -81,6 +82,21 @@ class ComparisonToolsMixin:
                            ("Add line &profile", "line")):
             self._action(view_menu, text, lambda k=kind: self._add_roi_from_menu(k))
         self._action(view_menu, "Clear ROIs", self.clear_rois)
+        self._action(view_menu, "Save ROIs…", self._ask_and_save_rois,
+                     tip="Keep the ROIs and profile lines as a JSON file, to measure the same regions later")
+        self._action(view_menu, "Load ROIs…", self._ask_and_load_rois,
+                     tip="Replace the ROIs on screen with those of a file saved by Save ROIs")
+
+    def _ask_and_save_rois(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save ROIs", str(Path(self._last_dir()) / "rois.json"),
+                                              ROI_FILTER)
+        if path:
+            self.save_rois(path)
+
+    def _ask_and_load_rois(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load ROIs", self._last_dir(), ROI_FILTER)
+        if path:
+            self.load_rois(path)
 
     def _show_error_of(self, method: str) -> None:
         self.set_error_method(method)

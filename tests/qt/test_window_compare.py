@@ -283,3 +283,28 @@ def test_masked_scores_per_method(qtbot, model_window, small_file):
     mask = np.ascontiguousarray(data.geometry(w.session.axis).extract(data.foreground(), w.index))
     psnr = core_metrics.psnr(w.current["truth"], w.current["noisy"], mask)
     qtbot.waitUntil(lambda: _row(table, "Noisy")[2] == f"{psnr:.2f}", timeout=30_000)
+
+
+def test_rois_saved_to_a_file_come_back_on_another_scan(qtbot, model_window, small_file, tmp_path):
+    w = model_window
+    assert w.open_file(small_file)
+    wait_denoised_current(qtbot, w)
+    px = w.data.geometry(w.session.axis).pixel_size
+    w.add_roi("rect", "denoised", pos=(8 * px[1], 10 * px[0]), size=(12 * px[1], 10 * px[0]))
+    w.add_roi("line", "noisy", pos=(3.5 * px[1], 12.5 * px[0]), size=(20 * px[1], 0.0))
+    stats, profile = dict(w.roi_stats["truth"]), w.profiles["truth"].copy()
+    assert w.save_rois(tmp_path / "regions")  # the .json suffix is added
+    saved = json.loads((tmp_path / "regions.json").read_text())
+    assert [r["kind"] for r in saved["rois"]] == ["rect", "line"] and {r["axis"] for r in saved["rois"]} == {"axial"}
+    w.clear_rois()
+    w.set_axis("coronal")  # the file says where its ROIs were drawn
+    assert w.load_rois(tmp_path / "regions.json")
+    assert w.session.axis == "axial" and [(k, p) for k, p, _ in w.rois] == [("rect", "denoised"), ("line", "noisy")]
+    assert w.roi_stats["truth"] == stats
+    np.testing.assert_array_equal(w.profiles["truth"], profile)
+    (tmp_path / "bad.json").write_text("{}")
+    assert not w.load_rois(tmp_path / "bad.json")
+    assert len(w.rois) == 2 and "not a regions-of-interest file" in w.last_error[1]  # nothing lost
+    w.clear_rois()
+    assert not w.save_rois(tmp_path / "none.json") and not (tmp_path / "none.json").exists()
+    assert "no ROIs to save" in w.last_error[1]
