@@ -104,10 +104,10 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         self._init_comparison()
         self._init_rois()
         self._build_ui()
-        self._init_strength()
         self.session.denoised_changed.connect(self.update_noref_volume)
         self._init_ortho()
         self._build_menus()
+        self._init_strength()
         self._build_noise_level_edit()
         self.session.volume_changed.connect(self._drop_method_results)
         self.session.noise_changed.connect(self._drop_method_results)
@@ -238,6 +238,9 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         self.denoise_action = self._action(model_menu, "&Denoise whole volume", self.denoise_volume, "Ctrl+D")
         model_menu.addSeparator()
         self.precision_actions = add_precision_menu(model_menu, self.settings, self._on_precision_changed)
+        self.strength_action = self._action(model_menu, "Denoising &strength…", self._ask_strength,
+                                            tip="How strongly the model smooths (1 = as trained); also the "
+                                                "Model panel's Strength box")
         self._action(model_menu, "&Train…", self.open_training_dialog)
         self.adapt_action = self._action(model_menu, "&Adapt to this scan…", self.open_adapt_dialog,
                                          tip="Fine-tune the model on the open noisy volume, without a reference")

@@ -213,6 +213,7 @@ class ModelVolumeMixin:
         except (TypeError, ValueError):  # a hand-edited or foreign settings file
             self.controller.strength = 1.0
         self.model_panel.set_strength(self.controller.strength, adjustable=False)  # until a model says
+        self.strength_action.setEnabled(False)
         self.model_panel.strengthEdited.connect(self._on_strength_edited)
         self.model_panel.notice.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         self.controller.worker.strengthChanged.connect(self._on_strength_changed)
@@ -221,6 +222,17 @@ class ModelVolumeMixin:
     def set_strength(self, strength: float) -> None:
         """Denoise at ``strength`` (as if typed into the Model panel's box)."""
         self.model_panel.strength_spin.setValue(float(strength))
+
+    def _ask_strength(self) -> None:
+        from PyQt6.QtWidgets import QInputDialog
+
+        from mri_denoise_gui.ml.training_choices import STRENGTH_RANGE
+
+        spin = self.model_panel.strength_spin
+        value, ok = QInputDialog.getDouble(self, "Denoising strength", "Strength (1 = as trained; lower keeps more "
+                                           "fine detail, higher smooths more):", spin.value(), *STRENGTH_RANGE, 2)
+        if ok:
+            self.set_strength(value)
 
     def _on_strength_edited(self, strength: float) -> None:
         self.remember(STRENGTH_SETTING, float(strength))
@@ -235,6 +247,7 @@ class ModelVolumeMixin:
         """Show the model's strength; ask again if it loaded with another one (while LiteRT bridged)."""
         self.model_panel.set_strength(info.get("strength", 1.0) if info.get("strength_adjustable")
                                       else 1.0, bool(info.get("strength_adjustable")))
+        self.strength_action.setEnabled(bool(info.get("strength_adjustable")))
         if (info.get("strength_adjustable") and info.get("backend") == "tensorflow"
                 and float(info.get("strength", 1.0)) != self.controller.strength):
             self.model_panel.set_strength(self.controller.strength, True)

@@ -12,7 +12,7 @@ def test_strength_re_denoises_the_slice_and_is_remembered(qtbot, make_window, se
     spin = window.model_panel.strength_spin
     with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS):
         window.load_model(noise_model_dir)
-    assert spin.isEnabled() and spin.value() == 1.0
+    assert spin.isEnabled() and spin.value() == 1.0 and window.strength_action.isEnabled()
     open_and_wait(qtbot, window, small_file)
     wait_denoised_current(qtbot, window)
     before, token = window.current["denoised"].copy(), window.session.model_token
@@ -37,5 +37,6 @@ def test_a_model_without_the_input_greys_the_box_out_and_keeps_the_saved_strengt
         window.load_model(tiny_model_dir)
     assert ready.args[0]["strength"] == 1.0 and not ready.args[0]["strength_adjustable"]
     assert not window.model_panel.strength_spin.isEnabled() and window.model_panel.strength_spin.value() == 1.0
+    assert not window.strength_action.isEnabled()  # Model > Denoising strength… too
     assert window.controller.strength == 0.5  # for the next model that has the input
     assert float(settings.value("model/strength")) == 0.5
