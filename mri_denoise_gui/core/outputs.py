@@ -156,13 +156,13 @@ def sweep_stale_temps(path: Path, before: float) -> list[Path]:
     return removed
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """``text`` into ``path`` through a temporary file beside it: the old file or the new one, never
-    half of one (a full disk leaves the old file and no temporary)."""
+def write_file_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """``data`` (text as UTF-8, or bytes) into ``path`` through a temporary file beside it: the old
+    file or the new one, never half of one (a full disk leaves the old file and no temporary)."""
     path = Path(path)
     tmp = _temp_next_to(path)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:

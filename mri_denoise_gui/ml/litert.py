@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mri_denoise_gui.core.outputs import write_file_atomic
 from mri_denoise_gui.ml.modelfile import MODEL_FILE, read_model_json
 from mri_denoise_gui.ml.padding import crop_clip, pad_slices
 
@@ -58,15 +59,6 @@ def convert(model) -> bytes:
         return converter.convert()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_lite_copy(folder: str | Path, model=None) -> Path:
     """Convert ``folder``'s model.keras (or the given in-memory ``model`` of it) to model.tflite.
 
@@ -84,10 +76,10 @@ def write_lite_copy(folder: str | Path, model=None) -> Path:
     import tensorflow as tf
 
     (folder / LITE_META).unlink(missing_ok=True)
-    _write_atomic(folder / LITE_FILE, convert(model))
+    write_file_atomic(folder / LITE_FILE, convert(model))
     meta = {"model_keras_sha256": keras_sha256(folder), "converted_with": {"tensorflow": tf.__version__},
             "ops": "TFLITE_BUILTINS", "dtype": "float32"}
-    _write_atomic(folder / LITE_META, (json.dumps(meta, indent=2) + "\n").encode())
+    write_file_atomic(folder / LITE_META, json.dumps(meta, indent=2) + "\n")
     return folder / LITE_FILE
 
 

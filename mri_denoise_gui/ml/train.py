@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import tempfile
 import threading
@@ -24,6 +23,7 @@ import tensorflow as tf
 
 from mri_denoise_gui.core.errors import first_line
 from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.core.outputs import write_file_atomic
 from mri_denoise_gui.ml import architectures, data as mldata, distribute, precision as mlprecision
 from mri_denoise_gui.ml.device import configure_devices
 from mri_denoise_gui.ml.errors import ModelError
@@ -402,6 +402,4 @@ def _record_epochs_run(folder: Path, epochs_run: int, seconds: float) -> None:
     meta = json.loads(meta_path.read_text())
     meta["epochs_run"] = epochs_run
     meta["training_seconds"] = seconds
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, meta_path)
+    write_file_atomic(meta_path, json.dumps(meta, indent=2) + "\n")

@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
 
-from mri_denoise_gui.core.outputs import write_text_atomic
+from mri_denoise_gui.core.outputs import write_file_atomic
 from mri_denoise_gui.qt.comparison_view import ComparisonView
 from mri_denoise_gui.qt.messages import reported
 from mri_denoise_gui.viewer.comparison import format_roi, line_profile, roi_mask, roi_stats
@@ -126,7 +126,7 @@ class RoiMixin:
         path = Path(path)
         if path.suffix.lower() != ".json":
             path = path.with_name(path.name + ".json")
-        write_text_atomic(path, rois_to_json(self.roi_specs()))
+        write_file_atomic(path, rois_to_json(self.roi_specs()))
         self.statusBar().showMessage(f"{len(self.rois)} ROI(s) saved to {path}", 8000)
         return True
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mri_denoise_gui.core.outputs import write_text_atomic
+from mri_denoise_gui.core.outputs import write_file_atomic
 from mri_denoise_gui.viewer.rois import FORMAT, RoiSpec, rois_from_json, rois_to_json
 
 
@@ -45,8 +45,8 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
 
     monkeypatch.setattr("mri_denoise_gui.core.outputs.os.replace", full_disk)
     with pytest.raises(OSError):
-        write_text_atomic(target, "new")
+        write_file_atomic(target, "new")
     monkeypatch.setattr("mri_denoise_gui.core.outputs.os.replace", real_replace)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["rois.json"]
-    write_text_atomic(target, "new")
+    write_file_atomic(target, "new")
     assert target.read_text() == "new"
