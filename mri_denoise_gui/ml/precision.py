@@ -202,15 +202,22 @@ def _rebuilt(model, config: dict, policy: str, keep: set[str], rewritten: dict[s
     """``model`` rebuilt from ``config`` with every layer but ``keep`` (and the float32-only
     classes) under dtype ``policy``, holding ``model``'s weights (by layer name; the 1x1
     convolutions in ``rewritten`` get their transposed convolution's kernel, reshaped)."""
-    import keras
-    import numpy as np
-
     for layer in config["layers"]:
         if layer.get("class_name") == "InputLayer":
             continue
         if layer["config"].get("name") in keep or layer.get("class_name") in FLOAT32_LAYER_CLASSES:
             continue
         layer["config"]["dtype"] = policy
+    return rebuilt_with_weights(model, config, rewritten)
+
+
+def rebuilt_with_weights(model, config: dict, rewritten: dict[str, str] | None = None):
+    """A new network from ``config`` (``model``'s, edited) holding ``model``'s weights, by layer
+    name; the 1x1 convolutions in ``rewritten`` get their transposed convolution's kernel, reshaped.
+    Shared by the precision copies here and the strength copies (``ml/strength.py``)."""
+    import keras
+    import numpy as np
+
     copy = keras.Model.from_config(config)
     source = {layer.name: layer for layer in model.layers}
     for layer in copy.layers:

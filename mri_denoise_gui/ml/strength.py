@@ -46,15 +46,10 @@ def strength_copy(model, strength: float, name: str = "this model"):
     if strength == 1.0:
         return model
     require_noise_input(model, name)
-    import keras
+    from mri_denoise_gui.ml.precision import rebuilt_with_weights
 
     config = model.get_config()
     for layer in config["layers"]:
         if layer.get("class_name") == NOISE_INPUT_CLASS:
             layer["config"]["gain"] = strength
-    copy = keras.Model.from_config(config)
-    source = {layer.name: layer for layer in model.layers}
-    for layer in copy.layers:
-        if layer.weights:
-            layer.set_weights(source[layer.name].get_weights())
-    return copy
+    return rebuilt_with_weights(model, config)
