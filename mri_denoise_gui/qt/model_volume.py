@@ -245,12 +245,12 @@ class ModelVolumeMixin:
 
     def _sync_strength(self, info: dict) -> None:
         """Show the model's strength; ask again if it loaded with another one (while LiteRT bridged)."""
-        self.model_panel.set_strength(info.get("strength", 1.0) if info.get("strength_adjustable")
-                                      else 1.0, bool(info.get("strength_adjustable")))
-        self.strength_action.setEnabled(bool(info.get("strength_adjustable")))
-        if (info.get("strength_adjustable") and info.get("backend") == "tensorflow"
-                and float(info.get("strength", 1.0)) != self.controller.strength):
-            self.model_panel.set_strength(self.controller.strength, True)
+        adjustable = bool(info.get("strength_adjustable"))
+        shown = float(info.get("strength", 1.0)) if adjustable else 1.0
+        stale = adjustable and info.get("backend") == "tensorflow" and shown != self.controller.strength
+        self.model_panel.set_strength(self.controller.strength if stale else shown, adjustable)
+        self.strength_action.setEnabled(adjustable)
+        if stale:
             self.controller.set_strength(self.controller.strength)
 
     def _on_strength_changed(self, info: dict) -> None:

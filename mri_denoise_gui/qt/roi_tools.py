@@ -108,14 +108,13 @@ class RoiMixin:
     def roi_specs(self) -> list[RoiSpec]:
         """The ROIs on screen as data (`viewer.rois`), in the order they were drawn."""
         specs = []
-        for kind, pane, roi in self.rois:
-            axis = getattr(roi, "drawn_axis", self.session.axis)
+        for kind, pane, roi in self.rois:  # add_roi gave every one its drawn_axis
             if kind == "line":
                 (x0, y0), (x1, y1) = self._line_ends(roi)
-                specs.append(RoiSpec(kind, pane, axis, (x0, y0), (x1 - x0, y1 - y0)))
+                specs.append(RoiSpec(kind, pane, roi.drawn_axis, (x0, y0), (x1 - x0, y1 - y0)))
             else:
                 pos, size = roi.pos(), roi.size()
-                specs.append(RoiSpec(kind, pane, axis, (pos.x(), pos.y()), (size.x(), size.y())))
+                specs.append(RoiSpec(kind, pane, roi.drawn_axis, (pos.x(), pos.y()), (size.x(), size.y())))
         return specs
 
     @reported("Could not save the ROIs", False)
