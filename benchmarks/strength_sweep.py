@@ -22,17 +22,13 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from mri_denoise_gui.core import noref  # noqa: E402
-from mri_denoise_gui.core.metrics import foreground_mask  # noqa: E402
+from mri_denoise_gui.core.metrics import foreground_mask, psnr  # noqa: E402
 from mri_denoise_gui.core.noise import add_noise  # noqa: E402
 
 VOLUMES = [  # (contrast, resolution mm, background, seed): 1 mm to coarse 4 mm
     ("t1", 1.0, "zero", 1), ("t2", 1.0, "head", 2), ("pd", 2.0, "zero", 3), ("flair", 2.0, "head", 4),
     ("epi", 3.0, "zero", 5), ("t1", 3.0, "head", 6), ("template", 4.0, "zero", 7), ("t2", 4.0, "zero", 8)]
 SIGMAS = (0.01, 0.03, 0.05, 0.07)
-
-
-def tissue_psnr(out, clean, mask) -> float:
-    return float(10 * np.log10(1.0 / np.mean((out[mask] - clean[mask]) ** 2)))
 
 
 def main(argv=None) -> int:
@@ -66,7 +62,7 @@ def main(argv=None) -> int:
                 def run(s):
                     return denoiser.denoise_slices01(s, batch_size=8)
 
-                row["psnr"][strength] = tissue_psnr(denoiser.denoise_volume01(noisy, axis=2), clean, mask)
+                row["psnr"][strength] = psnr(clean, denoiser.denoise_volume01(noisy, axis=2), mask)
                 row["j"][strength] = noref.j_invariant_loss(stack, run, axis=0, mask=tissue, n_masks=4)["volume"]
                 row["sure"][strength] = noref.sure_mse(stack, run, estimate, axis=0, mask=tissue)["volume"]
             row["j_pick"] = min(args.strengths, key=row["j"].get)
