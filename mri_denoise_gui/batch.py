@@ -128,9 +128,7 @@ def get_denoiser(model_dir: str | Path, precision: str = "auto", strength: float
     key = (str(Path(model_dir).resolve()), precision, float(strength))
     with _models_lock:
         if key not in _models:
-            denoiser = Denoiser.load(key[0], precision=precision)
-            denoiser.set_strength(strength)
-            _models[key] = denoiser
+            _models[key] = Denoiser.load(key[0], precision=precision, strength=strength)
         return _models[key]
 
 

@@ -225,9 +225,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_model_folder(folder)
     from mri_denoise_gui.ml.inference import Denoiser
 
-    models = [Denoiser.load(m, precision=args.precision) for m in folders]
-    for m in models:
-        m.set_strength(args.strength)
+    models = [Denoiser.load(m, precision=args.precision, strength=args.strength) for m in folders]
     variances = args.variance or [0.0025]
     from mri_denoise_gui.progress import CommandProgress
 

@@ -108,12 +108,16 @@ class Denoiser:
     def set_strength(self, strength: float) -> float:
         """Denoise at ``strength`` (1: as trained; ``ml/strength.py``), keeping the precision.
         ModelError for a network without a noise-level input, ValueError outside the range."""
-        strength = _strength.check_strength(strength)
-        if strength != 1.0:
-            _strength.require_noise_input(self.model, self.name)
+        strength = self._checked_strength(strength)
         if strength != self.strength:
             self.strength = strength
             self.set_precision(self.precision_requested)
+        return strength
+
+    def _checked_strength(self, strength: float) -> float:
+        strength = _strength.check_strength(strength)
+        if strength != 1.0:
+            _strength.require_noise_input(self.model, self.name)
         return strength
 
     def set_weights(self, weights) -> None:
@@ -128,10 +132,15 @@ class Denoiser:
         return tf.cast(self.compute_model(x, training=False), tf.float32)
 
     @classmethod
-    def load(cls, folder: str | Path, precision: str | None = "auto") -> "Denoiser":
+    def load(cls, folder: str | Path, precision: str | None = "auto", strength: float = 1.0,
+             strict_strength: bool = True) -> "Denoiser":
         """Load ``folder`` (model.keras + model.json); ModelError with a one-line reason if unusable.
 
         ``precision``: "auto" (the hardware's fastest exact-enough one), "float32", "bfloat16", "float16".
+        ``strength`` is applied as the inference copy is built (one build, not two); a network
+        without a noise-level input refuses a strength other than 1 (ModelError), or, with
+        ``strict_strength`` False, runs at 1 (the window, whose remembered strength is for models
+        that have the input).
         """
         folder = Path(folder)
         info = check_model_folder(folder)
@@ -143,6 +152,8 @@ class Denoiser:
             raise ModelError(f"{folder}/model.json does not match {MODEL_FILE} "
                              f"(json: {info['parameters']} parameters, file: {model.count_params()})")
         denoiser = cls(model, info, folder, device)
+        if strict_strength or _strength.has_noise_input(model):
+            denoiser.strength = denoiser._checked_strength(strength)
         denoiser.set_precision(precision)
         return denoiser
 

@@ -222,11 +222,8 @@ class InferenceWorker(QObject):
                 from mri_denoise_gui.ml import inference  # TensorFlow is imported here, in this thread
 
             self.status.emit(f"Loading model {folder}…")
-            denoiser = inference.Denoiser.load(folder, precision=precision or "auto")
-            from mri_denoise_gui.ml.strength import has_noise_input
-
-            if strength != 1.0 and has_noise_input(denoiser.model):
-                denoiser.set_strength(strength)
+            denoiser = inference.Denoiser.load(folder, precision=precision or "auto", strength=strength,
+                                               strict_strength=False)
             self.status.emit("Preparing the model…")
             try:
                 # Trace the model's tf.function now, in this thread, while the GUI is idle. Without

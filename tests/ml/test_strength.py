@@ -59,6 +59,18 @@ def test_strength_changes_the_output_keeps_the_precision_and_never_the_saved_net
     np.testing.assert_array_equal(denoiser.denoise_slice01(image), at_one)
 
 
+def test_loading_at_a_strength_builds_the_copy_once_and_matches_setting_it_after(noise_model_dir, monkeypatch):
+    image = noisy_phantom()
+    later = Denoiser.load(noise_model_dir, precision="bfloat16")
+    later.set_strength(0.5)
+    builds = []
+    real_copy = precision.mixed_copy
+    monkeypatch.setattr(precision, "mixed_copy", lambda *a, **k: builds.append(a[1]) or real_copy(*a, **k))
+    at_load = Denoiser.load(noise_model_dir, precision="bfloat16", strength=0.5)
+    assert builds.count("bfloat16") == 1 and at_load.strength == 0.5
+    np.testing.assert_array_equal(at_load.denoise_slice01(image), later.denoise_slice01(image))
+
+
 def test_the_shipped_default_removes_more_at_higher_strength():
     denoiser = Denoiser.load(default_model_dir(), precision="float32")
     image = noisy_phantom((64, 64), sigma=0.05)
@@ -79,6 +91,10 @@ def test_models_without_a_noise_input_and_values_out_of_range_are_refused(tmp_pa
         denoiser.set_strength(0.1)
     with pytest.raises(ValueError, match="between 0.25 and 4"):
         denoiser.set_strength(float("nan"))
+    with pytest.raises(ModelError, match="no noise-level input"):
+        Denoiser.load(tiny_model_dir, precision="float32", strength=0.5)
+    lenient = Denoiser.load(tiny_model_dir, precision="float32", strength=0.5, strict_strength=False)
+    assert lenient.strength == 1.0  # the window's remembered strength is for models with the input
 
 
 def test_cli_denoise_at_a_strength_records_it_and_refuses_models_without_the_input(
