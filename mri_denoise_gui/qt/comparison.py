@@ -182,9 +182,14 @@ class ComparisonMixin:
         if method != NETWORK and method not in classical_methods():
             raise ValueError(f"unknown method {method!r}; choose network or one of {', '.join(classical_methods())}")
 
+    def model_strength(self) -> float:
+        """The strength the main model runs at: other models' panes and the orthogonal views run at it too."""
+        return float((self.session.model or {}).get("strength", 1.0))
+
     def _method_key(self, method: str) -> tuple:
         s = self.session
-        return (method, s.axis, s.index, s.noise_token)
+        return (method, s.axis, s.index, s.noise_token,
+                self.model_strength() if method.startswith(MODEL_PREFIX) else None)
 
     def method_image(self, method: str) -> np.ndarray | None:
         """The current slice as `method` denoised it, if it is on hand (None while it runs)."""
@@ -216,7 +221,8 @@ class ComparisonMixin:
             slice_key = self._method_key(method)
             if method.startswith(MODEL_PREFIX):
                 self.extra_models.submit(method[len(MODEL_PREFIX):], slice_key,
-                                         file_order_slice(data.noisy01, geom, self.session.index))
+                                         file_order_slice(data.noisy01, geom, self.session.index),
+                                         strength=slice_key[4])
                 continue
             self.tasks.run(f"method {key}", lambda state, m=method, n=noisy: classical_slice(m, n),
                            lambda image, k=key, m=method, sk=slice_key: self._on_method_slice(k, m, sk, image),
@@ -340,7 +346,9 @@ class ComparisonMixin:
             if method == NETWORK or self.method_volumes.get(method, (None,))[0] == token:
                 continue
             if method.startswith(MODEL_PREFIX):
-                self.extra_models.submit_volume(method[len(MODEL_PREFIX):], (method, token, use_mask), data.noisy01, axis)
+                strength = self.model_strength()
+                self.extra_models.submit_volume(method[len(MODEL_PREFIX):], (method, token, use_mask, strength),
+                                                data.noisy01, axis, strength)
                 continue
 
             def work(state, m=method):
@@ -359,8 +367,9 @@ class ComparisonMixin:
 
     def _on_model_volume(self, folder: str, job: tuple, volume01: np.ndarray) -> None:
         """Another model's whole volume (from the inference thread): scored in the job runner."""
-        method, token, use_mask = job
-        self._score_method_volume(method, token, volume01, use_mask)
+        method, token, use_mask, strength = job
+        if strength == self.model_strength():  # else made at a strength no longer shown
+            self._score_method_volume(method, token, volume01, use_mask)
 
     def _score_method_volume(self, method: str, token: int, volume01: np.ndarray, use_mask: bool) -> None:
         data = self.session.data
@@ -390,6 +399,14 @@ class ComparisonMixin:
         for method, (token, volume01) in list(self.method_volumes.items()):
             self._score_method_volume(method, token, volume01, self.metrics_panel.mask_check.isChecked())
         self._update_method_metrics()
+
+    def drop_model_method_results(self) -> None:
+        """The strength changed: other models' whole volumes and scores are stale (their slices
+        are keyed by strength, so the cache needs no clearing); classical filters' are not."""
+        for method in [m for m in self.method_volumes if m.startswith(MODEL_PREFIX)]:
+            del self.method_volumes[method]
+            self.method_scores.pop(method, None)
+        self._ortho_asked.clear()
 
     def _drop_method_results(self, *_):
         """A new noisy volume: every method's slices, volumes and scores are stale."""

@@ -135,7 +135,8 @@ class OrthoMixin:
             if self.session.model is None:
                 return None
             method = MODEL_PREFIX + str(self.session.model.get("folder"))
-        key = (method, axis, index, self.session.noise_token)
+        strength = self.model_strength() if method.startswith(MODEL_PREFIX) else None
+        key = (method, axis, index, self.session.noise_token, strength)
         image = self.method_cache.get(key)
         if image is not None or data.noisy01 is None:
             return image
@@ -145,7 +146,7 @@ class OrthoMixin:
                 return None
             self._ortho_asked.add(key)
             self.extra_models.submit(method[len(MODEL_PREFIX):], key, file_order_slice(data.noisy01, geom, index),
-                                     slot=f"ortho {axis}")
+                                     slot=f"ortho {axis}", strength=strength)
         else:
             self.tasks.run(f"ortho {axis}", lambda state, m=method, n=noisy: classical_slice(m, n),
                            lambda image, k=key: (self.method_cache.put(k, image), self._render_ortho()))

@@ -251,10 +251,11 @@ def test_second_models_run_in_the_precision_the_window_chose():
     chosen = ["float32"]
     worker = ExtraModelWorker(lambda: chosen[0])
     folder = str(seed_model_dir())
-    assert worker._model(folder).precision == "float32"
+    assert worker._model(folder, 1.0).precision == "float32"
     chosen[0] = "bfloat16"
-    assert worker._model(folder).precision == "bfloat16"
+    assert worker._model(folder, 1.0).precision == "bfloat16"
     assert len(worker._models) == 1  # the float32 copy was dropped
+    assert worker._model(folder, 0.5).strength == 1.0  # the seed has no noise-level input: runs at 1
 
 
 def test_a_folder_without_a_model_is_refused_with_a_message(model_window, small_file, tmp_path):
