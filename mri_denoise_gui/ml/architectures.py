@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from mri_denoise_gui.ml.layers import NoiseLevelMap, PixelShuffle, PixelUnshuffle
+from mri_denoise_gui.ml.layers import ChannelSlice, NoiseLevelMap, PixelShuffle, PixelUnshuffle
 from mri_denoise_gui.ml.training_choices import DEFAULT_ARCH, SEED_ARCH, stride  # noqa: F401 - re-exported
 
 
@@ -48,7 +48,7 @@ def _conv(x, filters, name, strides=1):
 
 
 def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
-                  noise_level: bool = False, input_size: int | None = None) -> keras.Model:
+                  noise_level: bool = False, input_size: int | None = None, context: int = 0) -> keras.Model:
     """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
 
     Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the
@@ -56,14 +56,23 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
     predicting the noise (output = input - noise) keeps tissue contrast the net need not learn.
     No normalisation layers, so inference is the same at any batch size. ``noise_level`` adds the
     image's own estimated sigma as one more channel (`layers.NoiseLevelMap`; needs ``unshuffle=2``).
+    ``context`` > 0 (2.5D, issue 14): the input is a stack of 1 + 2 * context slices, the one to
+    denoise first and its neighbours after it; the neighbours' channels are appended after the
+    noise level, so ``grow`` turns a 2D network into this one computing the same until trained.
     """
     if noise_level and unshuffle != 2:
         raise ValueError("noise_level needs unshuffle=2 (it reads the 2x2 Haar detail)")
     size = input_size if input_size else None
-    inputs = keras.Input(shape=(size, size, 1), name="noisy")
-    x = PixelUnshuffle(unshuffle, name="unshuffle")(inputs) if unshuffle > 1 else inputs
+    inputs = keras.Input(shape=(size, size, 1 + 2 * context), name="noisy")
+    centre = ChannelSlice(0, 1, name="centre")(inputs) if context else inputs
+    x = PixelUnshuffle(unshuffle, name="unshuffle")(centre) if unshuffle > 1 else centre
     if noise_level:
         x = layers.Concatenate(name="with_noise_level")([x, NoiseLevelMap(name="noise_level")(x)])
+    if context:
+        neighbours = ChannelSlice(1, 1 + 2 * context, name="neighbours")(inputs)
+        if unshuffle > 1:
+            neighbours = PixelUnshuffle(unshuffle, name="unshuffle_neighbours")(neighbours)
+        x = layers.Concatenate(name="with_neighbours")([x, neighbours])
     skips = []
     filters = width
     for level in range(levels):
@@ -84,7 +93,7 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
     x = layers.Conv2D(unshuffle * unshuffle, 3, padding="same", kernel_initializer="zeros",
                       name="noise_out")(x)
     noise = PixelShuffle(unshuffle, name="shuffle")(x) if unshuffle > 1 else x
-    outputs = layers.Subtract(name="denoised")([inputs, noise])
+    outputs = layers.Subtract(name="denoised")([centre, noise])
     return keras.Model(inputs, outputs, name="resunet")
 
 

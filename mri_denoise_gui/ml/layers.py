@@ -56,6 +56,25 @@ class PixelShuffle(_PixelRearrange):
 
 
 @keras.saving.register_keras_serializable(package="mri_denoise_gui")
+class ChannelSlice(keras.layers.Layer):
+    """Channels ``start``..``stop`` of the input: a stack of neighbouring slices (``context``)
+    split into the slice to denoise and its neighbours, without a Lambda (safe loading)."""
+
+    def __init__(self, start: int = 0, stop: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:3], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="mri_denoise_gui")
 class NoiseLevelMap(keras.layers.Layer):
     """The image's own noise level as one constant channel, from pixel-unshuffled (factor 2) input.
 

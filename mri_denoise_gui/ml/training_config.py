@@ -163,6 +163,9 @@ class TrainingConfig:
             elif self._fixed_size() not in (None, self.patch_size):
                 size = self._fixed_size()
                 bad["patch_size"] = f"must be {size}: {self.arch} is a fixed {size}x{size} network"
+        if (self.arch_options or {}).get("context"):
+            bad["arch_options"] = ("context (neighbouring slices as input) is measured by "
+                                   "benchmarks/context_probe.py; training and the app take one slice")
         if not (_number(self.learning_rate) and 0 < self.learning_rate < 1):
             bad["learning_rate"] = "must be between 0 and 1"
         if not (_number(self.ema_momentum) and 0 <= self.ema_momentum < 1):

@@ -69,6 +69,28 @@ def test_noise_level_channel_reads_the_image_noise_and_grows_from_a_trained_net(
         build("resunet", unshuffle=4, noise_level=True)
 
 
+def test_context_grows_a_2d_net_into_one_that_reads_neighbours_and_loads_safely(tmp_path):
+    """resunet(context=1) (benchmarks/context_probe.py): the slice to denoise first, its neighbours
+    after; grown from a 2D net it computes the same until trained, whatever the neighbours hold."""
+    import keras
+
+    from tests.ml.conftest import random_weights
+
+    rng = np.random.default_rng(4)
+    flat = random_weights(build("resunet", width=8, levels=1, noise_level=True), seed=6)
+    grown = architectures.grow(flat, "resunet", width=8, levels=1, noise_level=True, context=1)
+    assert grown.inputs[0].shape[-1] == 3 and grown.outputs[0].shape[-1] == 1
+    x = rng.random((2, 32, 40, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(grown(x)), np.asarray(flat(x[..., :1])), atol=1e-6)
+    trained = random_weights(grown, seed=7)  # non-zero neighbour weights: the neighbours now count
+    other = x.copy()
+    other[..., 1:] = rng.random((2, 32, 40, 2))
+    assert np.abs(np.asarray(trained(x)) - np.asarray(trained(other))).max() > 1e-4
+    trained.save(tmp_path / "ctx.keras")
+    again = keras.saving.load_model(tmp_path / "ctx.keras", safe_mode=True)  # ChannelSlice is registered
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(trained(x)), atol=1e-6)
+
+
 def test_unknown_names_and_options_are_clear():
     with pytest.raises(ValueError, match="unknown architecture"):
         build("nope")

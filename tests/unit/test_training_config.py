@@ -43,6 +43,9 @@ def test_count_fields_say_their_minimum_and_the_output_rule_is_applied(tmp_path)
     assert bad["patch_size"] == "must be a whole number >= 16" and "stream_seed" in bad
     assert "out" in bad  # a folder the app did not make is never replaced
     assert TrainingConfig(out=str(tmp_path / "new"), synthetic=True, stream_seed=None).validate() == {}
+    context = TrainingConfig(out=str(tmp_path / "new"), synthetic=True, arch="resunet",
+                             arch_options={"context": 1}).validate()
+    assert "context_probe" in context["arch_options"]  # 2.5D is a probe: refused before any data loads
 
 
 def test_defaults_labels_and_help_come_from_the_field_table():
