@@ -158,8 +158,10 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         side.setObjectName("sidePanel")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 4, 4, 4)
-        for box in (self.noise_controls, self.metrics_panel, self.noref_panel, self.method_table, self.region_panel,
-                    self.job_panel, self.model_panel):
+        # the settings that decide the denoised image first (model and strength, noise, the volume
+        # job), then what reads it (metrics, reference-free figures, methods, regions)
+        for box in (self.model_panel, self.noise_controls, self.job_panel, self.metrics_panel, self.noref_panel,
+                    self.method_table, self.region_panel):
             side_layout.addWidget(box)
         side_layout.addStretch(1)
         scroll = QScrollArea()

@@ -189,8 +189,9 @@ class ModelVolumeMixin:
     def _show_model_info(self, info: dict) -> None:
         """Model panel and status-bar label: name, what it is, where and in which precision it runs."""
         summary, tooltip = model_summary(info.get("info", {}))
-        self.model_panel.set_model(info.get("name", "model"), f"{summary}\nRuns on {info.get('device', '?')}",
-                                   f"{info.get('folder')}\n{tooltip}")
+        first, *details = summary.splitlines()  # two lines in the panel (it sits at the top); the rest on hover
+        self.model_panel.set_model(info.get("name", "model"), f"{first}\nRuns on {info.get('device', '?')}",
+                                   "\n".join([*details, str(info.get("folder")), tooltip]))
         strength = float(info.get("strength", 1.0))
         at = "" if strength == 1.0 else f" · strength {strength:g}"
         self.device_label.setText(f"{info.get('name')} · {info.get('device', '?')}{at}")

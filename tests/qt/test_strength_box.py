@@ -13,6 +13,10 @@ def test_strength_re_denoises_the_slice_and_is_remembered(qtbot, make_window, se
     with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS):
         window.load_model(noise_model_dir)
     assert spin.isEnabled() and spin.value() == 1.0 and window.strength_action.isEnabled()
+    panel = window.model_panel  # first in the side panel, two lines of summary, the rest on hover
+    assert panel.parentWidget().layout().indexOf(panel) == 0
+    assert len(panel.summary_label.text().splitlines()) == 2 and "Runs on" in panel.summary_label.text()
+    assert str(noise_model_dir) in panel.toolTip()
     open_and_wait(qtbot, window, small_file)
     wait_denoised_current(qtbot, window)
     before, token = window.current["denoised"].copy(), window.session.model_token
