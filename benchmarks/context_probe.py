@@ -12,14 +12,16 @@ on synthetic stacks from the training slabs only: three slices drawn with the sa
 (contrast, texture, background, bias, resolution) 1-4 template voxels apart (the coarse domain:
 one slab thickness apart), each with its own noise; a quarter of the stacks are one noisy slice
 repeated, which is what a single-slice scan gives the network at inference. Checkpoints every
-epoch (``--resume`` continues).
+epoch (``--resume`` continues). ``--context 0`` is the control: the same stream of stacks (the
+same draws), the network shown only the slice to denoise, so what the neighbours add is separated
+from what more fine-tuning on this stream does.
 
 ``eval``: the grown network and the default, both float32, on whole volumes through
 ``ml.evaluate`` (tissue PSNR in the clean volume's Otsu mask, Rician sigma 3 / 5 / 7 %): the
 synthetic held-out volumes of ``bench_quality.py`` (test slab, never trained on) and, reporting
 only, the reserved real scans of ``bench_real.py`` (never used to choose anything).
 
-    python benchmarks/context_probe.py train --out DIR [--epochs 15] [--steps 300] [--resume]
+    python benchmarks/context_probe.py train --out DIR [--context 1] [--epochs 15] [--steps 300] [--resume]
     python benchmarks/context_probe.py eval DIR [--real] [--synthetic]
 """
 
@@ -40,7 +42,7 @@ from mri_denoise_gui.ml import data as mldata  # noqa: E402
 from mri_denoise_gui.ml.synthetic import synth_slice  # noqa: E402
 from mri_denoise_gui.ml.synthetic_coarse import coarse_resample, thick_maps  # noqa: E402
 
-CONTEXT = 1
+CONTEXT = 1  # neighbours drawn on each side (the stream is the same whatever --context uses)
 VARIANCE_RANGE = (1e-4, 1e-2)
 PATCH = 96
 COARSE_SHARE, LOW_SHARE, REPEAT_SHARE = 0.4, 0.3, 0.25
@@ -150,15 +152,17 @@ class StackSampler:
         return stack_patch(stack, self.rng), np.float32(repeated)
 
 
-def dataset(chunks, batch: int, seed: int):
+def dataset(chunks, batch: int, seed: int, context: int = CONTEXT):
     import tensorflow as tf
+
+    channels = 1 + 2 * context
 
     def generate():
         sampler = StackSampler(chunks, np.random.default_rng(seed))
         while True:
-            yield sampler.sample()
+            stack, repeated = sampler.sample()
+            yield stack[..., :channels], repeated
 
-    channels = 1 + 2 * CONTEXT
     ds = tf.data.Dataset.from_generator(generate, output_signature=(
         tf.TensorSpec((PATCH, PATCH, channels), tf.float32), tf.TensorSpec((), tf.float32)))
     ds = ds.shuffle(512, seed=seed).map(lambda p, r: (mldata.tf_augment(p), r), num_parallel_calls=tf.data.AUTOTUNE)
@@ -194,17 +198,17 @@ def train(args) -> int:
         initial = len(log.read_text().splitlines()) - 1 if log.exists() else 0
     else:
         base = Denoiser.load(default_model_dir(), precision="float32").model
-        model = grow(base, "resunet", width=16, levels=2, unshuffle=2, noise_level=True, context=CONTEXT)
+        model = grow(base, "resunet", width=16, levels=2, unshuffle=2, noise_level=True, context=args.context)
         schedule = keras.optimizers.schedules.CosineDecay(args.lr, total)
         model.compile(optimizer=keras.optimizers.Adam(schedule, use_ema=True, ema_momentum=0.999), loss=l1_loss)
         initial = 0
     maps = TissueMaps.load()
     chunks = [maps.slab(a, b) for a, b in SYNTH_TRAIN_SLABS]
     callbacks = [keras.callbacks.ModelCheckpoint(str(last)), keras.callbacks.CSVLogger(str(log), append=initial > 0)]
-    model.fit(dataset(chunks, args.batch, args.seed + initial), epochs=args.epochs, initial_epoch=initial,
+    model.fit(dataset(chunks, args.batch, args.seed + initial, args.context), epochs=args.epochs, initial_epoch=initial,
               steps_per_epoch=args.steps, callbacks=callbacks, verbose=2)
     model.save(out / "final.keras")  # fit ends with the EMA weights in the model
-    (out / "probe.json").write_text(json.dumps({"context": CONTEXT, "epochs": args.epochs, "steps": args.steps,
+    (out / "probe.json").write_text(json.dumps({"context": args.context, "epochs": args.epochs, "steps": args.steps,
                                                 "batch": args.batch, "lr": args.lr, "seed": args.seed}, indent=2))
     return 0
 
@@ -213,10 +217,10 @@ class ContextDenoiser:
     """``denoise_volume01`` for ``ml.evaluate``: each slice with its neighbours (reflected at the
     ends; a single slice repeated), padded and cropped as ``Denoiser`` does."""
 
-    def __init__(self, model, name: str):
+    def __init__(self, model, name: str, context: int = CONTEXT):
         import tensorflow as tf
 
-        self.model, self.name = model, name
+        self.model, self.name, self.context = model, name, context
         self._predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def denoise_volume01(self, data01, axis=2, batch_size=8):
@@ -232,7 +236,7 @@ class ContextDenoiser:
                 return 0
             return -i if i < 0 else (2 * (n - 1) - i if i >= n else i)
 
-        order = [[i] + [reflect(i + k) for d in range(1, CONTEXT + 1) for k in (-d, d)] for i in range(n)]
+        order = [[i] + [reflect(i + k) for d in range(1, self.context + 1) for k in (-d, d)] for i in range(n)]
         out = np.empty_like(padded)
         for start in range(0, n, batch_size):
             x = np.stack([np.stack([padded[j] for j in order[i]], -1) for i in range(start, min(n, start + batch_size))])
@@ -249,7 +253,8 @@ def evaluate_sets(args) -> int:
     from mri_denoise_gui.resources import default_model_dir
 
     model = keras.saving.load_model(args.folder / "final.keras", compile=False)
-    context = ContextDenoiser(model, "context")
+    probe = json.loads((args.folder / "probe.json").read_text())
+    context = ContextDenoiser(model, "context", int(probe["context"]))
     default = Denoiser.load(default_model_dir(), precision="float32")
     default.name = "default"
     variances = [s * s for s in SIGMAS]
@@ -290,6 +295,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train")
     t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--context", type=int, default=CONTEXT, choices=(0, CONTEXT))
     t.add_argument("--epochs", type=int, default=15)
     t.add_argument("--steps", type=int, default=300)
     t.add_argument("--batch", type=int, default=16)
