@@ -98,6 +98,7 @@ class ComparisonMixin:
         self.method_cache = SliceCache(128 * 2**20)
         self.method_volumes: dict[str, tuple] = {}  # method -> (noise_token, volume01)
         self.method_scores: dict[str, dict] = {}
+        self._models_strength = 1.0  # the strength other models' whole volumes were made at
         self.error_method = NETWORK
         self.method_table = MethodMetricsTable()
         self._pane_serial = 0
@@ -400,9 +401,14 @@ class ComparisonMixin:
             self._score_method_volume(method, token, volume01, self.metrics_panel.mask_check.isChecked())
         self._update_method_metrics()
 
-    def drop_model_method_results(self) -> None:
-        """The strength changed: other models' whole volumes and scores are stale (their slices
-        are keyed by strength, so the cache needs no clearing); classical filters' are not."""
+    def _on_main_model_changed(self, _info) -> None:
+        """Other models run at the main model's strength: when it changed, their whole volumes
+        and scores are stale (their slices are keyed by strength, so the cache needs no clearing);
+        classical filters' are not, and a new main model at the same strength changes none."""
+        strength = self.model_strength()
+        if strength == self._models_strength:
+            return
+        self._models_strength = strength
         for method in [m for m in self.method_volumes if m.startswith(MODEL_PREFIX)]:
             del self.method_volumes[method]
             self.method_scores.pop(method, None)

@@ -111,6 +111,7 @@ class MainWindow(FileActionsMixin, SliceDisplayMixin, NoiseMetricsMixin, NoRefMi
         self._build_noise_level_edit()
         self.session.volume_changed.connect(self._drop_method_results)
         self.session.noise_changed.connect(self._drop_method_results)
+        self.session.model_changed.connect(self._on_main_model_changed)
         self.volumeDenoised.connect(self._denoise_methods_volume)
         self.metrics_panel.maskChanged.connect(self._on_method_mask_changed)
         self._metrics_timer = QTimer(self, singleShot=True, interval=40)

@@ -261,7 +261,6 @@ class ModelVolumeMixin:
         info = {**self.session.model, **info, "seconds": self.session.model.get("seconds", 0.0)}
         self.session.set_model(info)
         self._announce_model(info, f"Denoising strength {info.get('strength', 1.0):g}")
-        self.drop_model_method_results()  # comparison models and orthogonal views follow the strength
         self.refresh()
 
     def _on_strength_failed(self, reason: str) -> None:

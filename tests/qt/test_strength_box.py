@@ -69,6 +69,15 @@ def test_comparison_panes_and_orthogonal_views_follow_the_strength(qtbot, make_w
     wait_denoised_current(qtbot, window)
     qtbot.waitUntil(pane_matches_main, timeout=60_000)
     assert np.abs(window.panes[key].image - at_half).max() > 1e-3  # re-denoised, not the cached slice
+    method = f"model:{noise_model_dir}"
+    with qtbot.waitSignal(window.volumeDenoised, timeout=60_000):
+        window.denoise_volume()
+    qtbot.waitUntil(lambda: method in window.method_volumes, timeout=120_000)
+    with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS):
+        window.model_panel.strength_spin.setValue(1.0)
+    assert method not in window.method_volumes  # made at strength 2: stale
+    with qtbot.waitSignal(window.modelReady, timeout=MODEL_TIMEOUT_MS):
+        window.model_panel.strength_spin.setValue(2.0)
 
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.viewer.state import display_from_file_slice, file_order_slice
