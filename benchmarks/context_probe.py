@@ -255,6 +255,10 @@ def evaluate_sets(args) -> int:
     model = keras.saving.load_model(args.folder / "final.keras", compile=False)
     probe = json.loads((args.folder / "probe.json").read_text())
     context = ContextDenoiser(model, "context", int(probe["context"]))
+    kernel = model.get_layer("enc0_a").get_weights()[0]
+    norms = np.sqrt((kernel ** 2).sum(axis=(0, 1, 3)))  # per input channel: 4 centre, 1 noise level, neighbours
+    print(f"first convolution, weight norm per input channel: slice {np.mean(norms[:4]):.3f}, noise level "
+          f"{norms[4]:.3f}, neighbours {np.mean(norms[5:]) if len(norms) > 5 else float('nan'):.3f} (mean)")
     default = Denoiser.load(default_model_dir(), precision="float32")
     default.name = "default"
     variances = [s * s for s in SIGMAS]
