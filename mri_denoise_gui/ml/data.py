@@ -137,16 +137,18 @@ def load_regions(files: Sequence[Path], normalizer: Normalizer, val_fraction: fl
 
 
 def random_patch(image: np.ndarray, patch: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``patch`` x ``patch`` crop; images smaller than that are zero-padded at random."""
-    h, w = image.shape
+    """A random ``patch`` x ``patch`` crop of the last two axes (a stack of slices is cut at the
+    same place in each); images smaller than that are zero-padded at random."""
+    lead = ((0, 0),) * (image.ndim - 2)
+    h, w = image.shape[-2:]
     ph, pw = max(0, patch - h), max(0, patch - w)
     if ph or pw:
         top, left = int(rng.integers(0, ph + 1)), int(rng.integers(0, pw + 1))
-        image = np.pad(image, ((top, ph - top), (left, pw - left)))
-        h, w = image.shape
+        image = np.pad(image, (*lead, (top, ph - top), (left, pw - left)))
+        h, w = image.shape[-2:]
     y = int(rng.integers(0, h - patch + 1))
     x = int(rng.integers(0, w - patch + 1))
-    return np.asarray(image[y:y + patch, x:x + patch], dtype=np.float32)
+    return np.asarray(image[..., y:y + patch, x:x + patch], dtype=np.float32)
 
 
 @dataclass

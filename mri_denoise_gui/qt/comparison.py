@@ -187,10 +187,13 @@ class ComparisonMixin:
         """The strength the main model runs at: other models' panes and the orthogonal views run at it too."""
         return float((self.session.model or {}).get("strength", 1.0))
 
-    def _method_key(self, method: str) -> tuple:
-        s = self.session
-        return (method, s.axis, s.index, s.noise_token,
+    def method_slice_key(self, method: str, axis: str, index: int) -> tuple:
+        """The cache key of ``method``'s slice: other models' carry the strength they run at."""
+        return (method, axis, index, self.session.noise_token,
                 self.model_strength() if method.startswith(MODEL_PREFIX) else None)
+
+    def _method_key(self, method: str) -> tuple:
+        return self.method_slice_key(method, self.session.axis, self.session.index)
 
     def method_image(self, method: str) -> np.ndarray | None:
         """The current slice as `method` denoised it, if it is on hand (None while it runs)."""
@@ -412,7 +415,6 @@ class ComparisonMixin:
         for method in [m for m in self.method_volumes if m.startswith(MODEL_PREFIX)]:
             del self.method_volumes[method]
             self.method_scores.pop(method, None)
-        self._ortho_asked.clear()
 
     def _drop_method_results(self, *_):
         """A new noisy volume: every method's slices, volumes and scores are stale."""

@@ -60,6 +60,8 @@ class OrthoMixin:
         self._ortho_asked: set[tuple] = set()  # model slices already asked for (results cross in flight)
         self.compare.layout().insertWidget(1, self.ortho, 1)  # beside the shared window / level control
         self.session.volume_changed.connect(self._forget_voxels)
+        # another model or strength: its planes are asked for again (keys carry the strength)
+        self.session.model_changed.connect(lambda *_: self._ortho_asked.clear())
 
     def _forget_voxels(self, *_):
         self.ortho_voxel = self.crosshair_voxel = None
@@ -135,8 +137,7 @@ class OrthoMixin:
             if self.session.model is None:
                 return None
             method = MODEL_PREFIX + str(self.session.model.get("folder"))
-        strength = self.model_strength() if method.startswith(MODEL_PREFIX) else None
-        key = (method, axis, index, self.session.noise_token, strength)
+        key = self.method_slice_key(method, axis, index)
         image = self.method_cache.get(key)
         if image is not None or data.noisy01 is None:
             return image
@@ -146,7 +147,7 @@ class OrthoMixin:
                 return None
             self._ortho_asked.add(key)
             self.extra_models.submit(method[len(MODEL_PREFIX):], key, file_order_slice(data.noisy01, geom, index),
-                                     slot=f"ortho {axis}", strength=strength)
+                                     slot=f"ortho {axis}", strength=key[4])
         else:
             self.tasks.run(f"ortho {axis}", lambda state, m=method, n=noisy: classical_slice(m, n),
                            lambda image, k=key: (self.method_cache.put(k, image), self._render_ortho()))

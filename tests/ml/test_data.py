@@ -173,3 +173,16 @@ def test_synthetic_flat_layer_stays_dim_not_zero_and_some_slices_keep_the_1mm_gr
     rng = np.random.default_rng(1)
     shapes = [synth_slice(maps, rng).shape for _ in range(24)]
     assert 2 <= sum(shape in grid for shape in shapes) <= 14  # ~a quarter untouched, the rest resampled
+
+
+def test_a_stack_of_slices_is_cut_and_padded_at_the_same_place_as_one_slice():
+    """random_patch on (C, H, W) (the 2.5D probe's neighbour stacks) crops every slice alike, with
+    the draws a single slice would use; smaller slices are zero-padded."""
+    image = np.random.default_rng(0).random((50, 70)).astype(np.float32)
+    for patch in (32, 96):
+        one = mldata.random_patch(image, patch, np.random.default_rng(3))
+        stack = mldata.random_patch(np.stack([image, 2 * image]), patch, np.random.default_rng(3))
+        assert stack.shape == (2, patch, patch)
+        np.testing.assert_array_equal(stack[0], one)
+        np.testing.assert_array_equal(stack[1], 2 * one)
+    assert (mldata.random_patch(image, 96, np.random.default_rng(1)) == 0).mean() > 0.5  # padded
