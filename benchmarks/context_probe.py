@@ -14,14 +14,17 @@ one slab thickness apart), each with its own noise; a quarter of the stacks are 
 repeated, which is what a single-slice scan gives the network at inference. Checkpoints every
 epoch (``--resume`` continues). ``--context 0`` is the control: the same stream of stacks (the
 same draws), the network shown only the slice to denoise, so what the neighbours add is separated
-from what more fine-tuning on this stream does.
+from what more fine-tuning on this stream does. ``--scratch`` trains a new network of the
+default's shape instead (grown at zero weight, the neighbours stayed unused: the ninth session),
+so ``--scratch --context 1`` against ``--scratch --context 0`` asks whether a network that sees
+neighbours from its first step learns more than one that never does, at the same budget.
 
 ``eval``: the grown network and the default, both float32, on whole volumes through
 ``ml.evaluate`` (tissue PSNR in the clean volume's Otsu mask, Rician sigma 3 / 5 / 7 %): the
 synthetic held-out volumes of ``bench_quality.py`` (test slab, never trained on) and, reporting
 only, the reserved real scans of ``bench_real.py`` (never used to choose anything).
 
-    python benchmarks/context_probe.py train --out DIR [--context 1] [--epochs 15] [--steps 300] [--resume]
+    python benchmarks/context_probe.py train --out DIR [--context 1] [--epochs 15] [--steps 300] [--resume] [--scratch]
     python benchmarks/context_probe.py eval DIR [--real] [--synthetic]
 """
 
@@ -123,14 +126,7 @@ def clean_stack(maps, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
 
 def stack_patch(stack: np.ndarray, rng: np.random.Generator, patch: int = PATCH) -> np.ndarray:
     """One random (patch, patch, C) crop of a (C, H, W) stack, zero-padded at random if smaller."""
-    _, h, w = stack.shape
-    ph, pw = max(0, patch - h), max(0, patch - w)
-    if ph or pw:
-        top, left = int(rng.integers(0, ph + 1)), int(rng.integers(0, pw + 1))
-        stack = np.pad(stack, ((0, 0), (top, ph - top), (left, pw - left)))
-        _, h, w = stack.shape
-    y, x = int(rng.integers(0, h - patch + 1)), int(rng.integers(0, w - patch + 1))
-    return np.ascontiguousarray(np.moveaxis(stack[:, y:y + patch, x:x + patch], 0, -1), dtype=np.float32)
+    return np.ascontiguousarray(np.moveaxis(mldata.random_patch(stack, patch, rng), 0, -1))
 
 
 class StackSampler:
@@ -169,12 +165,11 @@ def dataset(chunks, batch: int, seed: int, context: int = CONTEXT):
     ds = ds.batch(batch, drop_remainder=True)
 
     def noisy(clean, repeated):
-        sigma = mldata.tf_sample_sigma(tf.shape(clean)[0], VARIANCE_RANGE, LOW_SHARE)
-        noisy = mldata.tf_add_noise(clean, "rician+gaussian", VARIANCE_RANGE, sigma)
+        noisy, clean, weight = mldata.tf_add_weighted_noise(clean, "rician+gaussian", VARIANCE_RANGE,
+                                                            "inverse_sigma", LOW_SHARE)
         one = tf.tile(noisy[..., :1], [1, 1, 1, channels])  # a single-slice scan: the same noisy slice
         noisy = tf.where(tf.reshape(repeated, [-1, 1, 1, 1]) > 0.5, one, noisy)
-        lo, hi = mldata.sigma_range(VARIANCE_RANGE)
-        return noisy, clean[..., :1], 0.5 * (lo + hi) / tf.maximum(tf.reshape(sigma, [-1]), 1e-3)
+        return noisy, clean[..., :1], weight
 
     return ds.map(noisy, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -182,7 +177,7 @@ def dataset(chunks, batch: int, seed: int, context: int = CONTEXT):
 def train(args) -> int:
     import keras
 
-    from mri_denoise_gui.ml.architectures import grow
+    from mri_denoise_gui.ml.architectures import build_resunet, grow
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.ml.losses import l1_loss
     from mri_denoise_gui.ml.synthetic import TissueMaps
@@ -197,8 +192,11 @@ def train(args) -> int:
         model = keras.saving.load_model(last)
         initial = len(log.read_text().splitlines()) - 1 if log.exists() else 0
     else:
-        base = Denoiser.load(default_model_dir(), precision="float32").model
-        model = grow(base, "resunet", width=16, levels=2, unshuffle=2, noise_level=True, context=args.context)
+        shape = dict(width=16, levels=2, unshuffle=2, noise_level=True, context=args.context)
+        if args.scratch:  # the default's shape, trained with the neighbours from the first step
+            model = build_resunet(**shape)
+        else:
+            model = grow(Denoiser.load(default_model_dir(), precision="float32").model, "resunet", **shape)
         schedule = keras.optimizers.schedules.CosineDecay(args.lr, total)
         model.compile(optimizer=keras.optimizers.Adam(schedule, use_ema=True, ema_momentum=0.999), loss=l1_loss)
         initial = 0
@@ -209,7 +207,8 @@ def train(args) -> int:
               steps_per_epoch=args.steps, callbacks=callbacks, verbose=2)
     model.save(out / "final.keras")  # fit ends with the EMA weights in the model
     (out / "probe.json").write_text(json.dumps({"context": args.context, "epochs": args.epochs, "steps": args.steps,
-                                                "batch": args.batch, "lr": args.lr, "seed": args.seed}, indent=2))
+                                                "batch": args.batch, "lr": args.lr, "seed": args.seed,
+                                                "scratch": args.scratch}, indent=2))
     return 0
 
 
@@ -306,6 +305,7 @@ def main(argv=None) -> int:
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--seed", type=int, default=19)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--scratch", action="store_true", help="a new network of the default's shape, not the default grown")
     e = sub.add_parser("eval")
     e.add_argument("folder", type=Path)
     e.add_argument("--real", action="store_true")
