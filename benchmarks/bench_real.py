@@ -14,7 +14,7 @@ told the true sigma of the added noise (the `bm3d` package, optional: `pip insta
 'mri-denoise-gui[bench]'`). Missing packages skip their scans with a message.
 
     python benchmarks/bench_real.py [--models DIR ...] [--no-bm3d] [--blind-bm3d] [--only NAME ...]
-                                   [--precisions float32 auto] [--strengths 1 0.7 0.5]
+                                   [--precisions float32 auto] [--strengths 1 0.7 0.5] [--sigmas 0.05 0.1]
 
 ``--blind-bm3d`` also runs BM3D as the network and NLM run: blind, its sigma estimated per slice
 from the noisy input (``core.baselines``' "bm3d", what a user of the app gets). Told the added
@@ -145,12 +145,12 @@ class KnownSigmaBM3D:
         return out
 
 
-def mean_rows(per_file: list[dict]) -> list[dict]:
+def mean_rows(per_file: list[dict], sigmas=SIGMAS) -> list[dict]:
     """Mean over scans per (method, sigma), then over sigmas per method (sigma None)."""
     rows = []
     methods = list(dict.fromkeys(r["method"] for r in per_file))
     for method in methods:
-        for sigma in [*SIGMAS, None]:
+        for sigma in [*sigmas, None]:
             group = [r for r in per_file if r["method"] == method and (sigma is None or abs(r["sigma"] - sigma) < 1e-9)]
             if group:
                 rows.append({"method": method, "sigma": sigma, "files": len(group),
@@ -217,7 +217,12 @@ def main(argv=None) -> int:
                         help="denoising strengths to run the models at (default 1; see ml/strength.py)")
     parser.add_argument("--precisions", nargs="+", default=["auto"], choices=PRECISIONS, metavar="PRECISION",
                         help="inference precisions to run each model in (default: auto)")
+    parser.add_argument("--sigmas", nargs="+", type=float, default=list(SIGMAS), metavar="SIGMA",
+                        help="Rician sigmas to add, fractions of the range (default 0.03 0.05 0.07; 0 = the scan "
+                             "itself, what a model does to a clean input)")
     args = parser.parse_args(argv)
+    if any(not 0 <= s < 1 for s in args.sigmas):
+        parser.error("--sigmas: each in [0, 1)")
 
     scans = write_scans(args.out / "real", args.only)
     if not scans:
@@ -232,28 +237,28 @@ def main(argv=None) -> int:
         named = [(m, m.name) for m in models]  # at_strength renames: take the names first
         models = [at_strength(m, s, name) for m, name in named for s in args.strengths
                   if s == 1.0 or has_noise_input(m.model)]
-    use_bm3d = bm3d_available() and not args.no_bm3d
+    use_bm3d = bm3d_available() and not args.no_bm3d and min(args.sigmas) > 0
     if not use_bm3d:
         print("BM3D: not run" + ("" if args.no_bm3d else " (pip install bm3d)"))
     baselines = ["nlm", "bm3d"] if args.blind_bm3d and bm3d_available() else ["nlm"]
     per_file = []
     started = time.time()
-    for i, sigma in enumerate(SIGMAS):  # one call per sigma so that BM3D can be told it
+    for i, sigma in enumerate(args.sigmas):  # one call per sigma so that BM3D can be told it
         extra = [KnownSigmaBM3D(sigma)] if use_bm3d else []
         result = evaluate([p for p, _ in scans], models + extra, noise_kind="rician",
                           variances=[sigma * sigma], baselines=baselines, axis=2, seed=7 + 100 * i)
         per_file += result["per_file"]
         print(f"sigma {sigma:.2f} done ({time.time() - started:.0f} s)", flush=True)
-    rows = mean_rows(per_file)
+    rows = mean_rows(per_file, args.sigmas)
     print(f"\n{len(scans)} real scans, Rician noise, {time.time() - started:.0f} s")
     print(format_table([r for r in rows if r["sigma"] is not None]))
-    print("\nmean over sigma 3/5/7%:")
+    print(f"\nmean over sigma {'/'.join(f'{s * 100:g}' for s in args.sigmas)}%:")
     for r in (r for r in rows if r["sigma"] is None):
         print(f"  {r['method']:<20} PSNR {r['psnr']:6.2f}  SSIM {r['ssim']:.4f}  tissue PSNR {r['tissue_psnr']:6.2f}"
               f"  tissue SSIM {r['tissue_ssim']:.4f}  {r['seconds_per_slice']:.4f} s/slice")
     print("\nper scan, tissue PSNR / tissue SSIM:")
     for path, _ in scans:
-        for sigma in SIGMAS:
+        for sigma in args.sigmas:
             cells = [f"{r['method']} {r['tissue_psnr']:.2f}/{r['tissue_ssim']:.3f}" for r in per_file
                      if r["file"] == str(path) and abs(r["sigma"] - sigma) < 1e-9]
             print(f"  {path.name[:-7]:<26} {sigma:.2f}  " + "  ".join(cells))

@@ -5,6 +5,9 @@ from the MNI validation / training slabs (never the reserved real scans).
     python benchmarks/seed_diagnosis.py modes MODEL_DIR     # BN moving stats vs batch stats vs re-estimated
     python benchmarks/seed_diagnosis.py tissue MODEL_DIR ...  # the selection score: tissue SSIM / PSNR vs noisy
     python benchmarks/seed_diagnosis.py dropout-brightness  # how little SSIM cares about brightness under output dropout
+    python benchmarks/seed_diagnosis.py train-clean OUT     # the shipped seed recipe with no noise: what the
+                                                            # architecture can reconstruct at best (then score
+                                                            # OUT with bench_real.py --sigmas 0 ...)
 
 Results and what they mean: benchmarks/README.md, "Real scans".
 """
@@ -147,6 +150,25 @@ def tissue(folders, n=32):
               f"tissue PSNR {np.mean([r[1] for r in rows]):6.2f}")
 
 
+def train_clean(out):
+    """The shipped seed recipe (`make train-seed`) with the noise taken out: input = target. What
+    this network reproduces of a clean slice bounds what it can give from a noisy one; if even that
+    is below the noisy input's tissue SSIM, no training recipe makes the tutorial's network beat it."""
+    import dataclasses
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packaging"))
+    from train_shipped_models import recipe_config
+
+    from mri_denoise_gui.ml.train import epoch_summary, train
+
+    config = dataclasses.replace(recipe_config("seed-autoencoder", Path(out)), variance_range=(0.0, 0.0))
+    started = time.time()
+    result = train(config, progress=lambda e: e["kind"] == "epoch" and print(
+        f"[{time.time() - started:6.0f}s] {epoch_summary(e)}", flush=True))
+    print(f"done in {time.time() - started:.0f}s: {result.folder} best {result.best}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["ssim-black"]:
         ssim_black()
@@ -154,6 +176,8 @@ if __name__ == "__main__":
         modes(sys.argv[2])
     elif sys.argv[1:2] == ["dropout-brightness"]:
         dropout_brightness()
+    elif sys.argv[1:2] == ["train-clean"] and len(sys.argv) == 3:
+        train_clean(sys.argv[2])
     elif sys.argv[1:2] == ["tissue"] and len(sys.argv) >= 3:
         tissue(sys.argv[2:])
     else:
