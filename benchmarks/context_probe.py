@@ -26,6 +26,7 @@ only, the reserved real scans of ``bench_real.py`` (never used to choose anythin
 
     python benchmarks/context_probe.py train --out DIR [--context 1] [--epochs 15] [--steps 300] [--resume] [--scratch]
     python benchmarks/context_probe.py eval DIR [--real] [--synthetic]
+    python benchmarks/context_probe.py compare DIR_A DIR_B   # A - B from their eval.json (same noise)
 """
 
 from __future__ import annotations
@@ -293,6 +294,22 @@ def evaluate_sets(args) -> int:
     return 0
 
 
+def compare(args) -> int:
+    """Tissue PSNR of run A minus run B, per set and sigma, from the two runs' eval.json (each scored
+    beside the same default with the same noise seeds, so the difference is the two networks')."""
+    a, b = (json.loads((folder / "eval.json").read_text()) for folder in (args.a, args.b))
+    for title in a.keys() & b.keys():
+        print(f"## {title}: {args.a.name} - {args.b.name}, tissue PSNR (dB)")
+        scores = [{(r["file"], round(r["sigma"], 4)): r["tissue_psnr"] for r in run[title]["per_file"]
+                   if r["method"] == "context"} for run in (a, b)]
+        for sigma in SIGMAS:
+            deltas = {f: v - scores[1][(f, s)] for (f, s), v in scores[0].items() if s == round(sigma, 4)}
+            worst = min(deltas, key=deltas.get)
+            print(f"  sigma {sigma:.2f}: mean {np.mean(list(deltas.values())):+.3f}, worst {deltas[worst]:+.3f} "
+                  f"({Path(worst).name}), best {max(deltas.values()):+.3f}, {len(deltas)} volumes")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -310,8 +327,11 @@ def main(argv=None) -> int:
     e.add_argument("folder", type=Path)
     e.add_argument("--real", action="store_true")
     e.add_argument("--synthetic", action="store_true")
+    c = sub.add_parser("compare")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
     args = parser.parse_args(argv)
-    return train(args) if args.command == "train" else evaluate_sets(args)
+    return {"train": train, "eval": evaluate_sets, "compare": compare}[args.command](args)
 
 
 if __name__ == "__main__":
