@@ -194,6 +194,10 @@ def train(args) -> int:
         initial = len(log.read_text().splitlines()) - 1 if log.exists() else 0
     else:
         shape = dict(width=16, levels=2, unshuffle=2, noise_level=True, context=args.context)
+        if args.levels or args.width:
+            if not args.scratch:
+                raise SystemExit("--levels / --width: only with --scratch (the default is grown at its own shape)")
+            shape.update(levels=args.levels or 2, width=args.width or 16)
         if args.scratch:  # the default's shape, trained with the neighbours from the first step
             model = build_resunet(**shape)
         else:
@@ -209,7 +213,8 @@ def train(args) -> int:
     model.save(out / "final.keras")  # fit ends with the EMA weights in the model
     (out / "probe.json").write_text(json.dumps({"context": args.context, "epochs": args.epochs, "steps": args.steps,
                                                 "batch": args.batch, "lr": args.lr, "seed": args.seed,
-                                                "scratch": args.scratch}, indent=2))
+                                                "scratch": args.scratch, "levels": args.levels or 2,
+                                                "width": args.width or 16}, indent=2))
     return 0
 
 
@@ -298,15 +303,15 @@ def compare(args) -> int:
     """Tissue PSNR of run A minus run B, per set and sigma, from the two runs' eval.json (each scored
     beside the same default with the same noise seeds, so the difference is the two networks')."""
     a, b = (json.loads((folder / "eval.json").read_text()) for folder in (args.a, args.b))
-    for title in a.keys() & b.keys():
+    for title in sorted(a.keys() & b.keys()):
         print(f"## {title}: {args.a.name} - {args.b.name}, tissue PSNR (dB)")
-        scores = [{(r["file"], round(r["sigma"], 4)): r["tissue_psnr"] for r in run[title]["per_file"]
+        scores = [{(Path(r["file"]).name, round(r["sigma"], 4)): r["tissue_psnr"] for r in run[title]["per_file"]
                    if r["method"] == "context"} for run in (a, b)]
         for sigma in SIGMAS:
             deltas = {f: v - scores[1][(f, s)] for (f, s), v in scores[0].items() if s == round(sigma, 4)}
             worst = min(deltas, key=deltas.get)
             print(f"  sigma {sigma:.2f}: mean {np.mean(list(deltas.values())):+.3f}, worst {deltas[worst]:+.3f} "
-                  f"({Path(worst).name}), best {max(deltas.values()):+.3f}, {len(deltas)} volumes")
+                  f"({worst}), best {max(deltas.values()):+.3f}, {len(deltas)} volumes")
     return 0
 
 
@@ -323,6 +328,8 @@ def main(argv=None) -> int:
     t.add_argument("--seed", type=int, default=19)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--scratch", action="store_true", help="a new network of the default's shape, not the default grown")
+    t.add_argument("--levels", type=int, help="with --scratch: U-Net levels (default 2, the default's; capacity A/B)")
+    t.add_argument("--width", type=int, help="with --scratch: first level's filters (default 16)")
     e = sub.add_parser("eval")
     e.add_argument("folder", type=Path)
     e.add_argument("--real", action="store_true")
