@@ -222,10 +222,10 @@ class ContextDenoiser:
     """``denoise_volume01`` for ``ml.evaluate``: each slice with its neighbours (reflected at the
     ends; a single slice repeated), padded and cropped as ``Denoiser`` does."""
 
-    def __init__(self, model, name: str, context: int = CONTEXT):
+    def __init__(self, model, name: str, context: int = CONTEXT, multiple: int = 8):
         import tensorflow as tf
 
-        self.model, self.name, self.context = model, name, context
+        self.model, self.name, self.context, self.multiple = model, name, context, multiple
         self._predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def denoise_volume01(self, data01, axis=2, batch_size=8):
@@ -234,7 +234,7 @@ class ContextDenoiser:
         data01 = np.asarray(data01, np.float32)
         slices = data01[None] if data01.ndim == 2 else np.moveaxis(data01, axis, 0)
         n = len(slices)
-        padded = pad_slices(slices, None, 8)
+        padded = pad_slices(slices, None, self.multiple)
 
         def reflect(i):
             if n == 1:
@@ -259,7 +259,8 @@ def evaluate_sets(args) -> int:
 
     model = keras.saving.load_model(args.folder / "final.keras", compile=False)
     probe = json.loads((args.folder / "probe.json").read_text())
-    context = ContextDenoiser(model, "context", int(probe["context"]))
+    multiple = 2 * 2 ** int(probe.get("levels", 2))  # unshuffle 2, then one halving per level
+    context = ContextDenoiser(model, "context", int(probe["context"]), multiple)
     kernel = model.get_layer("enc0_a").get_weights()[0]
     norms = np.sqrt((kernel ** 2).sum(axis=(0, 1, 3)))  # per input channel: 4 centre, 1 noise level, neighbours
     print(f"first convolution, weight norm per input channel: slice {np.mean(norms[:4]):.3f}, noise level "
