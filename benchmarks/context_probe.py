@@ -202,7 +202,11 @@ def train(args) -> int:
             model = build_resunet(**shape)
         else:
             model = grow(Denoiser.load(default_model_dir(), precision="float32").model, "resunet", **shape)
-        schedule = keras.optimizers.schedules.CosineDecay(args.lr, total)
+        if args.warmup:  # from 0 up to --lr over the first steps, then the cosine
+            schedule = keras.optimizers.schedules.CosineDecay(0.0, total - args.warmup, warmup_target=args.lr,
+                                                              warmup_steps=args.warmup)
+        else:
+            schedule = keras.optimizers.schedules.CosineDecay(args.lr, total)
         model.compile(optimizer=keras.optimizers.Adam(schedule, use_ema=True, ema_momentum=0.999), loss=l1_loss)
         initial = 0
     maps = TissueMaps.load()
@@ -214,7 +218,7 @@ def train(args) -> int:
     (out / "probe.json").write_text(json.dumps({"context": args.context, "epochs": args.epochs, "steps": args.steps,
                                                 "batch": args.batch, "lr": args.lr, "seed": args.seed,
                                                 "scratch": args.scratch, "levels": args.levels or 2,
-                                                "width": args.width or 16}, indent=2))
+                                                "width": args.width or 16, "warmup": args.warmup}, indent=2))
     return 0
 
 
@@ -331,6 +335,7 @@ def main(argv=None) -> int:
     t.add_argument("--scratch", action="store_true", help="a new network of the default's shape, not the default grown")
     t.add_argument("--levels", type=int, help="with --scratch: U-Net levels (default 2, the default's; capacity A/B)")
     t.add_argument("--width", type=int, help="with --scratch: first level's filters (default 16)")
+    t.add_argument("--warmup", type=int, default=0, metavar="STEPS", help="linear warm-up steps before the cosine")
     e = sub.add_parser("eval")
     e.add_argument("folder", type=Path)
     e.add_argument("--real", action="store_true")
