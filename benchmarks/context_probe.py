@@ -193,11 +193,9 @@ def train(args) -> int:
         model = keras.saving.load_model(last)
         initial = len(log.read_text().splitlines()) - 1 if log.exists() else 0
     else:
-        shape = dict(width=16, levels=2, unshuffle=2, noise_level=True, context=args.context)
-        if args.levels or args.width:
-            if not args.scratch:
-                raise SystemExit("--levels / --width: only with --scratch (the default is grown at its own shape)")
-            shape.update(levels=args.levels or 2, width=args.width or 16)
+        shape = dict(width=args.width, levels=args.levels, unshuffle=2, noise_level=True, context=args.context)
+        if not args.scratch and (args.levels, args.width) != (2, 16):
+            raise SystemExit("--levels / --width: only with --scratch (the default is grown at its own shape)")
         if args.scratch:  # the default's shape, trained with the neighbours from the first step
             model = build_resunet(**shape)
         else:
@@ -217,8 +215,8 @@ def train(args) -> int:
     model.save(out / "final.keras")  # fit ends with the EMA weights in the model
     (out / "probe.json").write_text(json.dumps({"context": args.context, "epochs": args.epochs, "steps": args.steps,
                                                 "batch": args.batch, "lr": args.lr, "seed": args.seed,
-                                                "scratch": args.scratch, "levels": args.levels or 2,
-                                                "width": args.width or 16, "warmup": args.warmup}, indent=2))
+                                                "scratch": args.scratch, "levels": args.levels,
+                                                "width": args.width, "warmup": args.warmup}, indent=2))
     return 0
 
 
@@ -257,13 +255,14 @@ class ContextDenoiser:
 def evaluate_sets(args) -> int:
     import keras
 
+    from mri_denoise_gui.ml.architectures import stride
     from mri_denoise_gui.ml.evaluate import evaluate
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.resources import default_model_dir
 
     model = keras.saving.load_model(args.folder / "final.keras", compile=False)
     probe = json.loads((args.folder / "probe.json").read_text())
-    multiple = 2 * 2 ** int(probe.get("levels", 2))  # unshuffle 2, then one halving per level
+    multiple = stride("resunet", levels=probe.get("levels", 2), unshuffle=2)
     context = ContextDenoiser(model, "context", int(probe["context"]), multiple)
     kernel = model.get_layer("enc0_a").get_weights()[0]
     norms = np.sqrt((kernel ** 2).sum(axis=(0, 1, 3)))  # per input channel: 4 centre, 1 noise level, neighbours
@@ -333,8 +332,8 @@ def main(argv=None) -> int:
     t.add_argument("--seed", type=int, default=19)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--scratch", action="store_true", help="a new network of the default's shape, not the default grown")
-    t.add_argument("--levels", type=int, help="with --scratch: U-Net levels (default 2, the default's; capacity A/B)")
-    t.add_argument("--width", type=int, help="with --scratch: first level's filters (default 16)")
+    t.add_argument("--levels", type=int, default=2, help="with --scratch: U-Net levels (the default's: 2; capacity A/B)")
+    t.add_argument("--width", type=int, default=16, help="with --scratch: first level's filters (the default's: 16)")
     t.add_argument("--warmup", type=int, default=0, metavar="STEPS", help="linear warm-up steps before the cosine")
     e = sub.add_parser("eval")
     e.add_argument("folder", type=Path)

@@ -154,19 +154,10 @@ def train_clean(out):
     """The shipped seed recipe (`make train-seed`) with the noise taken out: input = target. What
     this network reproduces of a clean slice bounds what it can give from a noisy one; if even that
     is below the noisy input's tissue SSIM, no training recipe makes the tutorial's network beat it."""
-    import dataclasses
-    import time
-
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packaging"))
-    from train_shipped_models import recipe_config
+    from train_shipped_models import run
 
-    from mri_denoise_gui.ml.train import epoch_summary, train
-
-    config = dataclasses.replace(recipe_config("seed-autoencoder", Path(out)), variance_range=(0.0, 0.0))
-    started = time.time()
-    result = train(config, progress=lambda e: e["kind"] == "epoch" and print(
-        f"[{time.time() - started:6.0f}s] {epoch_summary(e)}", flush=True))
-    print(f"done in {time.time() - started:.0f}s: {result.folder} best {result.best}")
+    run("seed-autoencoder", Path(out), variance_range=(0.0, 0.0))
 
 
 if __name__ == "__main__":

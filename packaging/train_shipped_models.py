@@ -72,20 +72,21 @@ RECIPES = {
 }
 
 
-def recipe_config(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> TrainingConfig:
-    """The TrainingConfig of one recipe: the shared data, noise, validation and seed, plus the recipe."""
+def recipe_config(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None, **overrides) -> TrainingConfig:
+    """The TrainingConfig of one recipe: the shared data, noise, validation and seed, plus the recipe;
+    ``overrides`` replace any of those settings (a diagnosis run, e.g. without noise)."""
     recipe = dict(RECIPES[recipe_name])
     if epochs:
         recipe["epochs"] = epochs
     if steps:
         recipe["steps_per_epoch"] = steps
-    return TrainingConfig(out=str(out), synthetic=True, noise_kind="rician+gaussian",
-                          variance_range=(1e-4, 1e-2), val_patches=192, seed=20241127,
-                          init_from=str(init_from) if init_from else None, **recipe)
+    shared = dict(out=str(out), synthetic=True, noise_kind="rician+gaussian", variance_range=(1e-4, 1e-2),
+                  val_patches=192, seed=20241127, init_from=str(init_from) if init_from else None)
+    return TrainingConfig(**{**shared, **recipe, **overrides})
 
 
-def run(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None) -> dict:
-    config = recipe_config(recipe_name, out, epochs, steps, init_from)
+def run(recipe_name: str, out: Path, epochs=None, steps=None, init_from=None, **overrides) -> dict:
+    config = recipe_config(recipe_name, out, epochs, steps, init_from, **overrides)
     started = time.time()
 
     def progress(event):
