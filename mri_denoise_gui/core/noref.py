@@ -186,13 +186,19 @@ def j_invariant_loss(noisy01: np.ndarray, denoise: Callable[[np.ndarray], np.nda
 # ------------------------------------------------------------------ SURE (estimated error)
 
 def sure_mse(noisy01: np.ndarray, denoise: Callable[[np.ndarray], np.ndarray], sigma: float, axis: int = 2,
-             mask: np.ndarray | None = None, eps: float | None = None, seed: int = 0) -> dict:
+             mask: np.ndarray | None = None, eps: float | None = None, seed: int = 0,
+             rician: bool = False) -> dict:
     """Monte-Carlo SURE (Stein's unbiased risk estimate; Ramani, Blu & Unser 2008) of the mean
     squared error of ``denoise`` itself against the unseen clean image, in the tissue.
 
     Per pixel: (f(y) - y)^2 - sigma^2 + 2 sigma^2 df/dy, the derivative probed with one random
     +-1 perturbation of size ``eps``. Unbiased for Gaussian noise of known sigma (Rician noise in
     tissue is close), and unlike the J-invariant loss it scores the denoiser as it is used.
+    ``rician``: magnitude data, whose noise is not zero-mean: plain SURE measures the error against
+    the noisy mean E[y], which sits above the signal x in dark tissue, and so favours a denoiser that
+    keeps that floor over one that removes it. With b = E[y] - x per pixel (``core.rician``),
+    |f - x|^2 = |f - E[y]|^2 + 2 (f - E[y]) b + b^2 puts the error back against x, and the
+    noise variance per pixel (lower than sigma^2 there) replaces sigma^2.
     Returns {"volume": mse, "per_slice": [...], "psnr": 10 log10(1 / mse) (None if mse <= 0)}.
     """
     stack = _stack(noisy01, axis)
@@ -202,7 +208,14 @@ def sure_mse(noisy01: np.ndarray, denoise: Callable[[np.ndarray], np.ndarray], s
     probe = np.random.default_rng(seed).choice(np.float32([-1.0, 1.0]), size=stack.shape)
     out = np.asarray(denoise(stack), dtype=np.float64).reshape(stack.shape)
     moved = np.asarray(denoise((stack + eps * probe).astype(np.float32)), dtype=np.float64).reshape(stack.shape)
-    terms = (out - stack) ** 2 - sigma**2 + 2.0 * sigma**2 * probe * (moved - out) / eps
+    variance = sigma**2
+    if rician:
+        from mri_denoise_gui.core.rician import floor_map
+
+        mean, floor, variance = (a.astype(np.float64) for a in floor_map(stack, sigma))
+    terms = (out - stack) ** 2 - variance + 2.0 * variance * probe * (moved - out) / eps
+    if rician:
+        terms = terms + floor * (2.0 * (out - mean) + floor)
     terms = np.where(m, terms, 0.0)
     count = m.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):

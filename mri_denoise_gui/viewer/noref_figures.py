@@ -53,5 +53,7 @@ def sure_sample(noisy01: np.ndarray, axis: int = 2, count: int = 16) -> np.ndarr
 
 
 def sure_psnr(stack: np.ndarray, denoise, sigma: float) -> float | None:
-    """SURE-estimated tissue PSNR (dB) of ``denoise`` (a function of an (N, H, W) stack) on ``stack``."""
-    return noref.sure_mse(stack, denoise, sigma, axis=0)["psnr"]
+    """SURE-estimated tissue PSNR (dB) of ``denoise`` (a function of an (N, H, W) stack) on ``stack``,
+    for Rician noise: the window shows these figures for a scan without ground truth, a real
+    magnitude image."""
+    return noref.sure_mse(stack, denoise, sigma, axis=0, rician=True)["psnr"]
