@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--large", action="store_true", help="only time one adaptation of a 256x256x128 volume")
     ap.add_argument("--sigmas", nargs="+", type=float, default=[0.03, 0.05, 0.07])
     ap.add_argument("--method", default="r2r")
+    ap.add_argument("--noise", default="rician", help="AdaptConfig.noise: rician or gaussian (r2r targets, SURE)")
     ap.add_argument("--minutes", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: AdaptConfig's)")
     ap.add_argument("--steps", type=int, default=None, help="at most this many steps (default: AdaptConfig's)")
@@ -111,7 +112,8 @@ def main() -> None:
             den.set_weights(initial)  # the bfloat16 copy too (on CPUs where auto picks it)
             outs = {"default": den.denoise_volume(noisy), "nlm": nlm_denoise(noisy)}
             started = time.perf_counter()
-            config = AdaptConfig(files=[str(noisy_file)], method=args.method, minutes=args.minutes, guard_nlm=False)
+            config = AdaptConfig(files=[str(noisy_file)], method=args.method, minutes=args.minutes, guard_nlm=False,
+                                 noise=args.noise)
             config.learning_rate = args.lr or config.learning_rate
             config.max_steps = args.steps or config.max_steps
             try:
@@ -125,7 +127,7 @@ def main() -> None:
             s_est = result.sigmas[0]  # the adaptation's own estimate (normalised units of the noisy file)
             # scored in the same tissue mask as the true PSNR, to test the estimator (not the mask)
             sure = {m: noref.sure_mse(noisy, (lambda st, m=m: _rerun(m, st, den, initial, result)), s_est,
-                                      mask=tissue)["psnr"] for m in outs}
+                                      mask=tissue, rician=config.noise == "rician")["psnr"] for m in outs}
             row = {"file": path.name, "sigma": sigma, "sigma_est": round(s_est, 4), "kept": result.kept,
                    "true_tissue_psnr": {m: round(v, 2) for m, v in true.items()},
                    "delta_db": round(true["adapted"] - true["default"], 2),

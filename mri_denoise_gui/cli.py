@@ -19,6 +19,7 @@ from mri_denoise_gui import __version__
 from mri_denoise_gui.core.metrics import METRIC_NAMES, foreground_mask, slice_metrics, volume_metrics
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
+from mri_denoise_gui.core.rician import NOISE_MODELS
 from mri_denoise_gui.core.outputs import check_output
 from mri_denoise_gui.core.volume import VolumeError, load_volume, save_volume
 from mri_denoise_gui.cli_args import OneLineParser, crash_log, float_in, nonneg_int, one_line
@@ -153,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("test", metavar="TEST", nargs="?", help="the image to score (e.g. the denoised scan)")
     p.add_argument("--no-reference", action="store_true", help="REF is the noisy scan, TEST its denoised version")
     p.add_argument("--model", metavar="DIR", help="without a reference: also score this model (J-invariant, SURE)")
+    p.add_argument("--noise", choices=NOISE_MODELS, default="rician",
+                   help="with --model: the scan's noise for SURE (rician: magnitude MRI, the default; gaussian)")
     p.add_argument("--axis", type=int, choices=(0, 1, 2), default=None, help="also print per-slice scores")
     p.add_argument("--mask", action="store_true", help="score only inside the Otsu foreground of REF")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from mri_denoise_gui.cli_args import float_in, nonneg_int, positive_int
+from mri_denoise_gui.core.rician import NOISE_MODELS
 from mri_denoise_gui.ml.training_choices import ADAPT_METHODS as METHODS  # TF-free, like the parser
 
 
@@ -27,7 +28,7 @@ def _config(args, files, out):
     config = AdaptConfig(files=[str(f) for f in files], out=str(out) if out else None,
                          init_from=args.init_from if hasattr(args, "init_from") else args.model,
                          method=args.method, minutes=args.minutes, axis=args.axis,
-                         volume_index=args.volume_index, seed=args.seed)
+                         volume_index=args.volume_index, seed=args.seed, noise=args.noise)
     if args.sigma is not None:
         config.sigma = args.sigma
     if args.steps is not None:
@@ -169,7 +170,8 @@ def cmd_metrics_noref(args: argparse.Namespace) -> int:
     axis = 2 if args.axis is None or noisy01.ndim == 2 else args.axis
     report = noref.noref_report(noisy01, den01, denoise=denoise, axis=axis)
     if denoise is not None:
-        report["sure_mse"] = noref.sure_mse(noisy01, denoise, report["sigma"]["volume"], axis=axis)
+        report["sure_mse"] = noref.sure_mse(noisy01, denoise, report["sigma"]["volume"], axis=axis,
+                                            rician=args.noise == "rician")
     if args.json:
         print(json.dumps({"descriptions": noref.DESCRIPTIONS, **report}, default=float))
         return 0
@@ -201,6 +203,9 @@ def _adapt_options(p, prefix: str = "") -> None:
                    help="at most this many training steps (default 1200)")
     p.add_argument(f"--{prefix}lr", dest="lr", type=float_in(1e-7, 0.99, "--lr"), default=None,
                    help="learning rate (default 3e-4)")
+    p.add_argument(f"--{prefix}noise", dest="noise", choices=NOISE_MODELS, default="rician",
+                   help="the scan's noise: rician (magnitude MRI, default: the noise floor is taken out of the "
+                        "training targets and the guard's SURE) or gaussian")
     if not prefix:
         p.add_argument("--seed", type=nonneg_int, default=0)
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from mri_denoise_gui.core import noref
 from mri_denoise_gui.core.baselines import nlm_denoise
+from mri_denoise_gui.core.rician import NOISE_MODELS, floor_map
 from mri_denoise_gui.core.volume import load_volume
 from mri_denoise_gui.ml.adapt_data import METHOD_NAMES, METHODS, SlicePool, masked_mse
 
@@ -52,6 +53,9 @@ class AdaptConfig:
     learning_rate: float = 3e-4  # bench_adapt: 3e-4 gave +0.44 dB mean, 1e-4 +0.36 (600 steps)
     sigma: float | None = None  # noise sigma on the normalised scale; None: estimated per volume
     alpha: float = 1.0  # R2R recorruption strength: input y + alpha z, target y - z / alpha
+    #: the scan's noise: "rician" (magnitude MRI) takes the noise floor out of the r2r targets
+    #: (core.rician), "gaussian" leaves them as y - z / alpha
+    noise: str = "rician"
     box: int = 8  # N2V: one blind spot per box x box cell (1/64 = 1.6% of the pixels)
     val_slices: int = 6  # held-out slices per volume (at most a third of its usable slices)
     patience: int = 3
@@ -66,6 +70,8 @@ class AdaptConfig:
         bad: dict[str, str] = {}
         if not self.files:
             bad["files"] = "give at least one noisy NIfTI file"
+        if self.noise not in NOISE_MODELS:
+            bad["noise"] = f"choose from {', '.join(NOISE_MODELS)}"
         if self.method not in METHODS:
             bad["method"] = f"choose from {', '.join(METHODS)}"
         if not (isinstance(self.minutes, (int, float)) and 0 < self.minutes <= 24 * 60):
@@ -108,6 +114,9 @@ class AdaptResult:
     folder: Path | None
     denoiser: object  # ml.inference.Denoiser holding the kept weights (adapted or restored)
     summary: dict = field(default_factory=dict)  # what model.json records under "adaptation"
+    #: the weights the adaptation reached, kept or not (None if cancelled): lets a benchmark score
+    #: what the guard rejected, so the guard itself can be judged
+    adapted_weights: list | None = None
 
 
 # ------------------------------------------------------------------ data
@@ -179,13 +188,15 @@ def _patch_size(config: AdaptConfig, scans, stride: int) -> int:
     return max(fit, 16 if stride <= 16 else stride)
 
 
-def _pool(scans, which: str, seed: int) -> SlicePool:
-    slices, sigmas = [], []
+def _pool(scans, which: str, seed: int, noise: str = "gaussian") -> SlicePool:
+    slices, sigmas, floors = [], [], []
     for s in scans:
-        for i in getattr(s, which):
-            slices.append(s.slices[i])
-            sigmas.append(s.sigma)
-    return SlicePool(slices, sigmas, rng=np.random.default_rng(seed))
+        picked = s.slices[getattr(s, which)]
+        slices.extend(picked)
+        sigmas.extend([s.sigma] * len(picked))
+        if noise == "rician":
+            floors.extend(floor_map(picked, s.sigma)[1])
+    return SlicePool(slices, sigmas, rng=np.random.default_rng(seed), floors=floors if noise == "rician" else None)
 
 
 # ------------------------------------------------------------------ scoring (the guard)
@@ -196,6 +207,7 @@ def guard_scores(denoiser, scans, config: AdaptConfig, nlm: bool) -> dict:
     def model_fn(stack):
         return denoiser.denoise_slices01(stack, batch_size=config.batch_size)
 
+    rician = config.noise == "rician"  # score against the signal, not the noisy mean (core.rician)
     fns = {"model": model_fn}
     if nlm:
         fns["nlm"] = lambda stack: nlm_denoise(stack, axis=0)
@@ -203,13 +215,14 @@ def guard_scores(denoiser, scans, config: AdaptConfig, nlm: bool) -> dict:
     for name, fn in fns.items():
         j = [noref.j_invariant_loss(s.slices[s.val], fn, axis=0, n_masks=config.guard_masks,
                                     seed=config.seed)["volume"] for s in scans]
-        sure = [noref.sure_mse(s.slices[s.val], fn, s.sigma, axis=0, seed=config.seed) for s in scans]
+        sure = [noref.sure_mse(s.slices[s.val], fn, s.sigma, axis=0, seed=config.seed, rician=rician) for s in scans]
         out["j_invariant"][name] = float(np.nanmean(j))
         out["sure_mse"][name] = float(np.nanmean([x["volume"] for x in sure]))
         out["sure_per_slice"][name] = [v for x in sure for v in x["per_slice"]]
         if name == "model":  # the whole scan (a sample of slices), trained-on ones included
             out["sure_scan"] = float(np.nanmean([noref.sure_mse(s.slices[s.check], fn, s.sigma, axis=0,
-                                                                seed=config.seed)["volume"] for s in scans]))
+                                                                seed=config.seed, rician=rician)["volume"]
+                                                 for s in scans]))
     return out
 
 
@@ -313,7 +326,8 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
     initial = model.get_weights()
     before = guard_scores(denoiser, scans, config, nlm=config.guard_nlm)
 
-    train_pool, val_pool = _pool(scans, "train", config.seed), _pool(scans, "val", config.seed + 1)
+    train_pool = _pool(scans, "train", config.seed, config.noise)
+    val_pool = _pool(scans, "val", config.seed + 1, config.noise)
     n_val = max(config.batch_size, 4 * config.batch_size)
     val_x, val_y = val_pool.batch(n_val, config.method, patch, config.alpha, config.box)
 
@@ -341,6 +355,7 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
         return AdaptResult(False, "starting model", {}, None, [s.sigma for s in scans], epochs_run,
                            steps_run, train_seconds, True, None, denoiser)
     guard = guard_decision(before, guard_scores(denoiser, scans, config, nlm=False), config.guard_margin_db)
+    adapted_weights = model.get_weights()
     if not guard["kept"]:
         model.set_weights(initial)
     summary = {
@@ -361,7 +376,7 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
     }
     return AdaptResult(guard["kept"], guard["winner"], guard["scores"], guard["estimated_gain_db"],
                        [s.sigma for s in scans], epochs_run, steps_run, time.perf_counter() - started, False,
-                       None, denoiser, summary)
+                       None, denoiser, summary, adapted_weights)
 
 
 def adapted_metadata(denoiser, summary: dict, name: str) -> dict:

@@ -5,7 +5,9 @@
   without the centre; the loss is taken on those pixels only, so the net cannot learn identity.
 - ``r2r``: recorrupted pairs (Recorrupted-to-Recorrupted): from the noisy y and its noise sigma,
   input y + alpha*z and target y - z/alpha with z ~ N(0, sigma^2). The two noises are independent,
-  so the expected loss is the clean-target loss plus a constant; the net stays non-blind.
+  so the expected loss is the clean-target loss plus a constant; the net stays non-blind. On
+  magnitude (Rician) data the target's mean is E[y], above the signal where it is dark; with a
+  noise-floor map (``core.rician.floor_map``) the target is y - z/alpha - floor, whose mean is x.
 
 Targets travel as two channels (value, weight) so one masked loss serves both methods.
 """
@@ -40,16 +42,19 @@ def blind_spot(patch: np.ndarray, box: int, rng: np.random.Generator) -> tuple[n
     return masked, weight
 
 
-def recorrupt(patch: np.ndarray, sigma: float, alpha: float, rng: np.random.Generator):
-    """R2R pair: (y + alpha z, y - z / alpha, weight 1 everywhere)."""
+def recorrupt(patch: np.ndarray, sigma: float, alpha: float, rng: np.random.Generator,
+              floor: np.ndarray | None = None):
+    """R2R pair: (y + alpha z, y - z / alpha [- floor], weight 1 everywhere)."""
     z = rng.normal(0.0, sigma, patch.shape).astype(np.float32)
-    return patch + alpha * z, patch - z / alpha, np.ones_like(patch)
+    target = patch - z / alpha if floor is None else patch - z / alpha - floor
+    return patch + alpha * z, target, np.ones_like(patch)
 
 
 def augment(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One of the 8 flips / quarter turns (noise is isotropic, anatomy nearly so)."""
-    patch = np.rot90(patch, int(rng.integers(0, 4)))
-    return np.ascontiguousarray(patch[:, ::-1] if rng.integers(0, 2) else patch)
+    """One of the 8 flips / quarter turns of the last two axes (noise is isotropic, anatomy
+    nearly so)."""
+    patch = np.rot90(patch, int(rng.integers(0, 4)), axes=(-2, -1))
+    return np.ascontiguousarray(patch[..., ::-1] if rng.integers(0, 2) else patch)
 
 
 @dataclass
@@ -59,13 +64,18 @@ class SlicePool:
     slices: list  # of 2D float32 arrays
     sigmas: list  # noise sigma of each slice's volume (normalised units)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    floors: list | None = None  # Rician noise-floor map of each slice (r2r targets subtract it)
 
     def pair(self, method: str, patch: int, alpha: float = 1.0, box: int = 8):
         """(input, two-channel target) for one random patch."""
         i = int(self.rng.integers(0, len(self.slices)))
-        y = augment(random_patch(self.slices[i], patch, self.rng), self.rng)
+        floor = None
+        if self.floors is not None and method == "r2r":
+            y, floor = augment(random_patch(np.stack([self.slices[i], self.floors[i]]), patch, self.rng), self.rng)
+        else:
+            y = augment(random_patch(self.slices[i], patch, self.rng), self.rng)
         if method == "r2r":
-            x, t, w = recorrupt(y, self.sigmas[i], alpha, self.rng)
+            x, t, w = recorrupt(y, self.sigmas[i], alpha, self.rng, floor)
         elif method == "n2v":
             (x, w), t = blind_spot(y, box, self.rng), y
         else:

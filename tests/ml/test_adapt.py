@@ -61,6 +61,26 @@ def test_recorrupted_pairs_have_independent_noises_of_the_asked_size():
     assert w.min() == 1.0
 
 
+def test_rician_recorrupted_targets_point_at_the_signal_not_the_noisy_mean():
+    from mri_denoise_gui.core.rician import floor_map
+
+    sigma, rng = 0.05, np.random.default_rng(1)
+    y = add_noise(np.full((256, 256), 0.06, np.float32), "rician", sigma**2, seed=2, clip=False)
+    floor = floor_map(y[None], sigma)[1][0]
+    plain = adapt_data.recorrupt(y, sigma, 1.0, rng)[1]
+    _, target, _ = adapt_data.recorrupt(y, sigma, 1.0, rng, floor)
+    assert plain.mean() - 0.06 > 0.02 and abs(target.mean() - 0.06) < 0.006
+
+
+def test_slice_pool_cuts_and_turns_the_floor_with_its_patch():
+    rng = np.random.default_rng(0)
+    slices = [rng.random((40, 56)).astype(np.float32) for _ in range(3)]
+    # floor = 2y makes input + target = (y + z) + (y - z - 2y) = 0 only where they line up
+    pool = adapt_data.SlicePool(slices, [0.05] * 3, rng=rng, floors=[2 * s for s in slices])
+    x, t = pool.batch(16, "r2r", 32)
+    assert np.abs(x[..., 0] + t[..., 0]).max() < 1e-5 and np.abs(x).max() > 0.1
+
+
 def test_guard_keeps_only_a_clear_estimated_gain():
     before = {"j_invariant": {"model": 0.004, "nlm": 0.0045}, "sure_mse": {"model": 0.001, "nlm": 0.0012}}
     better = {"j_invariant": {"model": 0.0041}, "sure_mse": {"model": 0.0008}}
@@ -105,11 +125,13 @@ def test_denoise_with_adapt_writes_the_output_and_keeps_the_model_only_if_asked(
     out_dir.mkdir()
     keep.mkdir()
     code = main(["denoise", str(noisy_file), "--output-dir", str(out_dir), "--model", str(tiny_model_dir),
-                 "--adapt", "--adapt-method", "n2v", "--adapt-steps", "20", "--keep-adapted", str(keep), "--quiet"])
+                 "--adapt", "--adapt-method", "n2v", "--adapt-steps", "20", "--keep-adapted", str(keep), "--quiet",
+                 "--adapt-noise", "gaussian"])
     _, err = capsys.readouterr()
     assert code == 0, err
     sidecar = json.loads((out_dir / "noisy_denoised.json").read_text())
     assert sidecar["adaptation"]["method"] == "n2v" and "guard" in sidecar["adaptation"]
+    assert sidecar["adaptation"]["settings"]["noise"] == "gaussian"
     kept = sidecar["adaptation"]["guard"]["kept"]
     assert (keep / "noisy_adapted").is_dir() == kept
 
