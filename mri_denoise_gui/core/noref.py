@@ -42,7 +42,8 @@ DESCRIPTIONS = {
                         "image and the denoiser's output at pixels it was not shown; lower is better, "
                         "and it cannot fall below the noise variance.",
     "sure_mse": "Stein's unbiased risk estimate of the mean squared error of the denoiser against the unseen "
-                "clean image (shown as an estimated tissue PSNR); needs a good noise sigma.",
+                "clean image (shown as an estimated tissue PSNR), corrected for the Rician noise floor of "
+                "magnitude scans; needs a good noise sigma.",
 }
 
 #: High-pass kernel whose response to unit white noise has standard deviation 6 (Immerkaer 1996).

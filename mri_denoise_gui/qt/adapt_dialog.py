@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
 )
 
 from mri_denoise_gui.core.outputs import nifti_stem
+from mri_denoise_gui.core.rician import NOISE_MODELS
 from mri_denoise_gui.ml.adapt_data import METHOD_NAMES, METHODS
 from mri_denoise_gui.ml.output_folder import replace_problem
 from mri_denoise_gui.qt.adapt_report import app_temp_dir, epoch_line, verdict_text, write_simulated
@@ -36,6 +37,8 @@ from mri_denoise_gui.qt.training_report import format_duration
 from mri_denoise_gui.viewer.noref_figures import scan_sigma
 from mri_denoise_gui.viewer.state import MODE_NOISY
 
+NOISE_TIPS = {"rician": "Magnitude MRI (a real scan): the noise floor over dark tissue is not taken as signal",
+              "gaussian": "Zero-mean noise, as the app's simulated Gaussian, localvar, speckle or Poisson noise"}
 STEPS_PER_EPOCH = 50  # ml.adapt.AdaptConfig.steps_per_epoch: one epoch of the progress bars
 
 
@@ -83,6 +86,12 @@ class AdaptDialog(QDialog):
             self.method_combo.addItem(key, key)
             self.method_combo.setItemData(self.method_combo.count() - 1, METHOD_NAMES[key],
                                           Qt.ItemDataRole.ToolTipRole)
+        self.noise_combo = QComboBox()
+        self.noise_combo.setObjectName("adaptNoiseCombo")
+        for key in NOISE_MODELS:
+            self.noise_combo.addItem(key, key)
+            self.noise_combo.setItemData(self.noise_combo.count() - 1, NOISE_TIPS[key], Qt.ItemDataRole.ToolTipRole)
+        self.noise_combo.setToolTip("The scan's noise; set from the volume when the dialog opens")
         self.minutes_spin = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=600.0, value=0.5, suffix=" min")
         self.minutes_spin.setObjectName("adaptMinutesSpin")
         self.minutes_spin.setToolTip("Training time budget; the guard's scoring comes on top")
@@ -113,6 +122,7 @@ class AdaptDialog(QDialog):
         form.addRow("Method", self.method_combo)
         form.addRow("Time budget", self.minutes_spin)
         form.addRow("Max steps", self.steps_spin)
+        form.addRow("Noise", self.noise_combo)
         form.addRow("Noise σ", sigma_row)
         form.addRow("Save adapted model in", out_row)
         settings_box = QGroupBox("Adaptation")
@@ -158,6 +168,7 @@ class AdaptDialog(QDialog):
             kind = "noisy scan" if data.mode == MODE_NOISY else "simulated noisy volume"
             name = data.volume.path.name if data.volume.path is not None else "volume"
             what = f"{name} ({kind})"
+            self.noise_combo.setCurrentIndex(self.noise_combo.findData(noise_model(data, self.window_.session)))
         self.context_label.setText(f"Adapts <b>{(model or {}).get('name', 'no model loaded')}</b> to {what}.")
         if data is not None and data.noisy01 is not None:
             self._estimate_sigma(data)
@@ -221,7 +232,8 @@ class AdaptDialog(QDialog):
         self.cancel_button.setEnabled(running)
         folder = (self.result or {}).get("folder")
         self.use_button.setEnabled(not running and bool(folder) and Path(folder).is_dir())
-        for w in (self.method_combo, self.minutes_spin, self.steps_spin, self.sigma_spin, self.out_edit):
+        for w in (self.method_combo, self.noise_combo, self.minutes_spin, self.steps_spin, self.sigma_spin,
+                  self.out_edit):
             w.setEnabled(not running)
         self.status_label.setText("Adapting… you can keep working in the main window" if running else
                                   (problem or "Ready"))
@@ -248,6 +260,7 @@ class AdaptDialog(QDialog):
         return {"files": [path], "volume_index": volume_index, "out": str(target), "init_from": model["folder"],
                 "method": self.method_combo.currentData(), "minutes": float(self.minutes_spin.value()),
                 "max_steps": int(self.steps_spin.value()), "axis": self._axis(),
+                "noise": self.noise_combo.currentData(),
                 "sigma": float(self.sigma_spin.value()) if self._sigma_edited else None}
 
     def start(self) -> bool:
@@ -359,6 +372,14 @@ class AdaptDialog(QDialog):
         if self.controller.thread is None:  # shown again after a close
             self.worker_ready = False
             self.controller.ensure_thread()
+
+
+def noise_model(data, session) -> str:
+    """The noise model for ``ml.adapt``: a scan opened as noisy is a magnitude image (Rician); a
+    simulated noisy volume has the noise the app added."""
+    if data.mode == MODE_NOISY:
+        return "rician"
+    return "rician" if session.noise.kind == "rician" else "gaussian"
 
 
 def open_adapt_dialog(window) -> AdaptDialog:

@@ -15,7 +15,7 @@ from typing import Callable
 from mri_denoise_gui.qt.training_worker import TrainingController, TrainingWorker
 
 #: The `ml.adapt.AdaptConfig` fields the dialog may set (the rest keep their defaults).
-ADAPT_FIELDS = ("files", "out", "init_from", "method", "minutes", "max_steps", "sigma", "axis",
+ADAPT_FIELDS = ("files", "out", "init_from", "method", "minutes", "max_steps", "sigma", "noise", "axis",
                 "volume_index", "seed")
 
 

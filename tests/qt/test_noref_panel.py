@@ -39,7 +39,8 @@ def test_reference_free_figures_of_a_noisy_scan_match_core_noref(qtbot, model_wi
     file_slice = file_order_slice(w.data.noisy01, w.data.geometry(w.session.axis), 6)[None]
     sigma = report["sigma"]["volume"]
     with qtbot.waitSignal(w.controller.worker.modelCallDone, timeout=60_000) as direct:
-        w.controller.run_with_model(lambda d: noref.sure_mse(file_slice, d.denoise_slices01, sigma, axis=0)["psnr"])
+        w.controller.run_with_model(lambda d: noref.sure_mse(file_slice, d.denoise_slices01, sigma, axis=0,
+                                                           rician=True)["psnr"])
     assert w.noref_sure["slice"] == pytest.approx(direct.args[1], rel=1e-9)
     panel = w.noref_panel
     assert panel.slice_labels["sure_mse"].text() == f"{direct.args[1]:.2f} dB"
