@@ -30,11 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench_adapt import synthetic_files  # noqa: E402
+from bench_adapt import noisy_cases, synthetic_files  # noqa: E402
 
-from mri_denoise_gui.core.metrics import foreground_mask, psnr  # noqa: E402
-from mri_denoise_gui.core.noise import add_noise  # noqa: E402
-from mri_denoise_gui.core.normalize import Normalizer  # noqa: E402
+from mri_denoise_gui.core.metrics import psnr  # noqa: E402
 
 
 def demo_slab(folder: Path) -> Path:
@@ -77,37 +75,30 @@ def main() -> None:
     den = Denoiser.load(default_model_dir())
     initial = den.model.get_weights()
     rows = []
-    for path in files:
-        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
-        clean = Normalizer().fit(data).forward(data)
-        tissue = foreground_mask(clean)
-        for k, sigma in enumerate(args.sigmas):
-            noisy = add_noise(clean, "rician", sigma**2, seed=100 + k)
-            noisy_file = tmp / "noisy.nii.gz"
-            nib.save(nib.Nifti1Image(noisy, np.eye(4)), noisy_file)
+    for path, sigma, clean, tissue, noisy, noisy_file in noisy_cases(files, args.sigmas, tmp):
+        den.set_weights(initial)
+        row = {"file": path.name, "sigma": sigma,
+               "default": round(psnr(clean, den.denoise_volume(noisy), tissue), 3)}
+        for variant in args.variants:
+            alpha, noise_model = float(variant.split("/")[0]), variant.split("/")[1]
             den.set_weights(initial)
-            row = {"file": path.name, "sigma": sigma,
-                   "default": round(psnr(clean, den.denoise_volume(noisy), tissue), 3)}
-            for variant in args.variants:
-                alpha, noise_model = float(variant.split("/")[0]), variant.split("/")[1]
-                den.set_weights(initial)
-                config = AdaptConfig(files=[str(noisy_file)], alpha=alpha, noise=noise_model, minutes=60.0,
-                                     max_steps=args.steps, guard_nlm=False)
-                config.learning_rate = args.lr or config.learning_rate
-                started = time.perf_counter()
-                result = adapt_loaded(den, config)
-                seconds = time.perf_counter() - started
-                den.set_weights(result.adapted_weights)
-                tag = f"a{alpha:g}_{noise_model}"
-                row[tag] = round(psnr(clean, den.denoise_volume(noisy), tissue), 3)
-                if args.average:
-                    avg = recorrupted_average(den, noisy, result.sigmas[0], alpha, args.average, seed=7)
-                    row[f"{tag}_avg{args.average}"] = round(psnr(clean, avg, tissue), 3)
-                row[f"{tag}_guard"] = {"kept": result.kept, "est_gain_db": round(result.gain_db or 0.0, 3),
-                                       "steps": result.steps_run, "seconds": round(seconds, 1)}
-            den.set_weights(initial)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            config = AdaptConfig(files=[str(noisy_file)], alpha=alpha, noise=noise_model, minutes=60.0,
+                                 max_steps=args.steps, guard_nlm=False)
+            config.learning_rate = args.lr or config.learning_rate
+            started = time.perf_counter()
+            result = adapt_loaded(den, config)
+            seconds = time.perf_counter() - started
+            den.set_weights(result.adapted_weights)
+            tag = f"a{alpha:g}_{noise_model}"
+            row[tag] = round(psnr(clean, den.denoise_volume(noisy), tissue), 3)
+            if args.average:
+                avg = recorrupted_average(den, noisy, result.sigmas[0], alpha, args.average, seed=7)
+                row[f"{tag}_avg{args.average}"] = round(psnr(clean, avg, tissue), 3)
+            row[f"{tag}_guard"] = {"kept": result.kept, "est_gain_db": round(result.gain_db or 0.0, 3),
+                                   "steps": result.steps_run, "seconds": round(seconds, 1)}
+        den.set_weights(initial)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     variants = [k for k in rows[0] if k.startswith("a") and not k.endswith("_guard")]
     summary = {"cases": len(rows)}
     for v in variants:

@@ -72,6 +72,21 @@ def time_large(folder: Path, method: str, minutes: float) -> None:
                       "steps": result.steps_run, "kept": result.kept, "load_average": os.getloadavg()[0]}))
 
 
+def noisy_cases(files, sigmas, folder: Path):
+    """(file, sigma, clean, tissue mask, noisy, noisy file) for each clean volume and sigma: Rician
+    noise on the normalised volume (seed 100 + the sigma's index), written to ``folder``."""
+    for path in files:
+        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+        data = data[..., 0] if data.ndim == 4 else data
+        clean = Normalizer().fit(data).forward(data)
+        tissue = foreground_mask(clean)
+        for k, sigma in enumerate(sigmas):
+            noisy = add_noise(clean, "rician", sigma**2, seed=100 + k)
+            noisy_file = folder / "noisy.nii.gz"
+            nib.save(nib.Nifti1Image(noisy, np.eye(4)), noisy_file)
+            yield Path(path), sigma, clean, tissue, noisy, noisy_file
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="*")
@@ -100,42 +115,41 @@ def main() -> None:
     den = Denoiser.load(default_model_dir())
     initial = den.model.get_weights()
     rows = []
-    for path in files:
-        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
-        data = data[..., 0] if data.ndim == 4 else data
-        clean = Normalizer().fit(data).forward(data)
-        tissue = foreground_mask(clean)
-        for k, sigma in enumerate(args.sigmas):
-            noisy = add_noise(clean, "rician", sigma**2, seed=100 + k)
-            noisy_file = tmp / "noisy.nii.gz"
-            nib.save(nib.Nifti1Image(noisy, np.eye(4)), noisy_file)
-            den.set_weights(initial)  # the bfloat16 copy too (on CPUs where auto picks it)
-            outs = {"default": den.denoise_volume(noisy), "nlm": nlm_denoise(noisy)}
-            started = time.perf_counter()
-            config = AdaptConfig(files=[str(noisy_file)], method=args.method, minutes=args.minutes, guard_nlm=False,
-                                 noise=args.noise)
-            config.learning_rate = args.lr or config.learning_rate
-            config.max_steps = args.steps or config.max_steps
-            try:
-                result = adapt_loaded(den, config)
-            except ValueError as exc:  # e.g. a single-slice scan: no slices to hold out for the guard
-                print(json.dumps({"file": path.name, "sigma": sigma, "skipped": str(exc).split(": ", 1)[-1]}), flush=True)
-                continue
-            seconds = time.perf_counter() - started
-            outs["adapted"] = den.denoise_volume(noisy)  # the guard's choice (the default if rejected)
-            true = {m: psnr(clean, o, tissue) for m, o in outs.items()}
-            s_est = result.sigmas[0]  # the adaptation's own estimate (normalised units of the noisy file)
-            # scored in the same tissue mask as the true PSNR, to test the estimator (not the mask)
-            sure = {m: noref.sure_mse(noisy, (lambda st, m=m: _rerun(m, st, den, initial, result)), s_est,
-                                      mask=tissue, rician=config.noise == "rician")["psnr"] for m in outs}
-            row = {"file": path.name, "sigma": sigma, "sigma_est": round(s_est, 4), "kept": result.kept,
-                   "true_tissue_psnr": {m: round(v, 2) for m, v in true.items()},
-                   "delta_db": round(true["adapted"] - true["default"], 2),
-                   "sure_psnr": {m: round(v, 2) for m, v in sure.items()},
-                   "order_agrees": sorted(true, key=true.get) == sorted(sure, key=sure.get),
-                   "adapt_seconds": round(seconds, 1), "steps": result.steps_run}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+    for path, sigma, clean, tissue, noisy, noisy_file in noisy_cases(files, args.sigmas, tmp):
+        den.set_weights(initial)  # the bfloat16 copy too (on CPUs where auto picks it)
+        outs = {"default": den.denoise_volume(noisy), "nlm": nlm_denoise(noisy)}
+        started = time.perf_counter()
+        config = AdaptConfig(files=[str(noisy_file)], method=args.method, minutes=args.minutes, guard_nlm=False,
+                             noise=args.noise)
+        config.learning_rate = args.lr or config.learning_rate
+        config.max_steps = args.steps or config.max_steps
+        try:
+            result = adapt_loaded(den, config)
+        except ValueError as exc:  # e.g. a single-slice scan: no slices to hold out for the guard
+            print(json.dumps({"file": path.name, "sigma": sigma, "skipped": str(exc).split(": ", 1)[-1]}), flush=True)
+            continue
+        seconds = time.perf_counter() - started
+        outs["adapted"] = den.denoise_volume(noisy)  # the guard's choice (the default if rejected)
+        true = {m: psnr(clean, o, tissue) for m, o in outs.items()}
+        unguarded = true["adapted"]  # what the adaptation reached, whatever the guard said (to judge the guard)
+        if not result.kept and result.adapted_weights is not None:
+            kept_weights = den.model.get_weights()
+            den.set_weights(result.adapted_weights)
+            unguarded = psnr(clean, den.denoise_volume(noisy), tissue)
+            den.set_weights(kept_weights)
+        s_est = result.sigmas[0]  # the adaptation's own estimate (normalised units of the noisy file)
+        # scored in the same tissue mask as the true PSNR, to test the estimator (not the mask)
+        sure = {m: noref.sure_mse(noisy, (lambda st, m=m: _rerun(m, st, den, initial, result)), s_est,
+                                  mask=tissue, rician=config.noise == "rician")["psnr"] for m in outs}
+        row = {"file": path.name, "sigma": sigma, "sigma_est": round(s_est, 4), "kept": result.kept,
+               "true_tissue_psnr": {m: round(v, 2) for m, v in true.items()},
+               "delta_db": round(true["adapted"] - true["default"], 2),
+               "unguarded_delta_db": round(unguarded - true["default"], 2),
+               "sure_psnr": {m: round(v, 2) for m, v in sure.items()},
+               "order_agrees": sorted(true, key=true.get) == sorted(sure, key=sure.get),
+               "adapt_seconds": round(seconds, 1), "steps": result.steps_run}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     deltas = [r["delta_db"] for r in rows]
     print(json.dumps({"cases": len(rows), "mean_delta_db": round(float(np.mean(deltas)), 3),
                       "worst_delta_db": min(deltas), "order_agreement": sum(r["order_agrees"] for r in rows) / len(rows),
