@@ -19,8 +19,8 @@ from mri_denoise_gui import __version__
 from mri_denoise_gui.core.metrics import METRIC_NAMES, foreground_mask, slice_metrics, volume_metrics
 from mri_denoise_gui.core.noise import NOISE_KINDS, NoiseError, add_noise, sigma_from_variance
 from mri_denoise_gui.core.normalize import Normalizer
-from mri_denoise_gui.core.rician import NOISE_MODELS
 from mri_denoise_gui.core.outputs import check_output
+from mri_denoise_gui.core.rician import NOISE_MODELS
 from mri_denoise_gui.core.volume import VolumeError, load_volume, save_volume
 from mri_denoise_gui.cli_args import OneLineParser, crash_log, float_in, nonneg_int, one_line
 from mri_denoise_gui.cli_ml import add_ml_subcommands
