@@ -72,6 +72,12 @@ def test_rician_recorrupted_targets_point_at_the_signal_not_the_noisy_mean():
     assert plain.mean() - 0.06 > 0.02 and abs(target.mean() - 0.06) < 0.006
 
 
+def test_adapt_config_names_the_noise_models_it_takes():
+    assert AdaptConfig(files=["scan.nii.gz"]).validate() == {}
+    bad = AdaptConfig(files=["scan.nii.gz"], noise="speckle").validate()
+    assert set(bad) == {"noise"} and "rician" in bad["noise"] and "gaussian" in bad["noise"]
+
+
 def test_slice_pool_cuts_and_turns_the_floor_with_its_patch():
     rng = np.random.default_rng(0)
     slices = [rng.random((40, 56)).astype(np.float32) for _ in range(3)]
