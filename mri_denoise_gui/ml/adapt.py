@@ -14,6 +14,7 @@ supervised training, and only when the adaptation is kept.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import threading
 import time
@@ -341,6 +342,10 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
     epochs = max(1, math.ceil(config.max_steps / config.steps_per_epoch))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=masked_mse)
     start_val = float(model.evaluate(val_x, val_y, batch_size=config.batch_size, verbose=0))
+    # Collect the garbage of earlier runs now rather than inside the timed training: every precision
+    # switch leaves a model copy and its traced graphs in reference cycles, and in a long process
+    # (bench_adapt's ninth case) a generation-2 collection freeing them took 41 s of a 30 s budget
+    gc.collect()
     callbacks, canceller = _callbacks(config, progress, cancel, epochs)
     history = model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,
                         validation_data=(val_x, val_y), validation_batch_size=config.batch_size,
