@@ -189,7 +189,7 @@ def _patch_size(config: AdaptConfig, scans, stride: int) -> int:
     return max(fit, 16 if stride <= 16 else stride)
 
 
-def _pool(scans, which: str, seed: int, noise: str = "gaussian") -> SlicePool:
+def _pool(scans, which: str, seed: int, noise: str) -> SlicePool:
     slices, sigmas, floors = [], [], []
     for s in scans:
         picked = s.slices[getattr(s, which)]

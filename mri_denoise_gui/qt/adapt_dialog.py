@@ -80,17 +80,8 @@ class AdaptDialog(QDialog):
         self.context_label = QLabel()
         self.context_label.setObjectName("adaptContextLabel")
         self.context_label.setWordWrap(True)
-        self.method_combo = QComboBox()
-        self.method_combo.setObjectName("adaptMethodCombo")
-        for key in METHODS:
-            self.method_combo.addItem(key, key)
-            self.method_combo.setItemData(self.method_combo.count() - 1, METHOD_NAMES[key],
-                                          Qt.ItemDataRole.ToolTipRole)
-        self.noise_combo = QComboBox()
-        self.noise_combo.setObjectName("adaptNoiseCombo")
-        for key in NOISE_MODELS:
-            self.noise_combo.addItem(key, key)
-            self.noise_combo.setItemData(self.noise_combo.count() - 1, NOISE_TIPS[key], Qt.ItemDataRole.ToolTipRole)
+        self.method_combo = _choice_combo("adaptMethodCombo", METHODS, METHOD_NAMES)
+        self.noise_combo = _choice_combo("adaptNoiseCombo", NOISE_MODELS, NOISE_TIPS)
         self.noise_combo.setToolTip("The scan's noise; set from the volume when the dialog opens")
         self.minutes_spin = QDoubleSpinBox(decimals=1, minimum=0.1, maximum=600.0, value=0.5, suffix=" min")
         self.minutes_spin.setObjectName("adaptMinutesSpin")
@@ -372,6 +363,16 @@ class AdaptDialog(QDialog):
         if self.controller.thread is None:  # shown again after a close
             self.worker_ready = False
             self.controller.ensure_thread()
+
+
+def _choice_combo(name: str, keys, tips: dict) -> QComboBox:
+    """A combo box of ``keys``, each with its one-line explanation as the item's tooltip."""
+    combo = QComboBox()
+    combo.setObjectName(name)
+    for key in keys:
+        combo.addItem(key, key)
+        combo.setItemData(combo.count() - 1, tips[key], Qt.ItemDataRole.ToolTipRole)
+    return combo
 
 
 def noise_model(data, session) -> str:
