@@ -94,7 +94,7 @@ def inference_quality(folder: str) -> list[dict]:
     exact = Denoiser.load(folder, precision="float32")
     head = Denoiser.load(folder, precision="bfloat16")
     whole = Denoiser.load(folder, precision="bfloat16")
-    whole.compute_model = mlprecision.mixed_copy(whole.model, "bfloat16", head_convs=0)  # before the first trace
+    whole.use_network(mlprecision.mixed_copy(whole.model, "bfloat16", head_convs=0), "bfloat16", "all bf16")
     rows = []
     for name, fast in (("bf16, head float32", head), ("all bf16", whole)):
         for q in precision_quality(fast, exact):

@@ -342,9 +342,9 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
     epochs = max(1, math.ceil(config.max_steps / config.steps_per_epoch))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=masked_mse)
     start_val = float(model.evaluate(val_x, val_y, batch_size=config.batch_size, verbose=0))
-    # Collect the garbage of earlier runs now rather than inside the timed training: every precision
-    # switch leaves a model copy and its traced graphs in reference cycles, and in a long process
-    # (bench_adapt's ninth case) a generation-2 collection freeing them took 41 s of a 30 s budget
+    # Collect the garbage of earlier runs now rather than inside the timed training: each run's
+    # compile / fit / evaluate leaves ~14 traced graphs in reference cycles (the precision copies no
+    # longer do: Denoiser keeps them), and a generation-2 collection inside the budget once took 41 s
     gc.collect()
     callbacks, canceller = _callbacks(config, progress, cancel, epochs)
     history = model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,

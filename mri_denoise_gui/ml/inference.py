@@ -7,6 +7,7 @@ input signature, so scrubbing through slices or volumes of any size never retrac
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import zipfile
@@ -73,6 +74,27 @@ def _check_network(model, path: Path) -> None:
                              "it would output nothing but NaN; retrain or pick another model")
 
 
+#: compute copies a Denoiser keeps (float32 and the fast precision, at two strengths, say)
+COPIES_KEPT = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class _ComputeCopy:
+    """One way of running the network: its precision, why, the (copied) model and its traced call."""
+    precision: str
+    reason: str
+    model: object
+    predict: object
+
+    @classmethod
+    def of(cls, precision: str, reason: str, network) -> "_ComputeCopy":
+        def call(x):
+            return tf.cast(network(x, training=False), tf.float32)
+
+        return cls(precision, reason, network, tf.function(
+            call, reduce_retracing=True, input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)]))
+
+
 class Denoiser:
     """A loaded model folder, ready to denoise normalised slices and whole volumes."""
 
@@ -87,23 +109,49 @@ class Denoiser:
         self.fixed_size = (shape[1], shape[2]) if shape[1] is not None and shape[2] is not None else None
         self._force_cpu = False
         self.strength = 1.0
+        self._copies: dict[tuple[str, float], _ComputeCopy] = {}
         self.set_precision("float32")
 
     def set_precision(self, requested: str | None = "auto") -> str:
         """Run in ``requested`` precision ("auto": what this device computes natively; see
-        ml/precision.py). The weights stay float32; returns the precision that will run."""
+        ml/precision.py). The weights stay float32; returns the precision that will run.
+
+        The copies of the network this needs (lower precision, another strength) and their traced
+        graphs are built once and kept (`COPIES_KEPT`, the least recently used dropped); switching
+        back assigns the current weights to the kept copy. Why: rebuilding and retracing on every
+        switch left the old copies in reference cycles, and Python's full collections freeing them
+        grew to pauses of seconds to tens of seconds that hold the GIL (benchmarks/README.md,
+        "Switching precision, strength and weights")."""
         self.precision_requested = requested
         chosen, why = _precision.resolve(requested, self.device)
+        key = (chosen, self.strength)
+        copy = self._copies.pop(key, None)
+        if copy is None:
+            copy = self._new_copy(chosen, why)
+        elif copy.model is not self.model:
+            _precision.copy_weights(self.model, copy.model)
+        self._copies[key] = copy  # the most recently used last
+        while len(self._copies) > COPIES_KEPT:
+            self._copies.pop(next(iter(self._copies)))
+        reason = why if copy.precision == chosen else copy.reason  # "auto: ..." or "forced", as asked now
+        self.precision, self.precision_reason, self.compute_model = copy.precision, reason, copy.model
+        self._predict = copy.predict
+        return copy.precision
+
+    def _new_copy(self, chosen: str, why: str) -> "_ComputeCopy":
         try:
             compute = _precision.mixed_copy(self.model, chosen)
         except Exception as exc:  # a network Keras cannot rebuild from its config: stay exact
             _log.warning("no %s copy of %s (%s); running float32", chosen, self.name, first_line(exc))
             chosen, why, compute = "float32", f"{chosen} copy failed", self.model
-        compute = _strength.strength_copy(compute, self.strength, self.name)
-        self.precision, self.precision_reason, self.compute_model = chosen, why, compute
-        self._predict = tf.function(self._call_compute, reduce_retracing=True,
-                                    input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
-        return chosen
+        return _ComputeCopy.of(chosen, why, _strength.strength_copy(compute, self.strength, self.name))
+
+    def use_network(self, network, precision: str, reason: str) -> None:
+        """Compute with ``network`` (another copy of ``model``, built by a benchmark, say) until the
+        next switch; it is not kept among the copies."""
+        copy = _ComputeCopy.of(precision, reason, network)
+        self.precision, self.precision_reason, self.compute_model = precision, reason, network
+        self._predict = copy.predict
 
     def set_strength(self, strength: float) -> float:
         """Denoise at ``strength`` (1: as trained; ``ml/strength.py``), keeping the precision.
@@ -121,15 +169,12 @@ class Denoiser:
         return strength
 
     def set_weights(self, weights) -> None:
-        """New weights for the network (restored after an adaptation, say), and the fast
-        lower-precision copy rebuilt from them: setting ``model``'s weights alone leaves that
-        copy computing with the old ones."""
+        """New weights for the network (restored after an adaptation, say), assigned to the copy
+        that computes too: setting ``model``'s weights alone leaves that copy computing with the old
+        ones."""
         self.model.set_weights(weights)
         if self.compute_model is not self.model:
-            self.set_precision(self.precision_requested)
-
-    def _call_compute(self, x):
-        return tf.cast(self.compute_model(x, training=False), tf.float32)
+            _precision.copy_weights(self.model, self.compute_model)
 
     @classmethod
     def load(cls, folder: str | Path, precision: str | None = "auto", strength: float = 1.0,

@@ -212,25 +212,39 @@ def _rebuilt(model, config: dict, policy: str, keep: set[str], rewritten: dict[s
 
 
 def rebuilt_with_weights(model, config: dict, rewritten: dict[str, str] | None = None):
-    """A new network from ``config`` (``model``'s, edited) holding ``model``'s weights, by layer
-    name; the 1x1 convolutions in ``rewritten`` get their transposed convolution's kernel, reshaped.
+    """A new network from ``config`` (``model``'s, edited) holding ``model``'s weights (`copy_weights`).
     Shared by the precision copies here and the strength copies (``ml/strength.py``)."""
     import keras
-    import numpy as np
 
     copy = keras.Model.from_config(config)
+    copy_weights(model, copy, rewritten)
+    return copy
+
+
+def copy_weights(model, copy, rewritten: dict[str, str] | None = None) -> None:
+    """Assign ``model``'s weights to ``copy``, a rebuild of it, by layer name; a 1x1 convolution in
+    ``rewritten`` (default: any ``<name>_1x1`` whose ``<name>`` only ``model`` has, as
+    `_upsamplers_as_convs` names them) gets its transposed convolution's kernel, reshaped.
+
+    Why assign rather than rebuild: the copy's variables are what its traced graph reads, so new
+    weights (an adaptation's) reach a fast copy without a new network or a new trace.
+    """
+    import numpy as np
+
     source = {layer.name: layer for layer in model.layers}
     for layer in copy.layers:
         if not layer.weights:
             continue
-        if layer.name in (rewritten or {}):
-            kernel, *bias = source[rewritten[layer.name]].get_weights()  # kernel (2, 2, out, in)
+        origin = (rewritten or {}).get(layer.name)
+        if origin is None and layer.name not in source and layer.name.endswith("_1x1"):
+            origin = layer.name[:-len("_1x1")]
+        if origin is not None:
+            kernel, *bias = source[origin].get_weights()  # kernel (2, 2, out, in)
             out, cin = kernel.shape[2], kernel.shape[3]
             weights = [np.transpose(kernel, (3, 0, 1, 2)).reshape(1, 1, cin, 4 * out)]  # channels (row, col, out)
             layer.set_weights(weights + [np.tile(b, 4) for b in bias])
         else:
             layer.set_weights(source[layer.name].get_weights())
-    return copy
 
 
 def float32_copy(model):

@@ -83,3 +83,28 @@ def test_new_weights_reach_the_fast_copy(tmp_path):
     assert fast.precision == "bfloat16" and fast.precision_requested == "bfloat16"
     assert np.abs(after - before).max() > 10 * np.abs(after - reference).max()  # it moved, to the new net
     assert np.abs(after - reference).max() <= 16 * BF16_EPS * np.abs(x - reference).max()
+
+
+def test_switching_back_reuses_the_copy_with_the_weights_trained_meanwhile(tmp_path):
+    """A switch must not rebuild and retrace (the old copies' garbage froze the GUI in long
+    sessions), yet a kept copy must compute with the weights the network has now: an adaptation
+    trains ``model`` in float32 (by ``fit``, not ``set_weights``) and then switches back."""
+    model = random_weights(build("resunet", **META["architecture_options"]), seed=6, scale=0.1)
+    folder = save_model_folder(model, tmp_path / "m", META)
+    fast = Denoiser.load(folder, precision="bfloat16")
+    x = np.random.default_rng(2).random((2, 48, 56)).astype(np.float32) * 0.9
+    copy, traced = fast.compute_model, fast._predict
+    before = fast.denoise_slices01(x)
+    fast.set_precision("float32")
+    assert fast.compute_model is fast.model
+    fast.model.set_weights([w * 1.5 for w in fast.model.get_weights()])  # as fit would, behind its back
+    reference = fast.denoise_slices01(x)
+    fast.set_precision("bfloat16")
+    assert fast.compute_model is copy and fast._predict is traced  # kept, not rebuilt
+    after = fast.denoise_slices01(x)
+    assert traced.experimental_get_tracing_count() == 1
+    assert np.abs(after - before).mean() > 10 * np.abs(after - reference).mean()  # the new weights
+    fast.set_strength(0.7)
+    assert fast.compute_model is not copy
+    fast.set_strength(1.0)
+    assert fast.compute_model is copy
