@@ -18,6 +18,7 @@ import gc
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -300,6 +301,30 @@ def _callbacks(config, progress, cancel, epochs):
     return callbacks, canceller
 
 
+#: the optimiser each network was compiled with for adaptation (see _ready_to_train)
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _ready_to_train(model, learning_rate: float) -> None:
+    """Compile ``model`` with Adam and the masked loss the first time it is adapted; later, if
+    nothing compiled it otherwise since, reset that Adam (moments, step count) and set its rate.
+
+    Why not compile every time: a new compile makes Keras trace new train and test steps, and the
+    old ones (~2,400 objects in reference cycles per adaptation) cost a 1.5-2 s collection pause
+    each, holding the GIL in the window (benchmarks/README.md, "Switching precision ...")."""
+    import keras
+
+    optimizer = _COMPILED.get(model)
+    if optimizer is None or model.optimizer is not optimizer or model.loss is not masked_mse:
+        optimizer = keras.optimizers.Adam(learning_rate)
+        model.compile(optimizer=optimizer, loss=masked_mse)
+        _COMPILED[model] = optimizer
+        return
+    for variable in optimizer.variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    optimizer.learning_rate = learning_rate
+
+
 def adapt_loaded(denoiser, config: AdaptConfig, progress=None, cancel: threading.Event | None = None) -> AdaptResult:
     """Adapt an already loaded ``ml.inference.Denoiser`` in place (its weights end up adapted if
     the guard keeps them, or as they started); see the module doc."""
@@ -340,11 +365,10 @@ def _adapt_loaded(denoiser, config: AdaptConfig, progress, cancel) -> AdaptResul
             tf.TensorSpec((config.batch_size, patch, patch, 2), tf.float32))
     dataset = tf.data.Dataset.from_generator(stream, output_signature=spec).prefetch(2)
     epochs = max(1, math.ceil(config.max_steps / config.steps_per_epoch))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=masked_mse)
+    _ready_to_train(model, config.learning_rate)
     start_val = float(model.evaluate(val_x, val_y, batch_size=config.batch_size, verbose=0))
-    # Collect the garbage of earlier runs now rather than inside the timed training: each run's
-    # compile / fit / evaluate leaves ~14 traced graphs in reference cycles (the precision copies no
-    # longer do: Denoiser keeps them), and a generation-2 collection inside the budget once took 41 s
+    # Collect the garbage of earlier runs now rather than inside the timed training (a generation-2
+    # collection inside the budget once took 41 s, when every run left its copies and traced graphs)
     gc.collect()
     callbacks, canceller = _callbacks(config, progress, cancel, epochs)
     history = model.fit(dataset, epochs=epochs, steps_per_epoch=config.steps_per_epoch,

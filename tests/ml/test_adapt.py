@@ -184,6 +184,25 @@ def test_adapting_a_bfloat16_denoiser_trains_float32_and_rebuilds_its_fast_copy(
             np.testing.assert_array_equal(np.asarray(fast, np.float32), w)
 
 
+def test_a_second_adaptation_reuses_the_traced_steps_with_a_fresh_optimiser(noisy_file, fresh_tiny_dir):
+    """Compiling anew for every adaptation left the old traced steps as garbage (1.5-2 s collection
+    pauses in the window); reusing them must not carry the first run's Adam state into the second."""
+    denoiser = Denoiser.load(fresh_tiny_dir, precision="float32")
+    initial = denoiser.model.get_weights()
+    config = AdaptConfig(files=[str(noisy_file)], method="r2r", learning_rate=0.002, max_steps=40,
+                         steps_per_epoch=20, patience=10, guard_nlm=False, minutes=5)
+    first = adapt_loaded(denoiser, config)
+    step = denoiser.model.train_function
+    denoiser.set_weights(initial)
+    second = adapt_loaded(denoiser, config)
+    assert denoiser.model.train_function is step  # not traced again
+    assert first.steps_run == second.steps_run == 40  # the step count restarted too
+    moved = max(np.abs(a - b).max() for a, b in zip(first.adapted_weights, initial))
+    assert moved > 1e-3
+    for a, b in zip(first.adapted_weights, second.adapted_weights):
+        np.testing.assert_allclose(a, b, atol=1e-3 * moved)
+
+
 def test_strips_cut_the_longer_side_into_equal_parts():
     from mri_denoise_gui.ml.adapt import strips
 
