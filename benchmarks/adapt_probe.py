@@ -9,8 +9,9 @@ targets without the noise floor, core.rician), and the R2R paper's test-time ave
 recorrupted inputs instead of one pass on y.
 
 Inputs: the three synthetic MNI test-slab volumes of bench_adapt.py and 24 slices of the demo
-volume (the MNI152 T1 template, a real averaged scan), Rician noise at each sigma. Never the
-reserved scans of bench_real.py. Usage:
+volume (the MNI152 T1 template, a real averaged scan), Rician noise at each sigma; or, with
+``--single-slices``, six single-slice scans cut from them. Never the reserved scans of
+bench_real.py. Usage:
     python benchmarks/adapt_probe.py [--variants 1/gaussian 1/rician 0.5/rician] [--average K] [--steps 1200] [--sigmas ...]
 """
 
@@ -45,6 +46,28 @@ def demo_slab(folder: Path) -> Path:
     return path
 
 
+def single_slices(folder: Path) -> list[Path]:
+    """Development single-slice scans, as a 2D DICOM or one thin slice gives the app: the middle
+    slice of each synthetic test-slab volume, two slices of the demo volume (axial, coronal) and a
+    coarse ~60x70 one (the synthetic T1's middle slice, 3x3 block means), written as (H, W, 1)."""
+    out = []
+    for path in synthetic_files(folder):
+        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+        out.append((path.stem.split(".")[0] + "_mid", data[:, :, data.shape[2] // 2]))
+    from mri_denoise_gui.resources import demo_volume_path
+
+    demo = np.asarray(nib.load(str(demo_volume_path())).dataobj, dtype=np.float32)
+    out += [("demo_axial_110", demo[:, :, 110]), ("demo_coronal_120", demo[:, 120, :])]
+    t1 = out[0][1]
+    h, w = (t1.shape[0] // 3) * 3, (t1.shape[1] // 3) * 3
+    out.append(("synth_t1_mid_3mm", t1[:h, :w].reshape(h // 3, 3, w // 3, 3).mean(axis=(1, 3))))
+    files = []
+    for name, image in out:
+        files.append(folder / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image(image[:, :, None], np.eye(4)), files[-1])
+    return files
+
+
 def recorrupted_average(den, noisy: np.ndarray, sigma: float, alpha: float, k: int, seed: int) -> np.ndarray:
     """The R2R paper's estimate: the mean of the network over ``k`` inputs y + alpha z."""
     rng = np.random.default_rng(seed)
@@ -64,14 +87,18 @@ def main() -> None:
     ap.add_argument("--average", type=int, default=0, help="also score the mean over K recorrupted inputs (0: skip)")
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--warmup", type=int, default=None, help="AdaptConfig.warmup_steps (default: its own)")
     ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument("--single-slices", action="store_true",
+                    help="single-slice development scans (single_slices) instead of the volumes")
     args = ap.parse_args()
     from mri_denoise_gui.ml.adapt import AdaptConfig, adapt_loaded
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.resources import default_model_dir
 
     tmp = Path(tempfile.mkdtemp())
-    files = [Path(f) for f in args.files] or [*synthetic_files(tmp), demo_slab(tmp)]
+    files = [Path(f) for f in args.files] or (single_slices(tmp) if args.single_slices
+                                               else [*synthetic_files(tmp), demo_slab(tmp)])
     den = Denoiser.load(default_model_dir())
     initial = den.model.get_weights()
     rows = []
@@ -85,6 +112,7 @@ def main() -> None:
             config = AdaptConfig(files=[str(noisy_file)], alpha=alpha, noise=noise_model, minutes=60.0,
                                  max_steps=args.steps, guard_nlm=False)
             config.learning_rate = args.lr or config.learning_rate
+            config.warmup_steps = config.warmup_steps if args.warmup is None else args.warmup
             started = time.perf_counter()
             result = adapt_loaded(den, config)
             seconds = time.perf_counter() - started

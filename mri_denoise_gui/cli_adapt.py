@@ -35,6 +35,8 @@ def _config(args, files, out):
         config.max_steps = args.steps
     if args.lr is not None:
         config.learning_rate = args.lr
+    if args.warmup is not None:
+        config.warmup_steps = args.warmup
     bad = config.validate()
     if bad:
         raise AdaptError("; ".join(f"{k}: {v}" for k, v in bad.items()))
@@ -203,6 +205,8 @@ def _adapt_options(p, prefix: str = "") -> None:
                    help="at most this many training steps (default 1200)")
     p.add_argument(f"--{prefix}lr", dest="lr", type=float_in(1e-7, 0.99, "--lr"), default=None,
                    help="learning rate (default 3e-4)")
+    p.add_argument(f"--{prefix}warmup", dest="warmup", type=nonneg_int, default=None, metavar="N",
+                   help="steps over which the rate rises from 0 (at most a quarter of the steps; default 0: none)")
     p.add_argument(f"--{prefix}noise", dest="noise", choices=NOISE_MODELS, default="rician",
                    help="the scan's noise: rician (magnitude MRI, default: the noise floor is taken out of the "
                         "training targets and the guard's SURE) or gaussian")

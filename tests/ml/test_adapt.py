@@ -132,12 +132,13 @@ def test_denoise_with_adapt_writes_the_output_and_keeps_the_model_only_if_asked(
     keep.mkdir()
     code = main(["denoise", str(noisy_file), "--output-dir", str(out_dir), "--model", str(tiny_model_dir),
                  "--adapt", "--adapt-method", "n2v", "--adapt-steps", "20", "--keep-adapted", str(keep), "--quiet",
-                 "--adapt-noise", "gaussian"])
+                 "--adapt-noise", "gaussian", "--adapt-warmup", "5"])
     _, err = capsys.readouterr()
     assert code == 0, err
     sidecar = json.loads((out_dir / "noisy_denoised.json").read_text())
     assert sidecar["adaptation"]["method"] == "n2v" and "guard" in sidecar["adaptation"]
     assert sidecar["adaptation"]["settings"]["noise"] == "gaussian"
+    assert sidecar["adaptation"]["settings"]["warmup_steps"] == 5
     kept = sidecar["adaptation"]["guard"]["kept"]
     assert (keep / "noisy_adapted").is_dir() == kept
 
@@ -201,6 +202,25 @@ def test_a_second_adaptation_reuses_the_traced_steps_with_a_fresh_optimiser(nois
     assert moved > 1e-3
     for a, b in zip(first.adapted_weights, second.adapted_weights):
         np.testing.assert_allclose(a, b, atol=1e-3 * moved)
+
+
+def test_warmup_starts_the_rate_low(noisy_file, fresh_tiny_dir):
+    """A fresh Adam's first steps move every weight by about the full rate; the warmup makes them small."""
+    denoiser = Denoiser.load(fresh_tiny_dir, precision="float32")
+    initial = denoiser.model.get_weights()
+    moved = {}
+    # each run is one epoch of 20 steps: max_steps 20, or 8000 cut by the time budget after the first
+    # epoch; a 2000-step warmup is cut to a quarter of max_steps (5 of the 20), not of 8000
+    for warmup, steps in ((0, 20), (2000, 20), (2000, 8000)):
+        denoiser.set_weights(initial)
+        config = AdaptConfig(files=[str(noisy_file)], method="r2r", learning_rate=0.002, max_steps=steps,
+                             steps_per_epoch=20, guard_nlm=False, minutes=1e-4, warmup_steps=warmup)
+        result = adapt_loaded(denoiser, config)
+        assert result.steps_run == 20
+        moved[warmup, steps] = max(np.abs(a - b).max() for a, b in zip(result.adapted_weights, initial))
+    assert moved[2000, 8000] < 0.1 * moved[0, 20]
+    assert moved[2000, 20] > 0.3 * moved[0, 20]
+    assert set(AdaptConfig(files=["a.nii"], warmup_steps=-1).validate()) == {"warmup_steps"}
 
 
 def test_strips_cut_the_longer_side_into_equal_parts():
