@@ -10,8 +10,9 @@ recorrupted inputs instead of one pass on y.
 
 Inputs: the three synthetic MNI test-slab volumes of bench_adapt.py and 24 slices of the demo
 volume (the MNI152 T1 template, a real averaged scan), Rician noise at each sigma; or, with
-``--single-slices``, six single-slice scans cut from them. Never the reserved scans of
-bench_real.py. Usage:
+``--single-slices``, six single-slice scans cut from them; ``--reference-noise S`` gives each
+reference noise of its own first, as most real references have, and scores against both. Never
+the reserved scans of bench_real.py. Usage:
     python benchmarks/adapt_probe.py [--variants 1/gaussian 1/rician 0.5/rician] [--average K] [--steps 1200] [--sigmas ...]
 """
 
@@ -68,6 +69,23 @@ def single_slices(folder: Path) -> list[Path]:
     return files
 
 
+def with_own_noise(files: list[Path], sigma: float, folder: Path) -> dict[Path, np.ndarray]:
+    """Each file as a scan whose reference holds Rician noise ``sigma`` of its own (seeded), like six
+    of the nine reserved real scans: {noisy-reference file: its true clean volume on that file's
+    scale}. Scored against the noisy reference, as bench_real must score, and against the truth."""
+    from mri_denoise_gui.core.noise import add_noise
+    from mri_denoise_gui.core.normalize import Normalizer
+
+    out = {}
+    for k, path in enumerate(files):
+        data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+        clean01 = Normalizer().fit(data).forward(data)
+        ref = folder / f"{path.name.split('.')[0]}_own{sigma:g}.nii.gz"
+        nib.save(nib.Nifti1Image(add_noise(clean01, "rician", sigma**2, seed=50 + k) * 1000, np.eye(4)), ref)
+        out[ref] = clean01 * 1000
+    return out
+
+
 def recorrupted_average(den, noisy: np.ndarray, sigma: float, alpha: float, k: int, seed: int) -> np.ndarray:
     """The R2R paper's estimate: the mean of the network over ``k`` inputs y + alpha z."""
     rng = np.random.default_rng(seed)
@@ -91,7 +109,11 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the rows here")
     ap.add_argument("--single-slices", action="store_true",
                     help="single-slice development scans (single_slices) instead of the volumes")
+    ap.add_argument("--reference-noise", type=float, default=0.0, metavar="S",
+                    help="give each reference Rician noise S of its own first (with_own_noise) and also "
+                         "score against the true clean volume (keys ending _vs_clean)")
     args = ap.parse_args()
+    from mri_denoise_gui.core.normalize import Normalizer
     from mri_denoise_gui.ml.adapt import AdaptConfig, adapt_loaded
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.resources import default_model_dir
@@ -99,13 +121,21 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     files = [Path(f) for f in args.files] or (single_slices(tmp) if args.single_slices
                                                else [*synthetic_files(tmp), demo_slab(tmp)])
+    truths = with_own_noise(files, args.reference_noise, tmp) if args.reference_noise else {}
+    files = list(truths) or files
     den = Denoiser.load(default_model_dir())
     initial = den.model.get_weights()
     rows = []
     for path, sigma, clean, tissue, noisy, noisy_file in noisy_cases(files, args.sigmas, tmp):
         den.set_weights(initial)
-        row = {"file": path.name, "sigma": sigma,
-               "default": round(psnr(clean, den.denoise_volume(noisy), tissue), 3)}
+        truth = None
+        if path in truths:  # the true clean volume, normalised as the noisy reference was
+            reference = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+            truth = Normalizer().fit(reference).forward(truths[path])
+        out = den.denoise_volume(noisy)
+        row = {"file": path.name, "sigma": sigma, "default": round(psnr(clean, out, tissue), 3)}
+        if truth is not None:
+            row["default_vs_clean"] = round(psnr(truth, out, tissue), 3)
         for variant in args.variants:
             alpha, noise_model = float(variant.split("/")[0]), variant.split("/")[1]
             den.set_weights(initial)
@@ -118,7 +148,10 @@ def main() -> None:
             seconds = time.perf_counter() - started
             den.set_weights(result.adapted_weights)
             tag = f"a{alpha:g}_{noise_model}"
-            row[tag] = round(psnr(clean, den.denoise_volume(noisy), tissue), 3)
+            out = den.denoise_volume(noisy)
+            row[tag] = round(psnr(clean, out, tissue), 3)
+            if truth is not None:
+                row[f"{tag}_vs_clean"] = round(psnr(truth, out, tissue), 3)
             if args.average:
                 avg = recorrupted_average(den, noisy, result.sigmas[0], alpha, args.average, seed=7)
                 row[f"{tag}_avg{args.average}"] = round(psnr(clean, avg, tissue), 3)
@@ -130,7 +163,7 @@ def main() -> None:
     variants = [k for k in rows[0] if k.startswith("a") and not k.endswith("_guard")]
     summary = {"cases": len(rows)}
     for v in variants:
-        deltas = [r[v] - r["default"] for r in rows]
+        deltas = [r[v] - r["default_vs_clean" if v.endswith("_vs_clean") else "default"] for r in rows]
         summary[v] = {"mean_delta_db": round(float(np.mean(deltas)), 3), "worst_delta_db": round(min(deltas), 3)}
     print(json.dumps(summary))
     if args.json:
