@@ -54,11 +54,11 @@ class AdaptConfig:
     batch_size: int = 8
     learning_rate: float = 3e-4  # bench_adapt: 3e-4 gave +0.44 dB mean, 1e-4 +0.36 (600 steps)
     #: steps (at most a quarter of max_steps) over which the rate rises linearly from 0 to
-    #: learning_rate (0: none); a fresh Adam's
-    #: first steps move every weight by about the full rate, a shock to a converged network
-    #: (adapt_probe, development data: 200 steps lifted the unguarded mean change from +0.55 to
-    #: +0.62 dB on volumes and +0.02 to +0.10 on single slices, but what the guard keeps by only
-    #: +0.01 dB, short of the rule set before; so not the default: benchmarks/README.md)
+    #: learning_rate (0: none): a fresh Adam's first steps move every weight by about the full
+    #: rate, a shock to a converged network. adapt_probe, development data: 200 steps lifted the
+    #: unguarded mean change from +0.55 to +0.62 dB on volumes and +0.02 to +0.10 on single
+    #: slices, but what the guard keeps by only +0.01 dB, short of the rule set before; so not the
+    #: default (benchmarks/README.md)
     warmup_steps: int = 0
     sigma: float | None = None  # noise sigma on the normalised scale; None: estimated per volume
     alpha: float = 1.0  # R2R recorruption strength: input y + alpha z, target y - z / alpha
