@@ -133,10 +133,13 @@ class Denoiser:
         self._copies[key] = copy  # the most recently used last
         while len(self._copies) > COPIES_KEPT:
             self._copies.pop(next(iter(self._copies)))
-        reason = why if copy.precision == chosen else copy.reason  # "auto: ..." or "forced", as asked now
+        # the reason as asked now ("auto: ..." or "forced"), unless the copy fell back to float32
+        self._install(copy, why if copy.precision == chosen else copy.reason)
+        return copy.precision
+
+    def _install(self, copy: "_ComputeCopy", reason: str) -> None:
         self.precision, self.precision_reason, self.compute_model = copy.precision, reason, copy.model
         self._predict = copy.predict
-        return copy.precision
 
     def _new_copy(self, chosen: str, why: str) -> "_ComputeCopy":
         try:
@@ -149,9 +152,7 @@ class Denoiser:
     def use_network(self, network, precision: str, reason: str) -> None:
         """Compute with ``network`` (another copy of ``model``, built by a benchmark, say) until the
         next switch; it is not kept among the copies."""
-        copy = _ComputeCopy.of(precision, reason, network)
-        self.precision, self.precision_reason, self.compute_model = precision, reason, network
-        self._predict = copy.predict
+        self._install(_ComputeCopy.of(precision, reason, network), reason)
 
     def set_strength(self, strength: float) -> float:
         """Denoise at ``strength`` (1: as trained; ``ml/strength.py``), keeping the precision.

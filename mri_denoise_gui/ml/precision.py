@@ -157,14 +157,20 @@ def mixed_copy(model, precision: str, head_convs: int = HEAD_CONVS, upsample_as_
         return model
     config = model.get_config()
     keep = float32_tail(model, config) | (float32_head(model, config, head_convs) if head_convs else set())
-    rewritten = _upsamplers_as_convs(config) if upsample_as_conv else {}
-    return _rebuilt(model, config, _MIXED[precision], keep, rewritten)
+    if upsample_as_conv:
+        _upsamplers_as_convs(config)
+    return _rebuilt(model, config, _MIXED[precision], keep)
+
+
+#: the name suffix of the 1x1 convolution an upsampler runs as (`_upsamplers_as_convs`)
+AS_CONV = "_1x1"
 
 
 def _upsamplers_as_convs(config: dict) -> dict[str, str]:
     """Rewrite in ``config`` every Conv2DTranspose with a 2x2 kernel, stride 2 and no activation as a
-    1x1 Conv2D to 4x the filters (``<name>_1x1``) followed by PixelShuffle(2) (named ``<name>``, so
-    the layers after it still find it). Returns {1x1 conv name: transposed conv name}.
+    1x1 Conv2D to 4x the filters (``<name>`` + AS_CONV) followed by PixelShuffle(2) (named ``<name>``,
+    so the layers after it still find it, and `copy_weights` finds the kernel by that name).
+    Returns {1x1 conv name: transposed conv name}.
 
     Why: the two are the same arithmetic (each input pixel times the kernel gives a 2x2 output
     block), but TensorFlow runs a transposed convolution as a convolution's input gradient, which
@@ -181,7 +187,7 @@ def _upsamplers_as_convs(config: dict) -> dict[str, str]:
                 and c.get("data_format", "channels_last") == "channels_last"):
             layers.append(layer)
             continue
-        name, conv = c["name"], f"{c['name']}_1x1"
+        name, conv = c["name"], c["name"] + AS_CONV
         channels = 4 * int(c["filters"])
         layers.append({"module": "keras.layers", "class_name": "Conv2D", "registered_name": None, "name": conv,
                        "config": {"name": conv, "trainable": c.get("trainable", True), "dtype": c["dtype"],
@@ -198,33 +204,32 @@ def _upsamplers_as_convs(config: dict) -> dict[str, str]:
     return rewritten
 
 
-def _rebuilt(model, config: dict, policy: str, keep: set[str], rewritten: dict[str, str] | None = None):
+def _rebuilt(model, config: dict, policy: str, keep: set[str]):
     """``model`` rebuilt from ``config`` with every layer but ``keep`` (and the float32-only
-    classes) under dtype ``policy``, holding ``model``'s weights (by layer name; the 1x1
-    convolutions in ``rewritten`` get their transposed convolution's kernel, reshaped)."""
+    classes) under dtype ``policy``, holding ``model``'s weights (`copy_weights`)."""
     for layer in config["layers"]:
         if layer.get("class_name") == "InputLayer":
             continue
         if layer["config"].get("name") in keep or layer.get("class_name") in FLOAT32_LAYER_CLASSES:
             continue
         layer["config"]["dtype"] = policy
-    return rebuilt_with_weights(model, config, rewritten)
+    return rebuilt_with_weights(model, config)
 
 
-def rebuilt_with_weights(model, config: dict, rewritten: dict[str, str] | None = None):
+def rebuilt_with_weights(model, config: dict):
     """A new network from ``config`` (``model``'s, edited) holding ``model``'s weights (`copy_weights`).
     Shared by the precision copies here and the strength copies (``ml/strength.py``)."""
     import keras
 
     copy = keras.Model.from_config(config)
-    copy_weights(model, copy, rewritten)
+    copy_weights(model, copy)
     return copy
 
 
-def copy_weights(model, copy, rewritten: dict[str, str] | None = None) -> None:
-    """Assign ``model``'s weights to ``copy``, a rebuild of it, by layer name; a 1x1 convolution in
-    ``rewritten`` (default: any ``<name>_1x1`` whose ``<name>`` only ``model`` has, as
-    `_upsamplers_as_convs` names them) gets its transposed convolution's kernel, reshaped.
+def copy_weights(model, copy) -> None:
+    """Assign ``model``'s weights to ``copy``, a rebuild of it, by layer name; a 1x1 convolution
+    that `_upsamplers_as_convs` made of transposed convolution ``<name>`` (``<name>`` + AS_CONV, a
+    name only ``copy`` has) gets that convolution's kernel, reshaped.
 
     Why assign rather than rebuild: the copy's variables are what its traced graph reads, so new
     weights (an adaptation's) reach a fast copy without a new network or a new trace.
@@ -235,10 +240,8 @@ def copy_weights(model, copy, rewritten: dict[str, str] | None = None) -> None:
     for layer in copy.layers:
         if not layer.weights:
             continue
-        origin = (rewritten or {}).get(layer.name)
-        if origin is None and layer.name not in source and layer.name.endswith("_1x1"):
-            origin = layer.name[:-len("_1x1")]
-        if origin is not None:
+        if layer.name not in source and layer.name.endswith(AS_CONV):
+            origin = layer.name[:-len(AS_CONV)]
             kernel, *bias = source[origin].get_weights()  # kernel (2, 2, out, in)
             out, cin = kernel.shape[2], kernel.shape[3]
             weights = [np.transpose(kernel, (3, 0, 1, 2)).reshape(1, 1, cin, 4 * out)]  # channels (row, col, out)
