@@ -71,8 +71,9 @@ def single_slices(folder: Path) -> list[Path]:
 
 def with_own_noise(files: list[Path], sigma: float, folder: Path) -> dict[Path, np.ndarray]:
     """Each file as a scan whose reference holds Rician noise ``sigma`` of its own (seeded), like six
-    of the nine reserved real scans: {noisy-reference file: its true clean volume on that file's
-    scale}. Scored against the noisy reference, as bench_real must score, and against the truth."""
+    of the nine reserved real scans: {noisy-reference file: its true clean volume, normalised as
+    noisy_cases normalises that file}. Scored against the noisy reference, as bench_real must
+    score, and against the truth."""
     from mri_denoise_gui.core.noise import add_noise
     from mri_denoise_gui.core.normalize import Normalizer
 
@@ -80,9 +81,10 @@ def with_own_noise(files: list[Path], sigma: float, folder: Path) -> dict[Path, 
     for k, path in enumerate(files):
         data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
         clean01 = Normalizer().fit(data).forward(data)
-        ref = folder / f"{path.name.split('.')[0]}_own{sigma:g}.nii.gz"
-        nib.save(nib.Nifti1Image(add_noise(clean01, "rician", sigma**2, seed=50 + k) * 1000, np.eye(4)), ref)
-        out[ref] = clean01 * 1000
+        reference = add_noise(clean01, "rician", sigma**2, seed=50 + k) * 1000
+        path_out = folder / f"{path.name.split('.')[0]}_own{sigma:g}.nii.gz"
+        nib.save(nib.Nifti1Image(reference, np.eye(4)), path_out)
+        out[path_out] = Normalizer().fit(reference).forward(clean01 * 1000)
     return out
 
 
@@ -113,7 +115,6 @@ def main() -> None:
                     help="give each reference Rician noise S of its own first (with_own_noise) and also "
                          "score against the true clean volume (keys ending _vs_clean)")
     args = ap.parse_args()
-    from mri_denoise_gui.core.normalize import Normalizer
     from mri_denoise_gui.ml.adapt import AdaptConfig, adapt_loaded
     from mri_denoise_gui.ml.inference import Denoiser
     from mri_denoise_gui.resources import default_model_dir
@@ -128,10 +129,7 @@ def main() -> None:
     rows = []
     for path, sigma, clean, tissue, noisy, noisy_file in noisy_cases(files, args.sigmas, tmp):
         den.set_weights(initial)
-        truth = None
-        if path in truths:  # the true clean volume, normalised as the noisy reference was
-            reference = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
-            truth = Normalizer().fit(reference).forward(truths[path])
+        truth = truths.get(path)
         out = den.denoise_volume(noisy)
         row = {"file": path.name, "sigma": sigma, "default": round(psnr(clean, out, tissue), 3)}
         if truth is not None:

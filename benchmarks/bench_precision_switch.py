@@ -50,7 +50,8 @@ def main(argv=None) -> int:
             if kind == "precision":
                 denoiser.set_precision(args.precision if i % 2 == 0 else "float32")
             elif kind == "strength":
-                denoiser.set_precision(args.precision) if i == 0 else None
+                if i == 0:
+                    denoiser.set_precision(args.precision)
                 denoiser.set_strength(0.7 if i % 2 == 0 else 1.0)
             else:
                 denoiser.set_weights([w * (1.0 + 1e-3 * (i % 2)) for w in weights])
