@@ -9,7 +9,8 @@ from mri_denoise_gui.cli import main
 from mri_denoise_gui.core.noise import add_noise
 from mri_denoise_gui.core.normalize import Normalizer
 from mri_denoise_gui.ml import adapt_data
-from mri_denoise_gui.ml.adapt import AdaptConfig, adapt_loaded, guard_decision
+from mri_denoise_gui.ml.adapt import AdaptConfig, adapt_loaded
+from mri_denoise_gui.ml.adapt_guard import guard_decision
 from mri_denoise_gui.ml.inference import Denoiser
 from tests.conftest import phantom, write_nifti
 
