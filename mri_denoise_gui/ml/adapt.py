@@ -18,7 +18,6 @@ import gc
 import math
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,24 +258,18 @@ def _callbacks(config, progress, cancel, epochs):
     return callbacks, canceller
 
 
-#: the optimiser each network was compiled with for adaptation (see _ready_to_train)
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def _ready_to_train(model, learning_rate: float) -> None:
-    """Compile ``model`` with Adam and the masked loss the first time it is adapted; later, if
-    nothing compiled it otherwise since, reset that Adam (moments, step count) and set its rate.
+    """Compile ``model`` with Adam and the masked loss unless an earlier adaptation did (and nothing
+    compiled it otherwise since); then reset that Adam (moments, step count) and set its rate.
 
     Why not compile every time: a new compile makes Keras trace new train and test steps, and the
     old ones (~2,400 objects in reference cycles per adaptation) cost a 1.5-2 s collection pause
     each, holding the GIL in the window (benchmarks/README.md, "Switching precision ...")."""
     import keras
 
-    optimizer = _COMPILED.get(model)
-    if optimizer is None or model.optimizer is not optimizer or model.loss is not masked_mse:
-        optimizer = keras.optimizers.Adam(learning_rate)
-        model.compile(optimizer=optimizer, loss=masked_mse)
-        _COMPILED[model] = optimizer
+    optimizer = getattr(model, "optimizer", None)  # not set before a first compile
+    if model.loss is not masked_mse or not isinstance(optimizer, keras.optimizers.Adam):
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=masked_mse)
         return
     for variable in optimizer.variables:
         variable.assign(np.zeros(variable.shape, variable.dtype))
