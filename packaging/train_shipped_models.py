@@ -61,6 +61,23 @@ RECIPES = {
                            learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=17,
                            monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
                            synthetic_coarse=0.4, low_noise_share=0.3),
+    # sixth stage (issue 14): the same fine-tuning with a third of the clean slices detail-rich
+    # photographs (ml/synthetic_detail.py), so that fine structure stops reading as noise; validated
+    # on the original, coarse and detail (held-out photographs) sets together
+    "default-stage6": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True},
+                           epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
+                           learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=19,
+                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
+                           synthetic_coarse=0.3, synthetic_detail=0.3, low_noise_share=0.3),
+    # seventh stage (issue 14): the shipped network grown by four residual blocks at its coarsest
+    # level (architectures.build_resunet mid_blocks; they start at zero, so the stage starts from
+    # the shipped output), then trained on stage 5's data at a higher rate so the new blocks learn
+    "default-stage7": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True,
+                                                         "mid_blocks": 4},
+                           epochs=20, steps_per_epoch=300, batch_size=16, patch_size=96,
+                           learning_rate=3e-4, loss="l1", lr_schedule="cosine", stream_seed=23,
+                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
+                           synthetic_coarse=0.4, low_noise_share=0.3),
     # the tutorial's network and its SSIM, trained on the same data and noise for a fair comparison;
     # the SSIM is averaged over the windows that hold tissue, because plain SSIM on mostly-background
     # slices rewards a flat dark output, and mixed with L1 (ssim_masked_l1), because under the output
@@ -115,37 +132,44 @@ def _stage_record(n: int, recipe_name: str, meta: dict, kept: bool | None = None
     return record
 
 
-def publish_stage5(base: Path, stage: Path, out: Path, scores: Path | None = None) -> None:
-    """``base`` (the shipped default) fine-tuned by default-stage5 into ``stage``, published to ``out``
-    with model.json telling all five stages and the widened training data (nothing else changes).
+#: the recipes that fine-tune the shipped default as one more stage, and that stage's number
+FINE_TUNE_STAGES = {"default-stage5": 5, "default-stage6": 6, "default-stage7": 7}
+
+
+def publish_stage(recipe_name: str, base: Path, stage: Path, out: Path, scores: Path | None = None) -> None:
+    """``base`` (the shipped default) fine-tuned by ``recipe_name`` into ``stage``, published to ``out``
+    with model.json telling all stages and the widened training data (nothing else changes).
     ``scores``: benchmarks/synth_val.py's JSON for both folders, recorded per validation set."""
     from mri_denoise_gui.ml.litert import write_lite_copy
 
+    n = FINE_TUNE_STAGES[recipe_name]
     base_meta = json.loads((base / "model.json").read_text())
     meta = json.loads((stage / "model.json").read_text())
-    record = _stage_record(5, "default-stage5", meta, kept=True)
-    record["fine_tuned_from"] = "the shipped default (stages 1-4)"
+    record = _stage_record(n, recipe_name, meta, kept=True)
+    record["fine_tuned_from"] = f"the shipped default (stages 1-{n - 1})"
     record["planned_epochs"] = meta["config"]["epochs"]  # more than "epochs" when stopped early (kept: the best)
-    record["validation_sets"] = "original + coarse synthetic validation sets together (384 patches)"
+    record["validation_sets"] = " + ".join(meta.get("training_data", {}).get("validation_sets", {"original": 0})) + \
+        " synthetic validation sets together"
     if scores:
         by_folder = {Path(k).resolve(): v for k, v in json.loads(scores.read_text()).items() if k != "noisy input"}
         meta["validation"]["by_set"] = by_folder[stage.resolve()]
-        meta["validation"]["by_set_before_stage5"] = by_folder[base.resolve()]
+        meta["validation"][f"by_set_before_stage{n}"] = by_folder[base.resolve()]
         meta["validation"]["by_set_note"] = ("benchmarks/synth_val.py: the original synthetic validation set (the one "
-                                             "stages 1-4 were selected on) and the coarse one, 192 patches each")
+                                             "stages 1-4 were selected on), the coarse one and the detail one "
+                                             "(held-out photographs), 192 patches each")
     meta["name"] = out.name
     meta["fine_tuned_from"] = None  # from the shipped default's own stages: see training_stages
     meta["training_stages"] = list(base_meta["training_stages"]) + [record]
     meta["training_seconds"] = round(base_meta["training_seconds"] + meta["training_seconds"], 1)
     meta["epochs_run"] = base_meta["epochs_run"] + meta["epochs_run"]
     meta["config"]["out"] = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
-    meta["config"]["init_from"] = "resources/models/default (stages 1-4)"
+    meta["config"]["init_from"] = f"resources/models/default (stages 1-{n - 1})"
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.publish-", dir=out.parent))
     try:
         shutil.copyfile(stage / "model.keras", staging / "model.keras")
         for log in sorted(base.glob("training_log_stage*.csv")):
             shutil.copyfile(log, staging / log.name)
-        shutil.copyfile(stage / "training_log.csv", staging / "training_log_stage5.csv")
+        shutil.copyfile(stage / "training_log.csv", staging / f"training_log_stage{n}.csv")
         (staging / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
         write_lite_copy(staging)
         staging.chmod(0o755)
@@ -156,7 +180,7 @@ def publish_stage5(base: Path, stage: Path, out: Path, scores: Path | None = Non
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["default", "seed-autoencoder", "default-stage5"])
+    parser.add_argument("which", choices=["default", "seed-autoencoder", *FINE_TUNE_STAGES])
     parser.add_argument("--out", type=Path, help="model folder (default: resources/models/<which>)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (for a quick check)")
     parser.add_argument("--steps", type=int, help="override the recipe's steps per epoch")
@@ -164,18 +188,19 @@ def main(argv=None) -> int:
                         help="default only: reuse the finished stages (stage1/ ... stage4/ model folders) in "
                              "WORK_DIR, run the rest there and keep it")
     parser.add_argument("--init-from", type=Path, metavar="MODEL_DIR",
-                        help="default-stage5 only: the model to fine-tune (e.g. resources/models/default)")
+                        help="default-stage5/6 only: the model to fine-tune (e.g. resources/models/default)")
     parser.add_argument("--scores", type=Path, metavar="JSON",
                         help="with --publish-to: benchmarks/synth_val.py --json output for --init-from and --out")
     parser.add_argument("--publish-to", type=Path, metavar="MODEL_DIR",
-                        help="default-stage5 only: do not train; publish the trained --out (fine-tuned from "
-                             "--init-from) to MODEL_DIR with all five stages in model.json")
+                        help="default-stage5/6 only: do not train; publish the trained --out (fine-tuned from "
+                             "--init-from) to MODEL_DIR with all stages in model.json")
     args = parser.parse_args(argv)
-    if args.which == "default-stage5":  # a candidate: only --publish-to writes it anywhere else
+    if args.which in FINE_TUNE_STAGES:  # a candidate: only --publish-to writes it anywhere else
         if not args.out or not args.init_from:
-            parser.error("default-stage5 needs --init-from MODEL_DIR and --out DIR")
+            parser.error(f"{args.which} needs --init-from MODEL_DIR and --out DIR")
         if args.publish_to:
-            publish_stage5(args.init_from.resolve(), args.out.resolve(), args.publish_to.resolve(), args.scores)
+            publish_stage(args.which, args.init_from.resolve(), args.out.resolve(), args.publish_to.resolve(),
+                          args.scores)
             return 0
         if (args.out / "model.json").is_file():
             parser.error(f"{args.out} already holds a model: to resume, pass it as --init-from and a new --out")

@@ -47,8 +47,13 @@ def _conv(x, filters, name, strides=1):
                          kernel_initializer="he_normal", name=name)(x)
 
 
+#: layers of ``mid_blocks``: new to a grown network, and neutral there as built
+MID_BLOCK_PREFIX = "mid_res"
+
+
 def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
-                  noise_level: bool = False, input_size: int | None = None, context: int = 0) -> keras.Model:
+                  noise_level: bool = False, input_size: int | None = None, context: int = 0,
+                  mid_blocks: int = 0) -> keras.Model:
     """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
 
     Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the
@@ -59,6 +64,9 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
     ``context`` > 0 (2.5D, issue 14): the input is a stack of 1 + 2 * context slices, the one to
     denoise first and its neighbours after it; the neighbours' channels are appended after the
     noise level, so ``grow`` turns a 2D network into this one computing the same until trained.
+    ``mid_blocks`` residual blocks at the coarsest level widen the receptive field and add capacity
+    where a convolution costs 1/64 of one at full resolution; their last convolution starts at
+    zero, so ``grow`` adds them to a trained network that computes the same until trained.
     """
     if noise_level and unshuffle != 2:
         raise ValueError("noise_level needs unshuffle=2 (it reads the 2x2 Haar detail)")
@@ -83,6 +91,10 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
         x = _conv(x, filters, f"down{level}", strides=2)
     x = _conv(x, filters, "mid_a")
     x = _conv(x, filters, "mid_b")
+    for block in range(mid_blocks):
+        y = _conv(x, filters, f"{MID_BLOCK_PREFIX}{block}_a")
+        y = layers.Conv2D(filters, 3, padding="same", kernel_initializer="zeros", name=f"{MID_BLOCK_PREFIX}{block}_b")(y)
+        x = layers.Add(name=f"{MID_BLOCK_PREFIX}{block}")([x, y])
     for level in reversed(range(levels)):
         filters //= growth
         x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same",
@@ -102,13 +114,16 @@ def grow(source: keras.Model, name: str, **options) -> keras.Model:
 
     Why: to add an input (the noise-level channel) to a trained network without retraining it:
     kernels that gained input channels keep their old weights and start at zero on the new
-    ones, so the grown network computes exactly what ``source`` did until it is trained.
+    ones, so the grown network computes exactly what ``source`` did until it is trained; new
+    residual blocks (``mid_blocks``) keep their zero-started output and add nothing until trained.
     """
     model = build(name, **options)
     by_name = {layer.name: layer for layer in source.layers}
     for layer in model.layers:
         weights = layer.get_weights()
         if not weights:
+            continue
+        if layer.name not in by_name and layer.name.startswith(MID_BLOCK_PREFIX):
             continue
         if layer.name not in by_name:
             raise ValueError(f"cannot grow {source.name!r} into {name}: it has no layer {layer.name!r}")

@@ -186,6 +186,10 @@ class SyntheticPatchSampler:
     #: share of slices from the coarse / thick-slice / small-matrix domain (ml/synthetic_coarse.py);
     #: 0 draws exactly the original stream. A coarse slice is about one patch, so it gives half as many
     coarse_share: float = 0.0
+    #: share of slices that are detail-rich photographs (ml/synthetic_detail.py), drawn from
+    #: ``detail_images``; 0 draws exactly the original stream
+    detail_share: float = 0.0
+    detail_images: tuple[str, ...] | None = None
 
     def __post_init__(self):
         self._current = None
@@ -198,7 +202,13 @@ class SyntheticPatchSampler:
 
         if self._left <= 0 or self._current is None:
             maps = self.maps[int(self.rng.choice(len(self.maps), p=self._weights))]
-            if self.coarse_share > 0 and self.rng.random() < self.coarse_share:
+            if self.detail_share > 0 and self.rng.random() < self.detail_share:
+                from mri_denoise_gui.ml import synthetic_detail
+
+                names = self.detail_images or synthetic_detail.TRAIN_IMAGES
+                self._current = synthetic_detail.detail_slice(self.rng, names)
+                self._left = self.patches_per_slice
+            elif self.coarse_share > 0 and self.rng.random() < self.coarse_share:
                 from mri_denoise_gui.ml.synthetic_coarse import coarse_slice
 
                 self._current = coarse_slice(maps, self.rng, axis=int(self.rng.choice(self.axes)))

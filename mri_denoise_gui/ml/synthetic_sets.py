@@ -18,18 +18,23 @@ SYNTH_VAL_SLAB = (88, 104)
 SYNTH_TEST_SLAB = (112, 136)
 #: the coarse validation set's seeds sit this far from the original set's (its own draws)
 COARSE_SEED_SHIFT = 1000
+#: and the detail set's (ml/synthetic_detail.py, held-out images only) this far
+DETAIL_SEED_SHIFT = 2000
 
 
-def synthetic_validation_pairs(config, coarse: bool = False, maps=None):
+def synthetic_validation_pairs(config, coarse: bool = False, maps=None, detail: bool = False):
     """The synthetic validation set of ``config`` (from SYNTH_VAL_SLAB only): the original one, as
-    training always built it, or (``coarse``) the coarse / thick-slice one with its own seeds."""
+    training always built it, or (``coarse``) the coarse / thick-slice one with its own seeds, or
+    (``detail``) photographs cut from the held-out VALIDATION_IMAGES only."""
+    from mri_denoise_gui.ml import synthetic_detail
     from mri_denoise_gui.ml.synthetic import TissueMaps
 
     maps = maps if maps is not None else TissueMaps.load()
-    seed = config.seed + (COARSE_SEED_SHIFT if coarse else 0)
+    seed = config.seed + (COARSE_SEED_SHIFT if coarse else DETAIL_SEED_SHIFT if detail else 0)
     sampler = mldata.SyntheticPatchSampler([maps.slab(*SYNTH_VAL_SLAB)], config.patch_size, axes=(2,),
                                            rng=np.random.default_rng(seed + mldata.VALIDATION_PATCH_SEED_OFFSET),
-                                           coarse_share=1.0 if coarse else 0.0)
+                                           coarse_share=1.0 if coarse else 0.0, detail_share=1.0 if detail else 0.0,
+                                           detail_images=synthetic_detail.VALIDATION_IMAGES)
     return mldata.validation_pairs(sampler, config.val_patches, config.noise_kind, config.variance_range,
                                    seed=seed + mldata.VALIDATION_NOISE_SEED_OFFSET)
 
@@ -44,7 +49,8 @@ def synthetic_training(config):
 
     def factory(seed):
         return mldata.SyntheticPatchSampler(chunks, config.patch_size, rng=np.random.default_rng(seed),
-                                            coarse_share=float(config.synthetic_coarse))
+                                            coarse_share=float(config.synthetic_coarse),
+                                            detail_share=float(config.synthetic_detail))
 
     summary = {
         "source": "synthetic contrasts from nilearn's MNI152 2009a T1/GM/WM maps (see ml/synthetic.py)",
@@ -63,5 +69,15 @@ def synthetic_training(config):
                                     "ringing), small fields of view (matrices of ~25-130)")
         summary["validation_sets"] = {"original": int(config.val_patches), "coarse": int(config.val_patches)}
         noisy2, clean2 = synthetic_validation_pairs(config, coarse=True, maps=maps)
+        noisy, clean = np.concatenate([noisy, noisy2]), np.concatenate([clean, clean2])
+    if config.synthetic_detail:
+        from mri_denoise_gui.ml import synthetic_detail
+
+        summary["detail_share"] = float(config.synthetic_detail)
+        summary["detail_domain"] = ("ml/synthetic_detail.py: scikit-image's bundled photographs under an MRI-like "
+                                    "intensity mapping; trained on " + ", ".join(synthetic_detail.TRAIN_IMAGES)
+                                    + "; validated on " + ", ".join(synthetic_detail.VALIDATION_IMAGES))
+        summary.setdefault("validation_sets", {"original": int(config.val_patches)})["detail"] = int(config.val_patches)
+        noisy2, clean2 = synthetic_validation_pairs(config, maps=maps, detail=True)
         noisy, clean = np.concatenate([noisy, noisy2]), np.concatenate([clean, clean2])
     return factory, noisy, clean, summary

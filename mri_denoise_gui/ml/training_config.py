@@ -58,6 +58,11 @@ class TrainingConfig:
     synthetic_coarse: float = setting(0.0, cli="unit", metavar="SHARE",
                                       help="synthetic data only: share of coarse, thick, small-matrix slices "
                                            "(0 = the original domain)")
+    #: share of synthetic slices that are detail-rich photographs (ml/synthetic_detail.py); > 0
+    #: also adds a detail validation set of as many patches, cut from held-out images only
+    synthetic_detail: float = setting(0.0, cli="unit", metavar="SHARE",
+                                      help="synthetic data only: share of detail-rich photographs "
+                                           "(scikit-image's samples) among the clean slices (0 = off)")
     #: share of patches whose sigma is drawn in [low, 3 %] instead of the whole range
     low_noise_share: float = setting(0.0, cli="unit", metavar="SHARE",
                                      help="share of training patches with noise drawn at sigma 1-3 percent only (0 = off)")
@@ -176,11 +181,12 @@ class TrainingConfig:
                 raise ValueError
         except (TypeError, ValueError):
             bad["variance_range"] = "two variances LOW <= HIGH in [0, 1)"
-        for name in ("synthetic_coarse", "low_noise_share"):
+        for name in ("synthetic_coarse", "synthetic_detail", "low_noise_share"):
             if not (_number(getattr(self, name)) and 0 <= getattr(self, name) <= 1):
                 bad[name] = "must be a share in [0, 1]"
-        if _number(self.synthetic_coarse) and self.synthetic_coarse > 0 and not self.synthetic:
-            bad["synthetic_coarse"] = "only for synthetic training data"
+        for name in ("synthetic_coarse", "synthetic_detail"):
+            if _number(getattr(self, name)) and getattr(self, name) > 0 and not self.synthetic:
+                bad[name] = "only for synthetic training data"
         if not (_number(self.val_fraction) and 0 < self.val_fraction < 1):
             bad["val_fraction"] = "must be between 0 and 1"
         if not (_number(self.central_fraction) and 0 < self.central_fraction <= 1):

@@ -125,3 +125,31 @@ def test_the_tf_free_registry_names_every_builder_and_loss():
 
     assert architectures.ARCHITECTURES == training_choices.ARCHITECTURES
     assert tuple(LOSSES) == training_choices.LOSSES
+
+
+def test_mid_blocks_grow_a_trained_net_that_computes_the_same_until_trained_then_learn(tmp_path):
+    """resunet(mid_blocks=N) (issue 14, stage 7): residual blocks at the coarsest level whose output
+    starts at zero, so the shipped network grows capacity without losing what it learned."""
+    import keras
+
+    from tests.ml.conftest import random_weights
+
+    rng = np.random.default_rng(0)
+    small = random_weights(build("resunet", width=8, levels=1, noise_level=True), seed=4)
+    grown = architectures.grow(small, "resunet", width=8, levels=1, noise_level=True, mid_blocks=2)
+    names = [layer.name for layer in grown.layers]
+    assert {"mid_res0", "mid_res1_b"} <= set(names)
+    assert grown.count_params() > small.count_params() + 2 * 2 * 9 * 16 * 16
+    x = rng.random((2, 32, 40, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(grown(x)), np.asarray(small(x)), atol=1e-6)
+    # the new blocks do train: a few steps move their zero-started output convolution
+    grown.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mae")
+    clean = np.clip(x - 0.1, 0, 1)
+    grown.fit(x, clean, epochs=3, verbose=0)
+    assert np.abs(grown.get_layer("mid_res0_b").get_weights()[0]).max() > 0
+    path = tmp_path / "grown.keras"
+    grown.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(grown(x)), atol=1e-6)
+    with pytest.raises(ValueError, match="cannot grow"):  # other new layers are still refused
+        architectures.grow(small, "resunet", width=8, levels=2, noise_level=True, mid_blocks=1)

@@ -136,7 +136,7 @@ def test_stage5_publish_tells_all_five_stages_and_keeps_the_earlier_logs(tiny_mo
 
     sys.path.insert(0, str(ROOT / "packaging"))
     try:
-        from train_shipped_models import publish_stage5
+        from train_shipped_models import publish_stage
     finally:
         sys.path.remove(str(ROOT / "packaging"))
     base, stage = tmp_path / "base", tmp_path / "stage5"
@@ -155,7 +155,7 @@ def test_stage5_publish_tells_all_five_stages_and_keeps_the_earlier_logs(tiny_mo
     scores.write_text(json.dumps({"noisy input": {}, str(base): {"original": {"psnr": 1.0}},
                                   str(stage): {"original": {"psnr": 2.0}}}))
     out = tmp_path / "default"
-    publish_stage5(base, stage, out, scores)
+    publish_stage("default-stage5", base, stage, out, scores)
     published = json.loads((out / "model.json").read_text())
     assert [s["stage"] for s in published["training_stages"]] == [1, 2, 3, 4, 5]
     assert published["training_stages"][-1]["planned_epochs"] == 15
