@@ -1,6 +1,7 @@
 """Model selection on synthetic validation only: models scored on the original and the coarse
 synthetic validation sets (both cut from SYNTH_VAL_SLAB of the MNI template, never from real scans)
-and on the detail set (photographs held out of training, ml/synthetic_detail.py).
+and on the detail (photographs held out of training, ml/synthetic_detail.py) and oversampled
+(interpolated onto a finer grid, ml/synthetic_oversampled.py) sets.
 
 The original set is exactly the one every stage of the default validated on (the recipe's seed,
 192 patches of 96 px, Rician or Gaussian noise at sigma 1-10 %, uniform in sigma); the coarse
@@ -83,13 +84,13 @@ def main(argv=None) -> int:
     from mri_denoise_gui.ml.modelfile import MODEL_FILE
     from mri_denoise_gui.ml.synthetic import TissueMaps
     from mri_denoise_gui.ml.data import VALIDATION_NOISE_SEED_OFFSET
-    from mri_denoise_gui.ml.synthetic_sets import COARSE_SEED_SHIFT, DETAIL_SEED_SHIFT, synthetic_validation_pairs
+    from mri_denoise_gui.ml.synthetic_sets import DOMAINS, synthetic_validation_pairs
 
     config = recipe_config("default-stage5", Path("unused"))
     maps = TissueMaps.load()
     sets = {}
-    for name, shift in (("original", 0), ("coarse", COARSE_SEED_SHIFT), ("detail", DETAIL_SEED_SHIFT)):
-        noisy, clean = synthetic_validation_pairs(config, coarse=name == "coarse", detail=name == "detail", maps=maps)
+    for name, (shift, _, _) in DOMAINS.items():
+        noisy, clean = synthetic_validation_pairs(config, name, maps=maps)
         sigmas = pair_sigmas(len(noisy), config.noise_kind, config.variance_range,
                              config.seed + shift + VALIDATION_NOISE_SEED_OFFSET)
         sets[name] = (noisy, clean, sigmas)

@@ -190,6 +190,8 @@ class SyntheticPatchSampler:
     #: ``detail_images``; 0 draws exactly the original stream
     detail_share: float = 0.0
     detail_images: tuple[str, ...] | None = None
+    #: share of slices interpolated onto a finer grid (ml/synthetic_oversampled.py); 0: the original stream
+    oversampled_share: float = 0.0
 
     def __post_init__(self):
         self._current = None
@@ -207,6 +209,11 @@ class SyntheticPatchSampler:
 
                 names = self.detail_images or synthetic_detail.TRAIN_IMAGES
                 self._current = synthetic_detail.detail_slice(self.rng, names)
+                self._left = self.patches_per_slice
+            elif self.oversampled_share > 0 and self.rng.random() < self.oversampled_share:
+                from mri_denoise_gui.ml.synthetic_oversampled import oversampled_slice
+
+                self._current = oversampled_slice(maps, self.rng, axis=int(self.rng.choice(self.axes)))
                 self._left = self.patches_per_slice
             elif self.coarse_share > 0 and self.rng.random() < self.coarse_share:
                 from mri_denoise_gui.ml.synthetic_coarse import coarse_slice

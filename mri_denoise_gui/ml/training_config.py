@@ -63,6 +63,11 @@ class TrainingConfig:
     synthetic_detail: float = setting(0.0, cli="unit", metavar="SHARE",
                                       help="synthetic data only: share of detail-rich photographs "
                                            "(scikit-image's samples) among the clean slices (0 = off)")
+    #: share of synthetic slices interpolated 1.5-4x onto a finer grid (ml/synthetic_oversampled.py);
+    #: > 0 also adds an oversampled validation set of as many patches
+    synthetic_oversampled: float = setting(0.0, cli="unit", metavar="SHARE",
+                                           help="synthetic data only: share of slices interpolated onto a finer "
+                                                "grid, smooth at the pixel scale (0 = off)")
     #: share of patches whose sigma is drawn in [low, 3 %] instead of the whole range
     low_noise_share: float = setting(0.0, cli="unit", metavar="SHARE",
                                      help="share of training patches with noise drawn at sigma 1-3 percent only (0 = off)")
@@ -181,10 +186,10 @@ class TrainingConfig:
                 raise ValueError
         except (TypeError, ValueError):
             bad["variance_range"] = "two variances LOW <= HIGH in [0, 1)"
-        for name in ("synthetic_coarse", "synthetic_detail", "low_noise_share"):
+        for name in ("synthetic_coarse", "synthetic_detail", "synthetic_oversampled", "low_noise_share"):
             if not (_number(getattr(self, name)) and 0 <= getattr(self, name) <= 1):
                 bad[name] = "must be a share in [0, 1]"
-        for name in ("synthetic_coarse", "synthetic_detail"):
+        for name in ("synthetic_coarse", "synthetic_detail", "synthetic_oversampled"):
             if _number(getattr(self, name)) and getattr(self, name) > 0 and not self.synthetic:
                 bad[name] = "only for synthetic training data"
         if not (_number(self.val_fraction) and 0 < self.val_fraction < 1):

@@ -122,9 +122,9 @@ def test_coarse_validation_set_is_its_own_fixed_set():
     from mri_denoise_gui.ml.training_config import TrainingConfig
 
     config = TrainingConfig(out="unused", synthetic=True, patch_size=64, val_patches=6, seed=3)
-    noisy, clean = synthetic_validation_pairs(config, coarse=True)
+    noisy, clean = synthetic_validation_pairs(config, "coarse")
     assert noisy.shape == clean.shape == (6, 64, 64, 1)
-    again = synthetic_validation_pairs(config, coarse=True)
+    again = synthetic_validation_pairs(config, "coarse")
     assert np.array_equal(again[1], clean) and np.array_equal(again[0], noisy)
     original = synthetic_validation_pairs(config)[1]
     assert (clean > 0).mean() < (original > 0).mean()  # small coarse slices padded into the patch

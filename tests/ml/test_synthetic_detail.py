@@ -84,7 +84,7 @@ def test_detail_validation_set_is_added_and_the_share_is_validated(tmp_path):
     assert "synthetic_detail" in TrainingConfig(out="m", synthetic=True, synthetic_detail=2.0).validate()
 
 
-def test_stage6_recipe_fine_tunes_the_stage4_network_on_all_three_domains(tmp_path):
+def test_stage6_and_7_recipes_fine_tune_the_shipped_network(tmp_path):
     sys.path.insert(0, str(ROOT / "packaging"))
     try:
         from train_shipped_models import FINE_TUNE_STAGES, RECIPES, recipe_config
@@ -95,3 +95,9 @@ def test_stage6_recipe_fine_tunes_the_stage4_network_on_all_three_domains(tmp_pa
     assert config.synthetic_detail > 0 and config.synthetic_coarse > 0
     assert RECIPES["default-stage6"]["arch_options"] == RECIPES["default-stage4"]["arch_options"]
     assert FINE_TUNE_STAGES["default-stage6"] == 6
+    # stage 7 grows the same network by residual blocks: the recipe must differ from stage 4's
+    # options only by them, or architectures.grow would refuse the shipped default
+    grown = recipe_config("default-stage7", tmp_path / "stage7", init_from=ROOT / "resources/models/default")
+    assert grown.validate() == {}
+    options = dict(grown.arch_options)
+    assert options.pop("mid_blocks") > 0 and options == RECIPES["default-stage4"]["arch_options"]
