@@ -22,6 +22,9 @@ sigma, BM3D knows what no blind method can: that the scan's own noise is part of
 should be left in. Each scan's own noise level (estimated in its tissue, normalised scale) is
 printed for the same reason.
 
+``--told-sigma`` also runs each model that has a noise-level input told the added sigma instead of
+its own estimate (the non-blind comparison with BM3D told the sigma; reporting only).
+
 ``--strengths`` runs every model with a noise-level input at each denoising strength too (reporting
 only: the strength is the user's, never chosen on these scans). ``--precisions`` runs every model in each precision named (default: ``auto`` only) and, with more
 than one, prints each scan's tissue PSNR difference from float32 (issue 19's quality bar: within
@@ -146,6 +149,23 @@ class KnownSigmaBM3D:
         return out
 
 
+def told_models(models, sigma: float) -> list:
+    """Each model with a noise-level input again, told ``sigma`` instead of estimating it (float32),
+    named "<name> (told sigma)": the network's side of the comparison with BM3D told the sigma."""
+    from mri_denoise_gui.ml.inference import Denoiser
+    from mri_denoise_gui.ml.strength import has_noise_input, told_copy
+
+    out = []
+    for m in models:
+        if not has_noise_input(m.model) or m.strength != 1.0:
+            continue
+        copy = Denoiser.load(m.folder, precision="float32")
+        copy.use_network(told_copy(copy.model, sigma, m.name), "float32", "told the sigma (benchmark)")
+        copy.name = f"{m.name} (told sigma)"
+        out.append(copy)
+    return out
+
+
 def mean_rows(per_file: list[dict], sigmas=SIGMAS) -> list[dict]:
     """Mean over scans per (method, sigma), then over sigmas per method (sigma None)."""
     rows = []
@@ -214,6 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--blind-bm3d", action="store_true",
                         help="also BM3D with its sigma estimated from the noisy slice (as NLM is)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these scans (names as printed)")
+    parser.add_argument("--told-sigma", action="store_true",
+                        help="also run each model with a noise-level input told the added sigma, as BM3D is")
     parser.add_argument("--strengths", nargs="+", type=float, default=[1.0], metavar="S",
                         help="denoising strengths to run the models at (default 1; see ml/strength.py)")
     parser.add_argument("--precisions", nargs="+", default=["auto"], choices=PRECISIONS, metavar="PRECISION",
@@ -247,6 +269,8 @@ def main(argv=None) -> int:
     started = time.time()
     for i, sigma in enumerate(args.sigmas):  # one call per sigma so that BM3D can be told it
         extra = [KnownSigmaBM3D(sigma)] if use_bm3d else []
+        if args.told_sigma:
+            extra = told_models(models, sigma) + extra
         result = evaluate([p for p, _ in scans], models + extra, noise_kind="rician",
                           variances=[sigma * sigma], baselines=baselines, axis=2, seed=7 + 100 * i)
         per_file += result["per_file"]

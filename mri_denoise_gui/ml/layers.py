@@ -86,14 +86,18 @@ class NoiseLevelMap(keras.layers.Layer):
 
     ``gain`` scales what the network is told: the denoising strength (``ml/strength.py``), set on an
     inference copy, never in a saved model (1, the trained value, is not written to the config).
+    ``told`` replaces the estimate by a known sigma (a benchmark's oracle, as BM3D is told it).
     """
 
-    def __init__(self, step: int = 4, gain: float = 1.0, **kwargs):
+    def __init__(self, step: int = 4, gain: float = 1.0, told: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.step = int(step)
         self.gain = float(gain)
+        self.told = None if told is None else float(told)
 
     def call(self, x):
+        if self.told is not None:
+            return ops.ones_like(x[..., :1]) * (10.0 * self.gain * self.told)
         xs = x[:, :: self.step, :: self.step, :] if self.step > 1 else x
         hh = 0.5 * (xs[..., 0] - xs[..., 1] - xs[..., 2] + xs[..., 3])
         b = ops.shape(x)[0]
@@ -109,4 +113,6 @@ class NoiseLevelMap(keras.layers.Layer):
         config = {**super().get_config(), "step": self.step}
         if self.gain != 1.0:
             config["gain"] = self.gain
+        if self.told is not None:
+            config["told"] = self.told
         return config

@@ -39,6 +39,21 @@ def require_noise_input(model, name: str = "this model") -> None:
                          "(the shipped default has one)")
 
 
+def told_copy(model, sigma: float, name: str = "this model"):
+    """A rebuild of ``model`` told the noise sigma (of the [0, 1] image) instead of estimating it,
+    with the same weights: what a non-blind comparison (BM3D told the sigma) needs."""
+    require_noise_input(model, name)
+    if not (math.isfinite(sigma) and 0 <= sigma < 1):
+        raise ValueError(f"sigma must be in [0, 1), got {sigma}")
+    from mri_denoise_gui.ml.precision import rebuilt_with_weights
+
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer.get("class_name") == NOISE_INPUT_CLASS:
+            layer["config"]["told"] = float(sigma)
+    return rebuilt_with_weights(model, config)
+
+
 def strength_copy(model, strength: float, name: str = "this model"):
     """``model`` itself at strength 1, else a rebuild whose noise-level layers are told ``strength``
     times their estimate, with the same weights (and the same per-layer precision policies)."""

@@ -43,6 +43,23 @@ def test_the_noise_channel_is_told_strength_times_the_estimate():
     assert NoiseLevelMap(gain=0.5).get_config()["gain"] == 0.5
 
 
+def test_a_told_copy_reads_the_given_sigma_not_the_image(noise_model_dir):
+    from mri_denoise_gui.ml.strength import told_copy
+
+    model = Denoiser.load(noise_model_dir, precision="float32").model
+    x = PixelUnshuffle(2)(noisy_phantom(sigma=0.05)[None, ..., None])
+    assert float(np.asarray(NoiseLevelMap(told=0.02)(x))[0, 0, 0, 0]) == pytest.approx(0.2)
+    assert "told" not in NoiseLevelMap().get_config()
+    image = noisy_phantom(sigma=0.05)[None, ..., None]
+    estimate = float(np.asarray(NoiseLevelMap()(x))[0, 0, 0, 0]) / 10
+    near = told_copy(model, estimate)  # told what it would have estimated: the same output
+    np.testing.assert_allclose(np.asarray(near(image)), np.asarray(model(image)), atol=1e-5)
+    far = told_copy(model, 0.2)
+    assert np.abs(np.asarray(far(image)) - np.asarray(model(image))).max() > 1e-3
+    with pytest.raises(ValueError, match="sigma"):
+        told_copy(model, float("nan"))
+
+
 def test_strength_changes_the_output_keeps_the_precision_and_never_the_saved_network(noise_model_dir):
     denoiser = Denoiser.load(noise_model_dir, precision="bfloat16")
     image = noisy_phantom()

@@ -159,6 +159,7 @@ def test_stage5_publish_tells_all_five_stages_and_keeps_the_earlier_logs(tiny_mo
     published = json.loads((out / "model.json").read_text())
     assert [s["stage"] for s in published["training_stages"]] == [1, 2, 3, 4, 5]
     assert published["training_stages"][-1]["planned_epochs"] == 15
+    assert published["training_stages"][-1]["recipe"] == "default-stage5"
     assert published["epochs_run"] == 43 and published["training_seconds"] == 450.0
     assert published["fine_tuned_from"] is None and published["name"] == "default"
     assert published["validation"]["by_set"] == {"original": {"psnr": 2.0}}
