@@ -26,6 +26,14 @@ sys.path.insert(0, str(ROOT))
 from mri_denoise_gui.ml.modelfile import publish_folder  # noqa: E402
 from mri_denoise_gui.ml.train import TrainingConfig, epoch_summary, train  # noqa: E402
 
+#: what every fine-tuning stage of the shipped default shares (stage 4's network and polish, the
+#: rate falling from 1e-4 along a cosine, 30 % of patches at low noise); each recipe adds its data
+FINE_TUNE = dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True},
+                 epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
+                 learning_rate=1e-4, loss="l1", lr_schedule="cosine",
+                 monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
+                 low_noise_share=0.3)
+
 RECIPES = {
     # the blind default: small residual U-Net at half resolution, SSIM+L1
     "default": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2},
@@ -56,51 +64,26 @@ RECIPES = {
     # of low noise (30 % of patches at sigma 1-3 %), polished like stage 4; validated on the
     # original and the coarse synthetic validation sets together (SYNTH_VAL_SLAB only).
     # `python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out DIR`
-    "default-stage5": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True},
-                           epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
-                           learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=17,
-                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
-                           synthetic_coarse=0.4, low_noise_share=0.3),
+    "default-stage5": dict(FINE_TUNE, stream_seed=17, synthetic_coarse=0.4),
     # sixth stage (issue 14): the same fine-tuning with a third of the clean slices detail-rich
     # photographs (ml/synthetic_detail.py), so that fine structure stops reading as noise; validated
     # on the original, coarse and detail (held-out photographs) sets together
-    "default-stage6": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True},
-                           epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
-                           learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=19,
-                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
-                           synthetic_coarse=0.3, synthetic_detail=0.3, low_noise_share=0.3),
+    "default-stage6": dict(FINE_TUNE, stream_seed=19, synthetic_coarse=0.3, synthetic_detail=0.3),
     # seventh stage (issue 14): the shipped network grown by four residual blocks at its coarsest
     # level (architectures.build_resunet mid_blocks; they start at zero, so the stage starts from
     # the shipped output), then trained on stage 5's data at a higher rate so the new blocks learn
-    "default-stage7": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True,
-                                                         "mid_blocks": 4},
-                           epochs=20, steps_per_epoch=300, batch_size=16, patch_size=96,
-                           learning_rate=3e-4, loss="l1", lr_schedule="cosine", stream_seed=23,
-                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
-                           synthetic_coarse=0.4, low_noise_share=0.3),
+    "default-stage7": dict(FINE_TUNE, arch_options={**FINE_TUNE["arch_options"], "mid_blocks": 4}, epochs=20,
+                           learning_rate=3e-4, stream_seed=23, synthetic_coarse=0.4),
     # eighth stage (issue 14): stage 5's fine-tuning with 30 % of the slices interpolated 1.5-4x onto a
     # finer grid (ml/synthetic_oversampled.py: smooth at the pixel scale, as zero-filled or
     # interpolated reconstructions are), validated on the original, coarse and oversampled sets
-    "default-stage8": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2, "noise_level": True},
-                           epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
-                           learning_rate=2e-4, loss="l1", lr_schedule="cosine", stream_seed=29,
-                           monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
-                           synthetic_coarse=0.3, synthetic_oversampled=0.3, low_noise_share=0.3),
+    "default-stage8": dict(FINE_TUNE, learning_rate=2e-4, stream_seed=29, synthetic_coarse=0.3,
+                           synthetic_oversampled=0.3),
     # the same, balanced: stage 8 gained on the oversampled set but gave back 0.10 dB on the coarse
     # one, so more coarse slices, fewer oversampled ones and stage 5's rate
-    "default-stage8-balanced": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2,
-                                                                  "noise_level": True},
-                                    epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
-                                    learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=31,
-                                    monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
-                                    synthetic_coarse=0.4, synthetic_oversampled=0.2, low_noise_share=0.3),
+    "default-stage8-balanced": dict(FINE_TUNE, stream_seed=31, synthetic_coarse=0.4, synthetic_oversampled=0.2),
     # and again with still more coarse slices (balanced missed the coarse bar by 0.007 dB)
-    "default-stage8-coarser": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2,
-                                                                 "noise_level": True},
-                                   epochs=15, steps_per_epoch=300, batch_size=16, patch_size=96,
-                                   learning_rate=1e-4, loss="l1", lr_schedule="cosine", stream_seed=37,
-                                   monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
-                                   synthetic_coarse=0.45, synthetic_oversampled=0.15, low_noise_share=0.3),
+    "default-stage8-coarser": dict(FINE_TUNE, stream_seed=37, synthetic_coarse=0.45, synthetic_oversampled=0.15),
     # the tutorial's network and its SSIM, trained on the same data and noise for a fair comparison;
     # the SSIM is averaged over the windows that hold tissue, because plain SSIM on mostly-background
     # slices rewards a flat dark output, and mixed with L1 (ssim_masked_l1), because under the output
