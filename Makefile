@@ -8,7 +8,7 @@ STAMP_TEST := $(VENV)/.stamp-test
 STAMP_DEV := $(VENV)/.stamp-dev
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test demo-volume train-default train-default-stage5 train-seed bench stress dist app check-wheel clean
+.PHONY: run test demo-volume train-default train-default-stage5 train-default-stage6 train-seed bench stress dist app check-wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,13 @@ train-default-stage5: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out build/default-stage5
 	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage5 --json build/default-stage5.json
 	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out build/default-stage5 --scores build/default-stage5.json --publish-to resources/models/default"
+
+# stage 6 (issue 14; recipe default-stage8-coarser): the same, with slices interpolated onto a finer grid
+# (smooth at the pixel scale) among them; scored on the original, coarse and oversampled sets
+train-default-stage6: $(STAMP_DEV)
+	$(BIN)/python packaging/train_shipped_models.py default-stage8-coarser --init-from resources/models/default --out build/default-stage6
+	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage6 --json build/default-stage6.json
+	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage8-coarser --init-from resources/models/default --out build/default-stage6 --scores build/default-stage6.json --publish-to resources/models/default"
 
 train-seed: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py seed-autoencoder
