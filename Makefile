@@ -67,8 +67,9 @@ train-default-stage5: $(STAMP_DEV)
 	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage5 --json build/default-stage5.json
 	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out build/default-stage5 --scores build/default-stage5.json --publish-to resources/models/default"
 
-# stage 6 (issue 14; recipe default-stage8-coarser): the same, with slices interpolated onto a finer grid
-# (smooth at the pixel scale) among them; scored on the original, coarse and oversampled sets
+# a sixth-stage candidate (issue 14; recipe default-stage8-coarser, not shipped: see benchmarks/README.md
+# "Stage 8"): the same, with slices interpolated onto a finer grid (smooth at the pixel scale) among
+# them; scored on the original, coarse and oversampled sets
 train-default-stage6: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py default-stage8-coarser --init-from resources/models/default --out build/default-stage6
 	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage6 --json build/default-stage6.json
