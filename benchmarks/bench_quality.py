@@ -155,7 +155,7 @@ def main(argv=None) -> int:
         part = evaluate(files, models + told, noise_kind="rician", variances=[sigma * sigma],
                         baselines=baselines, axis=2, seed=7 + 100 * i)
         result["rows"] += part["rows"]
-        result["per_file"] += part.get("per_file", [])
+        result["per_file"] += part["per_file"]
     print(f"{len(files)} held-out volumes, Rician noise, {time.time() - started:.0f} s")
     print(format_table(result["rows"]))
 

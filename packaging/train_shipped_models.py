@@ -163,9 +163,10 @@ def publish_stage(recipe_name: str, base: Path, stage: Path, out: Path, scores: 
         by_folder = {Path(k).resolve(): v for k, v in json.loads(scores.read_text()).items() if k != "noisy input"}
         meta["validation"]["by_set"] = by_folder[stage.resolve()]
         meta["validation"][f"by_set_before_stage{n}"] = by_folder[base.resolve()]
-        meta["validation"]["by_set_note"] = ("benchmarks/synth_val.py: the original synthetic validation set (the one "
-                                             "stages 1-4 were selected on), the coarse one and the detail one "
-                                             "(held-out photographs), 192 patches each")
+        others = [k for k in by_folder[stage.resolve()] if k != "original"]
+        meta["validation"]["by_set_note"] = ("benchmarks/synth_val.py, 192 patches a set: the original synthetic "
+                                             "validation set (the one stages 1-4 were selected on)"
+                                             + "".join(f", the {k} one" for k in others))
     meta["name"] = out.name
     meta["fine_tuned_from"] = None  # from the shipped default's own stages: see training_stages
     meta["training_stages"] = list(base_meta["training_stages"]) + [record]

@@ -45,12 +45,17 @@ def told_copy(model, sigma: float, name: str = "this model"):
     require_noise_input(model, name)
     if not (math.isfinite(sigma) and 0 <= sigma < 1):
         raise ValueError(f"sigma must be in [0, 1), got {sigma}")
+    return _noise_input_rebuilt(model, told=float(sigma))
+
+
+def _noise_input_rebuilt(model, **settings):
+    """``model`` rebuilt with ``settings`` in every noise-level layer's config, same weights."""
     from mri_denoise_gui.ml.precision import rebuilt_with_weights
 
     config = model.get_config()
     for layer in config["layers"]:
         if layer.get("class_name") == NOISE_INPUT_CLASS:
-            layer["config"]["told"] = float(sigma)
+            layer["config"].update(settings)
     return rebuilt_with_weights(model, config)
 
 
@@ -61,10 +66,4 @@ def strength_copy(model, strength: float, name: str = "this model"):
     if strength == 1.0:
         return model
     require_noise_input(model, name)
-    from mri_denoise_gui.ml.precision import rebuilt_with_weights
-
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer.get("class_name") == NOISE_INPUT_CLASS:
-            layer["config"]["gain"] = strength
-    return rebuilt_with_weights(model, config)
+    return _noise_input_rebuilt(model, gain=strength)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 #: scikit-image sample images (bundled in its wheel) used as training truths
 TRAIN_IMAGES = ("astronaut", "camera", "coffee", "chelsea", "brick", "grass", "gravel", "rocket",
@@ -43,6 +42,8 @@ def load_image(name: str) -> np.ndarray:
 
 def _background(shape, rng: np.random.Generator) -> np.ndarray:
     """A soft ellipse (the object) on a dark field: where a scan has air, Rician noise has a floor."""
+    from scipy import ndimage  # here, not at import: synthetic_sets reads this module's image lists
+
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     cy, cx = h * rng.uniform(0.4, 0.6), w * rng.uniform(0.4, 0.6)
@@ -53,6 +54,8 @@ def _background(shape, rng: np.random.Generator) -> np.ndarray:
 
 def detail_slice(rng: np.random.Generator, names=TRAIN_IMAGES, size: int = 160) -> np.ndarray:
     """One clean detail image of about ``size`` px, float32 in [0, 1]."""
+    from scipy import ndimage
+
     img = load_image(str(rng.choice(list(names))))
     # the scale of the detail: shrink 1-3x with antialiasing (a coarser voxel over the same scene)
     factor = float(rng.uniform(1.0, 3.0))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mri_denoise_gui.ml import data as mldata
+from mri_denoise_gui.ml import synthetic_detail
 
 #: Slabs of the MNI152 template along file axis 2 (inferior -> superior, 189 slices at 1 mm)
 #: used by synthetic training. The test slab is never trained or validated on (bench_quality).
@@ -29,6 +30,9 @@ DOMAIN_TEXT = {
                "box partial volume or k-space truncation (Gibbs ringing), small fields of view (matrices of ~25-130)"),
     "oversampled": ("ml/synthetic_oversampled.py: slices interpolated 1.5-4x onto a finer grid (cubic spline or "
                     "k-space zero-filling), smooth at the pixel scale"),
+    "detail": ("ml/synthetic_detail.py: scikit-image's bundled photographs under an MRI-like intensity mapping; "
+               "trained on " + ", ".join(synthetic_detail.TRAIN_IMAGES)
+               + "; validated on " + ", ".join(synthetic_detail.VALIDATION_IMAGES)),
 }
 
 
@@ -36,7 +40,6 @@ def synthetic_validation_pairs(config, domain: str = "original", maps=None):
     """The synthetic validation set of ``config`` for ``domain`` (a DOMAINS key), from SYNTH_VAL_SLAB
     only: the original one exactly as training always built it, the others with their own seeds
     ("detail": photographs cut from the held-out VALIDATION_IMAGES only)."""
-    from mri_denoise_gui.ml import synthetic_detail
     from mri_denoise_gui.ml.synthetic import TissueMaps
 
     shift, option, _ = DOMAINS[domain]
@@ -53,7 +56,6 @@ def synthetic_validation_pairs(config, domain: str = "original", maps=None):
 def synthetic_training(config):
     """(sampler factory, validation noisy, validation clean, summary) for synthetic training; each
     domain the config trains on (a share > 0) appends its validation set to the original one."""
-    from mri_denoise_gui.ml import synthetic_detail
     from mri_denoise_gui.ml.synthetic import TissueMaps, mni_map_paths
 
     maps = TissueMaps.load()
@@ -72,15 +74,12 @@ def synthetic_training(config):
         "held_out_test": {"file": "MNI152 slab", "z_range": list(SYNTH_TEST_SLAB)},
         "split": "by slab along file axis 2 with 8-slice gaps",
     }
-    texts = dict(DOMAIN_TEXT, detail="ml/synthetic_detail.py: scikit-image's bundled photographs under an MRI-like "
-                 "intensity mapping; trained on " + ", ".join(synthetic_detail.TRAIN_IMAGES)
-                 + "; validated on " + ", ".join(synthetic_detail.VALIDATION_IMAGES))
     noisy, clean = synthetic_validation_pairs(config, maps=maps)
     for domain, (_, _, share) in DOMAINS.items():
         if share is None or not getattr(config, share):
             continue
         summary[f"{domain}_share"] = float(getattr(config, share))
-        summary[f"{domain}_domain"] = texts[domain]
+        summary[f"{domain}_domain"] = DOMAIN_TEXT[domain]
         summary.setdefault("validation_sets", {"original": int(config.val_patches)})[domain] = int(config.val_patches)
         noisy2, clean2 = synthetic_validation_pairs(config, domain, maps=maps)
         noisy, clean = np.concatenate([noisy, noisy2]), np.concatenate([clean, clean2])

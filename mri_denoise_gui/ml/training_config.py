@@ -45,6 +45,11 @@ def _whole(value, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+#: the shares of the synthetic stream's extra domains (ml/synthetic_sets.DOMAINS maps each to its
+#: sampler option and validation set)
+DOMAIN_SHARES = ("synthetic_coarse", "synthetic_detail", "synthetic_oversampled")
+
+
 @dataclass
 class TrainingConfig:
     """Every training hyperparameter with its default (what the training dialog edits)."""
@@ -186,10 +191,10 @@ class TrainingConfig:
                 raise ValueError
         except (TypeError, ValueError):
             bad["variance_range"] = "two variances LOW <= HIGH in [0, 1)"
-        for name in ("synthetic_coarse", "synthetic_detail", "synthetic_oversampled", "low_noise_share"):
+        for name in (*DOMAIN_SHARES, "low_noise_share"):
             if not (_number(getattr(self, name)) and 0 <= getattr(self, name) <= 1):
                 bad[name] = "must be a share in [0, 1]"
-        for name in ("synthetic_coarse", "synthetic_detail", "synthetic_oversampled"):
+        for name in DOMAIN_SHARES:
             if _number(getattr(self, name)) and getattr(self, name) > 0 and not self.synthetic:
                 bad[name] = "only for synthetic training data"
         if not (_number(self.val_fraction) and 0 < self.val_fraction < 1):
