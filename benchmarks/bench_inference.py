@@ -94,15 +94,17 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", default="auto", choices=("auto", "bfloat16", "float16"),
                         help="the candidate row's precision (default auto: what the hardware runs natively)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--default", type=Path, default=default_model_dir(),
+                        help="the default model's folder (a candidate before it is shipped)")
     args = parser.parse_args(argv)
     from mri_denoise_gui.ml import precision as mlprecision
     from mri_denoise_gui.ml.inference import Denoiser
 
-    candidate = Denoiser.load(default_model_dir(), precision=args.precision)
+    candidate = Denoiser.load(args.default, precision=args.precision)
     print(f"CPU native bfloat16 ({'/'.join(mlprecision.CPU_BF16_FLAGS)}): {mlprecision.cpu_has_native_bf16()}; "
           f"candidate precision {args.precision} -> {candidate.precision} ({candidate.precision_reason}); "
           f"{len(os.sched_getaffinity(0))} of {os.cpu_count()} CPUs usable", flush=True)
-    models = {"default float32": Denoiser.load(default_model_dir(), precision="float32"),
+    models = {"default float32": Denoiser.load(args.default, precision="float32"),
               "default auto": candidate,
               "seed float32": Denoiser.load(seed_model_dir(), precision="float32")}
     results = {name: {"b1": [], "b16": [], "volume_s": []} for name in models}

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from mri_denoise_gui.ml.layers import ChannelSlice, NoiseLevelMap, PixelShuffle, PixelUnshuffle
+from mri_denoise_gui.ml.layers import ChannelSlice, NoiseLevelMap, PilotWiener, PixelShuffle, PixelUnshuffle
 from mri_denoise_gui.ml.training_choices import DEFAULT_ARCH, SEED_ARCH, stride  # noqa: F401 - re-exported
 
 
@@ -53,7 +53,7 @@ MID_BLOCK_PREFIX = "mid_res"
 
 def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
                   noise_level: bool = False, input_size: int | None = None, context: int = 0,
-                  mid_blocks: int = 0) -> keras.Model:
+                  mid_blocks: int = 0, wiener: bool = False) -> keras.Model:
     """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
 
     Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the
@@ -67,15 +67,20 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
     ``mid_blocks`` residual blocks at the coarsest level widen the receptive field and add capacity
     where a convolution costs 1/64 of one at full resolution; their last convolution starts at
     zero, so ``grow`` adds them to a trained network that computes the same until trained.
+    ``wiener`` refines the output by `layers.PilotWiener` (no weights; needs ``noise_level``): the
+    network's output is the pilot of an empirical Wiener filter of the noisy slice.
     """
     if noise_level and unshuffle != 2:
         raise ValueError("noise_level needs unshuffle=2 (it reads the 2x2 Haar detail)")
+    if wiener and not noise_level:
+        raise ValueError("wiener needs noise_level (it reads the network's sigma estimate)")
     size = input_size if input_size else None
     inputs = keras.Input(shape=(size, size, 1 + 2 * context), name="noisy")
     centre = ChannelSlice(0, 1, name="centre")(inputs) if context else inputs
     x = PixelUnshuffle(unshuffle, name="unshuffle")(centre) if unshuffle > 1 else centre
     if noise_level:
-        x = layers.Concatenate(name="with_noise_level")([x, NoiseLevelMap(name="noise_level")(x)])
+        sigma_map = NoiseLevelMap(name="noise_level")(x)
+        x = layers.Concatenate(name="with_noise_level")([x, sigma_map])
     if context:
         neighbours = ChannelSlice(1, 1 + 2 * context, name="neighbours")(inputs)
         if unshuffle > 1:
@@ -106,6 +111,8 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
                       name="noise_out")(x)
     noise = PixelShuffle(unshuffle, name="shuffle")(x) if unshuffle > 1 else x
     outputs = layers.Subtract(name="denoised")([centre, noise])
+    if wiener:
+        outputs = PilotWiener(name="wiener")([centre, outputs, sigma_map])
     return keras.Model(inputs, outputs, name="resunet")
 
 

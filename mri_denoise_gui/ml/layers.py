@@ -116,3 +116,90 @@ class NoiseLevelMap(keras.layers.Layer):
         if self.told is not None:
             config["told"] = self.told
         return config
+
+
+def dct_basis(block: int):
+    """The ``block`` x ``block`` orthonormal 2-D DCT-II basis, (pixel row, pixel column, coefficient)."""
+    import numpy as np
+
+    k = np.arange(block)[:, None]
+    i = np.arange(block)[None, :]
+    d = np.cos(np.pi * (2 * i + 1) * k / (2 * block)) * np.sqrt(2.0 / block)
+    d[0] /= np.sqrt(2.0)
+    return np.einsum("ui,vj->ijuv", d, d).reshape(block, block, block * block).astype("float32")
+
+
+def _cell_basis(block: int, stride: int):
+    """dct_basis with its pixels in the order a block gathers them from ``stride`` x ``stride`` cells:
+    (cell row, cell column, row in the cell, column in the cell) -> coefficient."""
+    q = block // stride
+    basis = dct_basis(block).reshape(q, stride, q, stride, block * block).transpose(0, 2, 1, 3, 4)
+    return basis.reshape(block * block, block * block)
+
+
+@keras.saving.register_keras_serializable(package="mri_denoise_gui")
+class PilotWiener(keras.layers.Layer):
+    """Refine a denoised image by empirical Wiener filtering of the noisy one, with the denoised
+    image as the pilot (BM3D's second step, without its block matching).
+
+    Why: a small network smooths away fine detail it cannot tell from noise. In overlapping
+    ``block`` x ``block`` DCT blocks (every ``stride`` pixels) each coefficient of the noisy image is
+    kept in the share P^2 / (P^2 + sigma^2) that the pilot's coefficient P says is signal, so detail
+    the pilot only attenuated comes back from the noisy data, and what it removed stays removed;
+    blocks are averaged with BM3D's weights 1 / sum(shrinkage^2). Inputs: [noisy, pilot, level], the
+    last a NoiseLevelMap output (10 x sigma, constant per image), so strength and told-sigma copies
+    steer it as they steer the network. No weights. Blocks are gathered from, and overlap-added
+    back onto, ``stride`` x ``stride`` cells by slicing and padding (a convolution and a transposed
+    convolution do the same arithmetic, several times slower on a CPU).
+    """
+
+    def __init__(self, block: int = 8, stride: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.block = int(block)
+        self.stride = int(stride)
+        if self.block % self.stride:
+            raise ValueError("PilotWiener: block must be a multiple of stride")
+
+    def call(self, inputs):
+        if keras.backend.backend() == "tensorflow":
+            if getattr(self, "_compiled", None) is None:
+                import tensorflow as tf
+
+                self._compiled = tf.function(self._refine, jit_compile=True, reduce_retracing=True)
+            return self._compiled(*inputs)
+        return self._refine(*inputs)
+
+    def _refine(self, noisy, pilot, level):
+        b, s = self.block, self.stride
+        q, s2 = b // s, s * s
+        basis = ops.convert_to_tensor(_cell_basis(b, s), dtype=noisy.dtype)
+        n, h, w = ops.shape(noisy)[0], ops.shape(noisy)[1], ops.shape(noisy)[2]
+        pad = b - s  # every pixel then lies in q^2 blocks, at the border too
+        both = ops.pad(ops.concatenate([noisy, pilot], axis=0),
+                       [[0, 0], [pad, pad + (-h) % s], [pad, pad + (-w) % s], [0, 0]], mode="symmetric")
+        hp, wp = ops.shape(both)[1], ops.shape(both)[2]
+        ch, cw = hp // s, wp // s
+        cells = ops.reshape(ops.transpose(ops.reshape(both, (2 * n, ch, s, cw, s)), (0, 1, 3, 2, 4)), (2 * n, ch, cw, s2))
+        nh, nw = ch - q + 1, cw - q + 1
+        blocks = ops.concatenate([cells[:, i:i + nh, j:j + nw, :] for i in range(q) for j in range(q)], axis=-1)
+        coeffs = ops.matmul(blocks, basis)
+        y, p = coeffs[:n], coeffs[n:]
+        p2 = ops.square(p)
+        shrink = p2 / (p2 + ops.square(level[:, :1, :1, :] / 10.0) + 1e-12)
+        weight = 1.0 / (ops.sum(ops.square(shrink), axis=-1, keepdims=True) + 1e-3)
+        pixels = ops.matmul(shrink * y * weight, ops.transpose(basis))
+        acc = 0.0
+        for i in range(q):
+            for j in range(q):
+                k = (i * q + j) * s2
+                part = ops.concatenate([pixels[..., k:k + s2], weight], axis=-1)
+                acc = acc + ops.pad(part, [[0, 0], [i, q - 1 - i], [j, q - 1 - j], [0, 0]])
+        cells = acc[..., :s2] / acc[..., s2:]
+        out = ops.reshape(ops.transpose(ops.reshape(cells, (n, ch, cw, s, s)), (0, 1, 3, 2, 4)), (n, hp, wp, 1))
+        return out[:, pad:pad + h, pad:pad + w, :]
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block, "stride": self.stride}

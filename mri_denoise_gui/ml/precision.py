@@ -23,7 +23,7 @@ _log = logging.getLogger(__name__)
 
 _MIXED = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-FLOAT32_LAYER_CLASSES = ("NoiseLevelMap",)  # a median of |Haar detail|: needs float32's mantissa
+FLOAT32_LAYER_CLASSES = ("NoiseLevelMap", "PilotWiener")  # a median of |Haar detail|; the Wiener refinement of the output
 HEAD_CONVS = 2  # the first convolutions see the image at full precision (see float32_head)
 
 

@@ -1,0 +1,52 @@
+"""A candidate default: the shipped default's network, same weights, with the Wiener refinement
+(``layers.PilotWiener``) appended to its output. Not shipped (see benchmarks/README.md,
+"The network as the pilot of a Wiener filter"); written for synth_val / bench_real / bench_inference.
+
+    python packaging/refined_candidate.py OUT [--block 8] [--stride 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--base", type=Path, default=ROOT / "resources" / "models" / "default")
+    parser.add_argument("--block", type=int, default=8)
+    parser.add_argument("--stride", type=int, default=4)
+    args = parser.parse_args(argv)
+    import keras
+
+    from mri_denoise_gui.ml import architectures
+    from mri_denoise_gui.ml.modelfile import save_model_folder
+
+    meta = json.loads((args.base / "model.json").read_text())
+    source = keras.saving.load_model(args.base / "model.keras", safe_mode=True, compile=False)
+    options = dict(meta["architecture_options"], wiener=True)
+    config = architectures.grow(source, meta["architecture"], **options).get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "PilotWiener":
+            layer["config"].update(block=args.block, stride=args.stride)
+    model = keras.Model.from_config(config)
+    model.set_weights(source.get_weights())
+    keep = {k: v for k, v in meta.items() if k not in ("format_version", "input_channels", "parameters",
+                                                        "created", "versions")}
+    keep["architecture_options"] = options
+    keep["config"] = dict(meta["config"], arch_options=options)
+    keep["name"] = args.out.name
+    keep["refinement"] = f"PilotWiener block {args.block} stride {args.stride}, no training (weights of {args.base.name})"
+    save_model_folder(model, args.out, keep)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
