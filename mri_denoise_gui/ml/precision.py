@@ -1,7 +1,8 @@
 """Which floating-point precision inference runs in, chosen by the hardware, and the model copy for it.
 
-Why: on a CPU with native bfloat16 dot products (``avx512_bf16`` / ``amx_bf16``) oneDNN runs the
-convolutions about twice as fast in bfloat16; on a GPU with tensor cores (compute capability
+Why: on a CPU with native bfloat16 dot products (``amx_bf16``, or AMD's ``avx512_bf16``) oneDNN runs
+the convolutions about twice as fast in bfloat16 (an Intel CPU with ``avx512_bf16`` but no AMX ran
+them slower than float32); on a GPU with tensor cores (compute capability
 >= 7.0) float16 does the same. Without that hardware the lower precision is emulated and slower,
 so it is detected, never assumed. Weights stay float32 in the model file: a mixed-precision copy
 of the loaded network is built in memory, with the layers that need float32's mantissa kept in
@@ -27,16 +28,26 @@ FLOAT32_LAYER_CLASSES = ("NoiseLevelMap", "PilotWiener")  # a median of |Haar de
 HEAD_CONVS = 2  # the first convolutions see the image at full precision (see float32_head)
 
 
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
-    """The CPU feature flags the kernel reports (empty where there is no /proc/cpuinfo)."""
+def _cpuinfo_field(cpuinfo: str | Path, keys: tuple[str, ...]) -> str:
+    """The first /proc/cpuinfo value under one of ``keys`` ("" where there is none or no file)."""
     try:
         text = Path(cpuinfo).read_text(errors="replace")
     except OSError:
-        return set()
+        return ""
     for line in text.splitlines():
-        if line.split(":")[0].strip() in ("flags", "Features"):
-            return set(line.split(":", 1)[1].split())
-    return set()
+        if line.split(":")[0].strip() in keys:
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags the kernel reports (empty where there is no /proc/cpuinfo)."""
+    return set(_cpuinfo_field(cpuinfo, ("flags", "Features")).split())
+
+
+def cpu_vendor(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """"GenuineIntel", "AuthenticAMD", ... ("" where the kernel does not say)."""
+    return _cpuinfo_field(cpuinfo, ("vendor_id",))
 
 
 def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
@@ -59,14 +70,21 @@ def gpu_has_tensor_cores() -> bool:
     return bool(capability) and tuple(capability) >= (7, 0)
 
 
-def auto_precision(device: str, flags: set[str] | None = None) -> tuple[str, str]:
+def auto_precision(device: str, flags: set[str] | None = None, vendor: str | None = None) -> tuple[str, str]:
     """(precision, why) for ``device`` ("CPU" or "GPU: ..."), as configure_devices describes it."""
     if device.startswith("GPU"):
         if gpu_has_tensor_cores():
             return "float16", "GPU with tensor cores"
         return "float32", "GPU without tensor cores"
+    flags = cpu_flags() if flags is None else flags
+    if "amx_bf16" in flags:
+        return "bfloat16", "CPU with native bfloat16 (AMX)"
     if cpu_has_native_bf16(flags):
-        return "bfloat16", "CPU with native bfloat16"
+        # measured (benchmarks/README.md, issue 19): AMD's avx512_bf16 runs the default ~1.5-1.8x
+        # faster in bfloat16; an Intel Xeon with avx512_bf16 but no AMX ran it at 0.5-0.7x float32
+        if (cpu_vendor() if vendor is None else vendor) == "AuthenticAMD":
+            return "bfloat16", "CPU with native bfloat16 (AMD avx512_bf16)"
+        return "float32", "CPU with avx512_bf16 but no AMX (bfloat16 measured slower there)"
     return "float32", "CPU without native bfloat16"
 
 

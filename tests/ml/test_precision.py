@@ -21,6 +21,12 @@ def test_cpu_flags_decide_and_a_forced_precision_wins(tmp_path):
     assert precision.cpu_has_native_bf16(precision.cpu_flags(cpuinfo))
     assert precision.auto_precision("CPU", {"avx512f", "avx2"}) == ("float32", "CPU without native bfloat16")
     assert precision.auto_precision("CPU", {"amx_bf16"})[0] == "bfloat16"
+    # avx512_bf16 alone: faster on AMD, slower than float32 on an Intel Xeon without AMX (measured)
+    assert precision.auto_precision("CPU", {"avx512_bf16"}, "AuthenticAMD")[0] == "bfloat16"
+    intel = precision.auto_precision("CPU", {"avx512_bf16"}, "GenuineIntel")
+    assert intel[0] == "float32" and "no AMX" in intel[1]
+    cpuinfo.write_text("processor : 0\nvendor_id : AuthenticAMD\nflags : fpu avx512_bf16\n")
+    assert precision.cpu_vendor(cpuinfo) == "AuthenticAMD"
     assert precision.resolve("float32", "CPU") == ("float32", "forced")
     assert precision.cpu_flags(tmp_path / "missing") == set()
     with pytest.raises(ValueError, match="unknown precision"):
