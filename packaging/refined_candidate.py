@@ -30,13 +30,8 @@ def main(argv=None) -> int:
 
     meta = json.loads((args.base / "model.json").read_text())
     source = keras.saving.load_model(args.base / "model.keras", safe_mode=True, compile=False)
-    options = dict(meta["architecture_options"], wiener=True)
-    config = architectures.grow(source, meta["architecture"], **options).get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == "PilotWiener":
-            layer["config"].update(block=args.block, stride=args.stride)
-    model = keras.Model.from_config(config)
-    model.set_weights(source.get_weights())
+    options = dict(meta["architecture_options"], wiener=True, wiener_block=args.block, wiener_stride=args.stride)
+    model = architectures.grow(source, meta["architecture"], **options)  # the same weights, no new ones
     keep = {k: v for k, v in meta.items() if k not in ("format_version", "input_channels", "parameters",
                                                         "created", "versions")}
     keep["architecture_options"] = options

@@ -53,7 +53,8 @@ MID_BLOCK_PREFIX = "mid_res"
 
 def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
                   noise_level: bool = False, input_size: int | None = None, context: int = 0,
-                  mid_blocks: int = 0, wiener: bool = False) -> keras.Model:
+                  mid_blocks: int = 0, wiener: bool = False, wiener_block: int = 8,
+                  wiener_stride: int = 4) -> keras.Model:
     """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
 
     Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the
@@ -68,7 +69,8 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
     where a convolution costs 1/64 of one at full resolution; their last convolution starts at
     zero, so ``grow`` adds them to a trained network that computes the same until trained.
     ``wiener`` refines the output by `layers.PilotWiener` (no weights; needs ``noise_level``): the
-    network's output is the pilot of an empirical Wiener filter of the noisy slice.
+    network's output is the pilot of an empirical Wiener filter of the noisy slice, in DCT blocks of
+    ``wiener_block`` px every ``wiener_stride`` px (options, so model.json records them).
     """
     if noise_level and unshuffle != 2:
         raise ValueError("noise_level needs unshuffle=2 (it reads the 2x2 Haar detail)")
@@ -112,7 +114,7 @@ def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: 
     noise = PixelShuffle(unshuffle, name="shuffle")(x) if unshuffle > 1 else x
     outputs = layers.Subtract(name="denoised")([centre, noise])
     if wiener:
-        outputs = PilotWiener(name="wiener")([centre, outputs, sigma_map])
+        outputs = PilotWiener(wiener_block, wiener_stride, name="wiener")([centre, outputs, sigma_map])
     return keras.Model(inputs, outputs, name="resunet")
 
 

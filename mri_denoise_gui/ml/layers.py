@@ -159,10 +159,11 @@ class PilotWiener(keras.layers.Layer):
         self.stride = int(stride)
         if self.block % self.stride:
             raise ValueError("PilotWiener: block must be a multiple of stride")
+        self._compiled = None  # the XLA-compiled _refine, made at the first call on TensorFlow
 
     def call(self, inputs):
         if keras.backend.backend() == "tensorflow":
-            if getattr(self, "_compiled", None) is None:
+            if self._compiled is None:
                 import tensorflow as tf
 
                 self._compiled = tf.function(self._refine, jit_compile=True, reduce_retracing=True)
