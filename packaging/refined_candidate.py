@@ -1,8 +1,9 @@
 """A candidate default: the shipped default's network, same weights, with the Wiener refinement
-(``layers.PilotWiener``) appended to its output. Not shipped (see benchmarks/README.md,
-"The network as the pilot of a Wiener filter"); written for synth_val / bench_real / bench_inference.
+(``layers.PilotWiener``) appended to its output and no training (candidate C42 in
+benchmarks/README.md; the shipped default is this fine-tuned through it, stage 6); written for
+synth_val / bench_real / bench_inference.
 
-    python packaging/refined_candidate.py OUT [--block 8] [--stride 4]
+    python packaging/refined_candidate.py OUT [--block 4] [--stride 2]
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--base", type=Path, default=ROOT / "resources" / "models" / "default")
-    parser.add_argument("--block", type=int, default=8)
-    parser.add_argument("--stride", type=int, default=4)
+    parser.add_argument("--block", type=int, default=4)
+    parser.add_argument("--stride", type=int, default=2)
     args = parser.parse_args(argv)
     import keras
 

@@ -53,8 +53,8 @@ MID_BLOCK_PREFIX = "mid_res"
 
 def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
                   noise_level: bool = False, input_size: int | None = None, context: int = 0,
-                  mid_blocks: int = 0, wiener: bool = False, wiener_block: int = 8,
-                  wiener_stride: int = 4) -> keras.Model:
+                  mid_blocks: int = 0, wiener: bool = False, wiener_block: int = 4,
+                  wiener_stride: int = 2) -> keras.Model:
     """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
 
     Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the

@@ -80,7 +80,7 @@ def test_a_trained_net_grows_a_refinement_that_loads_safely_and_follows_strength
     fast = precision.mixed_copy(refined, "bfloat16")
     assert precision.compute_dtypes(fast)["wiener"] == "float32"
     chosen = architectures.build("resunet", width=8, levels=1, noise_level=True, wiener=True,
-                                 wiener_block=4, wiener_stride=2).get_layer("wiener")
-    assert (chosen.block, chosen.stride) == (4, 2)  # the options reach the layer, so model.json records them
+                                 wiener_block=8, wiener_stride=4).get_layer("wiener")
+    assert (chosen.block, chosen.stride) == (8, 4)  # the options reach the layer, so model.json records them
     with pytest.raises(ValueError, match="needs noise_level"):
         architectures.build("resunet", wiener=True)
