@@ -34,6 +34,10 @@ FINE_TUNE = dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuf
                  monitor="val_psnr_metric", noise_weighting="inverse_sigma", ema_momentum=0.999,
                  low_noise_share=0.3)
 
+#: fine-tuning through the Wiener refinement (layers.PilotWiener, 4 px DCT blocks every 2 px)
+WIENER_FINE_TUNE = dict(FINE_TUNE, arch_options={**FINE_TUNE["arch_options"], "wiener": True, "wiener_block": 4,
+                                                 "wiener_stride": 2})
+
 RECIPES = {
     # the blind default: small residual U-Net at half resolution, SSIM+L1
     "default": dict(arch="resunet", arch_options={"width": 16, "levels": 2, "unshuffle": 2},
@@ -84,6 +88,12 @@ RECIPES = {
     "default-stage8-balanced": dict(FINE_TUNE, stream_seed=31, synthetic_coarse=0.4, synthetic_oversampled=0.2),
     # and again with still more coarse slices (balanced missed the coarse bar by 0.007 dB)
     "default-stage8-coarser": dict(FINE_TUNE, stream_seed=37, synthetic_coarse=0.45, synthetic_oversampled=0.15),
+    # ninth stage (issue 14): the shipped network with the Wiener refinement appended (layers.PilotWiener,
+    # 4 px DCT blocks every 2 px; no weights, so the stage starts from the refined shipped output),
+    # fine-tuned through it on stage 5's data so that the network learns to be the filter's pilot
+    "default-stage9-wiener": dict(WIENER_FINE_TUNE, stream_seed=41, synthetic_coarse=0.4),
+    # tenth stage (issue 14): the ninth again, from the published ninth, at three times the rate
+    "default-stage10-wiener": dict(WIENER_FINE_TUNE, learning_rate=3e-4, stream_seed=43, synthetic_coarse=0.4),
     # the tutorial's network and its SSIM, trained on the same data and noise for a fair comparison;
     # the SSIM is averaged over the windows that hold tissue, because plain SSIM on mostly-background
     # slices rewards a flat dark output, and mixed with L1 (ssim_masked_l1), because under the output
@@ -141,7 +151,8 @@ def _stage_record(n: int, recipe_name: str, meta: dict, kept: bool | None = None
 #: the recipes that fine-tune the shipped default as one more stage (numbered by the recipe's
 #: order of trial; the published stage is numbered after the shipped model's own stages)
 FINE_TUNE_STAGES = ("default-stage5", "default-stage6", "default-stage7", "default-stage8", "default-stage8-balanced",
-                    "default-stage8-coarser")
+                    "default-stage8-coarser", "default-stage9-wiener",
+                    "default-stage10-wiener")
 
 
 def publish_stage(recipe_name: str, base: Path, stage: Path, out: Path, scores: Path | None = None) -> None:
@@ -157,6 +168,9 @@ def publish_stage(recipe_name: str, base: Path, stage: Path, out: Path, scores: 
     record["recipe"] = recipe_name
     record["fine_tuned_from"] = f"the shipped default (stages 1-{n - 1})"
     record["planned_epochs"] = meta["config"]["epochs"]  # more than "epochs" when stopped early (kept: the best)
+    grown = {k: v for k, v in meta["architecture_options"].items() if base_meta["architecture_options"].get(k) != v}
+    if grown:  # the stage changed the network (grown by architectures.grow): say how
+        record["architecture_grown"] = grown
     record["validation_sets"] = " + ".join(meta.get("training_data", {}).get("validation_sets", {"original": 0})) + \
         " synthetic validation sets together"
     if scores:

@@ -149,7 +149,8 @@ def test_stage5_publish_tells_all_five_stages_and_keeps_the_earlier_logs(tiny_mo
     (base / "training_log_stage4.csv").write_text("epoch,loss\n0,1\n")
     (stage / "training_log.csv").write_text("epoch,loss\n0,0.5\n")
     (stage / "model.json").write_text(json.dumps({
-        **meta, "training_seconds": 50.0, "epochs_run": 3, "fine_tuned_from": str(base),
+        **meta, "architecture_options": {**meta["architecture_options"], "mid_blocks": 0},  # as grown
+        "training_seconds": 50.0, "epochs_run": 3, "fine_tuned_from": str(base),
         "validation": {"psnr": 33.0, "ssim": 0.9}, "config": {"epochs": 15, "out": str(stage)}}))
     scores = tmp_path / "scores.json"
     scores.write_text(json.dumps({"noisy input": {}, str(base): {"original": {"psnr": 1.0}},
@@ -160,6 +161,7 @@ def test_stage5_publish_tells_all_five_stages_and_keeps_the_earlier_logs(tiny_mo
     assert [s["stage"] for s in published["training_stages"]] == [1, 2, 3, 4, 5]
     assert published["training_stages"][-1]["planned_epochs"] == 15
     assert published["training_stages"][-1]["recipe"] == "default-stage5"
+    assert published["training_stages"][-1]["architecture_grown"] == {"mid_blocks": 0}
     assert published["epochs_run"] == 43 and published["training_seconds"] == 450.0
     assert published["fine_tuned_from"] is None and published["name"] == "default"
     assert published["validation"]["by_set"] == {"original": {"psnr": 2.0}}
