@@ -8,7 +8,7 @@ STAMP_TEST := $(VENV)/.stamp-test
 STAMP_DEV := $(VENV)/.stamp-dev
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test demo-volume train-default train-default-stage5 train-default-stage6 train-seed bench stress dist app check-wheel clean
+.PHONY: run test demo-volume train-default train-default-stage5 train-default-stage6 train-default-oversampled train-seed bench stress dist app check-wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,13 +67,19 @@ train-default-stage5: $(STAMP_DEV)
 	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage5 --json build/default-stage5.json
 	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out build/default-stage5 --scores build/default-stage5.json --publish-to resources/models/default"
 
-# a sixth-stage candidate (issue 14; recipe default-stage8-coarser, not shipped: see benchmarks/README.md
-# "Stage 8"): the same, with slices interpolated onto a finer grid (smooth at the pixel scale) among
-# them; scored on the original, coarse and oversampled sets
+# stage 6 (issue 14): the Wiener refinement appended to the stage-5 default (layers.PilotWiener, no
+# weights) and the network fine-tuned through it; run on the stage-5 default (before this stage is published)
 train-default-stage6: $(STAMP_DEV)
-	$(BIN)/python packaging/train_shipped_models.py default-stage8-coarser --init-from resources/models/default --out build/default-stage6
+	$(BIN)/python packaging/train_shipped_models.py default-stage9-wiener --init-from resources/models/default --out build/default-stage6
 	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage6 --json build/default-stage6.json
-	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage8-coarser --init-from resources/models/default --out build/default-stage6 --scores build/default-stage6.json --publish-to resources/models/default"
+	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage9-wiener --init-from resources/models/default --out build/default-stage6 --scores build/default-stage6.json --publish-to resources/models/default"
+
+# a candidate that was not shipped (issue 14; recipe default-stage8-coarser: see benchmarks/README.md
+# "Stage 8"): stage 5 with slices interpolated onto a finer grid (smooth at the pixel scale) among
+# them; scored on the original, coarse and oversampled sets
+train-default-oversampled: $(STAMP_DEV)
+	$(BIN)/python packaging/train_shipped_models.py default-stage8-coarser --init-from resources/models/default --out build/default-oversampled
+	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-oversampled --json build/default-oversampled.json
 
 train-seed: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py seed-autoencoder
