@@ -12,7 +12,7 @@ from mri_denoise_gui.core.noise import NOISE_KINDS
 DEFAULT_ARCH = "resunet"
 SEED_ARCH = "seed-autoencoder"
 ARCHITECTURES = (DEFAULT_ARCH, SEED_ARCH, "tiny")
-LOSSES = ("ssim", "ssim_l1", "l1", "ssim_masked", "ssim_masked_l1")
+LOSSES = ("ssim", "ssim_l1", "l1", "ssim_masked", "ssim_masked_l1", "l1_tissue")
 #: Noise kinds the training pipeline can generate; "rician+gaussian" picks one per patch.
 TRAIN_NOISE_KINDS = NOISE_KINDS + ("rician+gaussian",)
 #: Per-patch loss weights: none, or mid-range sigma / the patch's sigma (see TrainingConfig).
@@ -34,7 +34,7 @@ ADAPT_METHOD_NAMES = {"r2r": "recorrupted pairs (Recorrupted-to-Recorrupted)",
 
 ARCH_LABELS: dict = {}
 LOSS_LABELS = {"ssim": "SSIM (as the tutorial)", "ssim_l1": "SSIM + L1", "l1": "L1",
-               "ssim_masked": "SSIM over tissue windows", "ssim_masked_l1": "SSIM over tissue windows + L1"}
+               "ssim_masked": "SSIM over tissue windows", "ssim_masked_l1": "SSIM over tissue windows + L1", "l1_tissue": "L1, tissue-weighted"}
 NOISE_LABELS = {"rician+gaussian": "rician + gaussian (blind)"}
 MONITOR_LABELS = {"val_loss": "validation loss", "val_ssim_metric": "validation SSIM",
                   "val_psnr_metric": "validation PSNR"}

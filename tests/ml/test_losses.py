@@ -16,8 +16,8 @@ def test_losses_and_metrics_behave():
 
 
 def test_losses_are_registered_top_level_functions():
-    for name in ("ssim_loss", "ssim_l1_loss", "ssim_masked_loss", "ssim_masked_l1_loss", "l1_loss", "ssim_metric",
-                 "psnr_metric"):
+    for name in ("ssim_loss", "ssim_l1_loss", "ssim_masked_loss", "ssim_masked_l1_loss", "l1_loss", "l1_tissue_loss",
+                 "ssim_metric", "psnr_metric"):
         fn = keras.saving.get_registered_object(f"mri_denoise_gui>{name}")
         assert fn is getattr(losses, name)
         assert fn.__closure__ is None
@@ -71,3 +71,24 @@ def test_the_l1_term_holds_brightness_that_the_tissue_window_ssim_lets_go():
     black = np.zeros_like(clean)
     assert float(losses.ssim_masked_l1_loss(clean, black)[0]) > float(losses.ssim_masked_l1_loss(clean, noisy)[0])
     assert abs(float(losses.ssim_masked_l1_loss(clean, clean)[0])) < 1e-5
+
+
+def test_tissue_weighted_l1_counts_background_errors_at_a_fifth():
+    """The same error costs five times as much on the head (and its 2 px border) as far from it."""
+    clean, noisy, far = _head_on_background(np.random.default_rng(2))
+    error = np.abs(noisy - clean)
+    on_head_only = np.where(far, clean, noisy).astype(np.float32)  # the noise left only near the head
+    off_head_only = np.where(far, noisy, clean).astype(np.float32)  # only far from it
+    near = float(losses.l1_tissue_loss(clean, on_head_only)[0])
+    away = float(losses.l1_tissue_loss(clean, off_head_only)[0])
+    assert np.isclose(away, 0.2 * float(np.mean(np.where(far, error, 0))), rtol=1e-4)
+    assert near > float(np.mean(np.where(far, 0, error))) * 0.2  # tissue and its border weigh 1
+    # a 1 px error ring just outside the head's edge is tissue border (weight 1), 4 px out it is background
+    yy, xx = np.mgrid[:64, :64]
+    radius = np.sqrt((yy - 32) ** 2 + (xx - 32) ** 2)[None, ..., None]
+
+    def ring(r0):
+        return np.where((radius >= r0) & (radius < r0 + 1), clean + 0.1, clean).astype(np.float32)
+
+    assert float(losses.l1_tissue_loss(clean, ring(16.5))[0]) > 3 * float(losses.l1_tissue_loss(clean, ring(20))[0])
+    assert float(losses.l1_tissue_loss(clean, clean)[0]) == 0.0
