@@ -94,6 +94,10 @@ RECIPES = {
     "default-stage9-wiener": dict(WIENER_FINE_TUNE, stream_seed=41, synthetic_coarse=0.4),
     # tenth stage (issue 14): the ninth again, from the published ninth, at three times the rate
     "default-stage10-wiener": dict(WIENER_FINE_TUNE, learning_rate=3e-4, stream_seed=43, synthetic_coarse=0.4),
+    # eleventh stage (issue 14): the ninth (published as stage 6) again, with the loss weighted to the
+    # tissue (losses.l1_tissue: background pixels at 0.2), the best epoch by that validation loss
+    "default-stage11-tissue": dict(WIENER_FINE_TUNE, loss="l1_tissue", monitor="val_loss", stream_seed=47,
+                                   synthetic_coarse=0.4),
     # the tutorial's network and its SSIM, trained on the same data and noise for a fair comparison;
     # the SSIM is averaged over the windows that hold tissue, because plain SSIM on mostly-background
     # slices rewards a flat dark output, and mixed with L1 (ssim_masked_l1), because under the output
@@ -152,7 +156,7 @@ def _stage_record(n: int, recipe_name: str, meta: dict, kept: bool | None = None
 #: order of trial; the published stage is numbered after the shipped model's own stages)
 FINE_TUNE_STAGES = ("default-stage5", "default-stage6", "default-stage7", "default-stage8", "default-stage8-balanced",
                     "default-stage8-coarser", "default-stage9-wiener",
-                    "default-stage10-wiener")
+                    "default-stage10-wiener", "default-stage11-tissue")
 
 
 def publish_stage(recipe_name: str, base: Path, stage: Path, out: Path, scores: Path | None = None) -> None:
