@@ -1,0 +1,103 @@
+"""Probe: would block matching make the default's Wiener refinement better? (issue 14, development only)
+
+The shipped default ends in ``layers.PilotWiener``: BM3D's second (Wiener) step without its block
+matching, steered by the network's output. This scores, on synth_val.py's four synthetic
+validation sets (never the reserved real scans), the shipped output against BM3D's own Wiener
+step (the ``bm3d`` package of the bench extra, with block matching) steered by the same network,
+so the gain that building a block-matched layer could buy is known before it is built.
+
+Rows: the shipped default; bm3d's Wiener step piloted by the network's output before the
+refinement, and by the shipped output, both with the network's own sigma estimate; the latter
+told the true sigma; full BM3D told the true sigma (the issue's reference).
+
+    python benchmarks/probe_matched_wiener.py [MODEL_DIR] [--limit N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from synth_val import ROOT, pair_sigmas, score
+
+import numpy as np  # noqa: E402
+
+
+class _Fixed:
+    """Precomputed outputs scored through synth_val.score, as if a model had made them."""
+
+    def __init__(self, out: np.ndarray):
+        self.out = out
+
+    def predict(self, x, **_):
+        return self.out
+
+
+def _bm3d_wiener(noisy: np.ndarray, pilot: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    import bm3d
+
+    return np.stack([bm3d.bm3d(n[..., 0], float(s), stage_arg=p[..., 0].astype(np.float64))[..., None]
+                     for n, p, s in zip(noisy, pilot, sigmas)]).astype(np.float32)
+
+
+def _bm3d_full(noisy: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    import bm3d
+
+    return np.stack([bm3d.bm3d(n[..., 0], float(s))[..., None] for n, s in zip(noisy, sigmas)]).astype(np.float32)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path, nargs="?", default=ROOT / "resources" / "models" / "default")
+    parser.add_argument("--limit", type=int, help="only the first N pairs of each set (a quick look)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    import keras
+    from train_shipped_models import recipe_config
+
+    from mri_denoise_gui.ml.data import VALIDATION_NOISE_SEED_OFFSET
+    from mri_denoise_gui.ml.inference import _load_keras
+    from mri_denoise_gui.ml.modelfile import MODEL_FILE
+    from mri_denoise_gui.ml.synthetic import TissueMaps
+    from mri_denoise_gui.ml.synthetic_sets import DOMAINS, synthetic_validation_pairs
+
+    model = _load_keras(args.model / MODEL_FILE)
+    try:
+        wiener_inputs = model.get_layer("wiener").input
+    except ValueError:
+        raise SystemExit(f"{args.model}: no Wiener refinement to compare with")
+    parts = keras.Model(model.inputs, [*wiener_inputs, model.outputs[0]])
+    config = recipe_config("default-stage5", Path("unused"))
+    maps = TissueMaps.load()
+    results = {}
+    for name, (shift, _, _) in DOMAINS.items():
+        noisy, clean = synthetic_validation_pairs(config, name, maps=maps)
+        sigmas = pair_sigmas(len(noisy), config.noise_kind, config.variance_range,
+                             config.seed + shift + VALIDATION_NOISE_SEED_OFFSET)
+        if args.limit:
+            noisy, clean, sigmas = noisy[: args.limit], clean[: args.limit], sigmas[: args.limit]
+        _, pilot, level, shipped = parts.predict(noisy, batch_size=16, verbose=0)
+        estimate = level[:, 0, 0, 0] / 10.0  # NoiseLevelMap holds 10 x sigma
+        rows = {"noisy input": noisy, "shipped default": shipped}
+        t0 = time.perf_counter()
+        rows["bm3d Wiener, network pilot, own sigma"] = _bm3d_wiener(noisy, pilot, estimate)
+        rows["bm3d Wiener, shipped pilot, own sigma"] = _bm3d_wiener(noisy, shipped, estimate)
+        rows["bm3d Wiener, shipped pilot, true sigma"] = _bm3d_wiener(noisy, shipped, sigmas)
+        rows["BM3D told the sigma"] = _bm3d_full(noisy, sigmas)
+        print(f"{name}: {len(noisy)} pairs, bm3d {time.perf_counter() - t0:.0f} s; sigma estimate / true "
+              f"{np.median(estimate / sigmas):.3f} (median)", flush=True)
+        results[name] = {row: score(_Fixed(out), out, clean, sigmas) for row, out in rows.items()}
+        for row, s in results[name].items():
+            print(f"{name:11s} {row:40s} PSNR {s['psnr']:.3f}  SSIM {s['ssim']:.4f}  tissue {s['tissue_psnr']:.3f}",
+                  flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
