@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from synth_val import ROOT, pair_sigmas, score
+from synth_val import ROOT, score, validation_sets
 
 import numpy as np  # noqa: E402
 
@@ -57,13 +57,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import keras
-    from train_shipped_models import recipe_config
 
-    from mri_denoise_gui.ml.data import VALIDATION_NOISE_SEED_OFFSET
     from mri_denoise_gui.ml.inference import _load_keras
     from mri_denoise_gui.ml.modelfile import MODEL_FILE
-    from mri_denoise_gui.ml.synthetic import TissueMaps
-    from mri_denoise_gui.ml.synthetic_sets import DOMAINS, synthetic_validation_pairs
 
     model = _load_keras(args.model / MODEL_FILE)
     try:
@@ -71,13 +67,8 @@ def main(argv=None) -> int:
     except ValueError:
         raise SystemExit(f"{args.model}: no Wiener refinement to compare with")
     parts = keras.Model(model.inputs, [*wiener_inputs, model.outputs[0]])
-    config = recipe_config("default-stage5", Path("unused"))
-    maps = TissueMaps.load()
     results = {}
-    for name, (shift, _, _) in DOMAINS.items():
-        noisy, clean = synthetic_validation_pairs(config, name, maps=maps)
-        sigmas = pair_sigmas(len(noisy), config.noise_kind, config.variance_range,
-                             config.seed + shift + VALIDATION_NOISE_SEED_OFFSET)
+    for name, (noisy, clean, sigmas) in validation_sets().items():
         if args.limit:
             noisy, clean, sigmas = noisy[: args.limit], clean[: args.limit], sigmas[: args.limit]
         _, pilot, level, shipped = parts.predict(noisy, batch_size=16, verbose=0)

@@ -72,18 +72,13 @@ class _Identity:
         return x
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", type=Path)
-    parser.add_argument("--json", type=Path, help="also write the scores here")
-    args = parser.parse_args(argv)
-
+def validation_sets() -> dict:
+    """{set name: (noisy, clean, sigma of each pair)}: the four synthetic validation sets, as every
+    stage of the default validated on them (stage 5's recipe seed)."""
     from train_shipped_models import recipe_config
 
-    from mri_denoise_gui.ml.inference import _load_keras
-    from mri_denoise_gui.ml.modelfile import MODEL_FILE
-    from mri_denoise_gui.ml.synthetic import TissueMaps
     from mri_denoise_gui.ml.data import VALIDATION_NOISE_SEED_OFFSET
+    from mri_denoise_gui.ml.synthetic import TissueMaps
     from mri_denoise_gui.ml.synthetic_sets import DOMAINS, synthetic_validation_pairs
 
     config = recipe_config("default-stage5", Path("unused"))
@@ -94,6 +89,19 @@ def main(argv=None) -> int:
         sigmas = pair_sigmas(len(noisy), config.noise_kind, config.variance_range,
                              config.seed + shift + VALIDATION_NOISE_SEED_OFFSET)
         sets[name] = (noisy, clean, sigmas)
+    return sets
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--json", type=Path, help="also write the scores here")
+    args = parser.parse_args(argv)
+
+    from mri_denoise_gui.ml.inference import _load_keras
+    from mri_denoise_gui.ml.modelfile import MODEL_FILE
+
+    sets = validation_sets()
     results = {"noisy input": {name: score(_Identity(), *data) for name, data in sets.items()}}
     for folder in args.models:
         model = _load_keras(folder / MODEL_FILE)
