@@ -9,6 +9,22 @@ def _num(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _options_text(opts: dict) -> str:
+    """"width 16, noise level, wiener (block 4, stride 2)": a switch reads as its name, and the
+    options named after a switch that is on (wiener_block) read inside its brackets."""
+    on = [k for k, v in opts.items() if v is True]
+    parts = []
+    for k, v in opts.items():
+        if v is None or v is False or any(k.startswith(f"{s}_") for s in on):
+            continue
+        if v is not True:
+            parts.append(f"{k} {v}")
+            continue
+        sub = [f"{o[len(k) + 1:]} {w}" for o, w in opts.items() if o.startswith(f"{k}_") and w is not None]
+        parts.append(k.replace("_", " ") + (f" ({', '.join(sub)})" if sub else ""))
+    return ", ".join(parts)
+
+
 def model_summary(info: dict) -> tuple[str, str]:
     """(short summary, full tooltip) from model.json; every field is optional."""
     lines = []
@@ -17,8 +33,7 @@ def model_summary(info: dict) -> tuple[str, str]:
         arch = arch.get("name")
     if arch:
         opts = info.get("architecture_options") or {}
-        detail = ", ".join(k.replace("_", " ") if v is True else f"{k} {v}"  # a switch reads as its name
-                           for k, v in opts.items() if v is not None and v is not False) if isinstance(opts, dict) else ""
+        detail = _options_text(opts) if isinstance(opts, dict) else ""
         params = _num(info.get("parameters"))
         lines.append(f"{arch}" + (f" ({detail})" if detail else "") + (f" · {int(params):,} parameters" if params else ""))
     noise = info.get("noise")

@@ -18,6 +18,11 @@ def test_summary_names_architecture_noise_and_validation():
     summary, _ = model_summary({"architecture": "resunet",
                                 "architecture_options": {"width": 16, "noise_level": True, "other": False}})
     assert summary.startswith("resunet (width 16, noise level)")
+    summary, _ = model_summary({"architecture": "resunet", "architecture_options": {
+        "width": 16, "noise_level": True, "wiener": True, "wiener_block": 4, "wiener_stride": 2}})
+    assert summary.splitlines()[0] == "resunet (width 16, noise level, wiener (block 4, stride 2))"
+    summary, _ = model_summary({"architecture": "resunet", "architecture_options": {"wiener": False, "wiener_block": 8}})
+    assert summary.splitlines()[0] == "resunet (wiener_block 8)"  # a switch that is off does not take its options
 
 
 def test_summary_of_an_empty_model_json():
