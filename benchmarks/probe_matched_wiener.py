@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -74,7 +73,7 @@ def main(argv=None) -> int:
     try:
         wiener_inputs = model.get_layer("wiener").input
     except ValueError:
-        raise SystemExit(f"{args.model}: no Wiener refinement to compare with")
+        raise SystemExit(f"{args.model}: no Wiener refinement to compare with") from None
     parts = keras.Model(model.inputs, [*wiener_inputs, model.outputs[0]])
     results = {}
     for name, (noisy, clean, sigmas) in validation_sets().items():

@@ -115,7 +115,9 @@ def l1_tissue_loss(y_true, y_pred):
     Why: in plain L1 the background's noise floor, a fifth to two thirds of a patch, is as large a
     share of the loss as the tissue, so the network spends its capacity on zeroing it; scores that
     matter (and BM3D's lead) are inside the tissue. Divided by the pixel count, not by the weights,
-    so mostly-background patches also weigh less in the batch."""
+    so mostly-background patches also weigh less in the batch. Measured as a fine-tuning stage of
+    the default: no better than plain L1 (benchmarks/README.md, "a tissue-weighted loss"); kept as
+    a training choice."""
     y_true = tf.cast(y_true, tf.float32)
     tissue = tf.cast(y_true > L1_TISSUE_LEVEL, tf.float32)
     grown = tf.nn.max_pool2d(tissue, 2 * TISSUE_MARGIN + 1, strides=1, padding="SAME")
