@@ -21,19 +21,9 @@ import json
 import time
 from pathlib import Path
 
-from synth_val import ROOT, score, validation_sets
+from synth_val import ROOT, score_outputs, validation_sets
 
 import numpy as np  # noqa: E402
-
-
-class _Fixed:
-    """Precomputed outputs scored through synth_val.score, as if a model had made them."""
-
-    def __init__(self, out: np.ndarray):
-        self.out = out
-
-    def predict(self, x, **_):
-        return self.out
 
 
 def _bm3d_wiener(noisy: np.ndarray, pilot: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
@@ -67,6 +57,7 @@ def main(argv=None) -> int:
     import keras
 
     from mri_denoise_gui.ml.inference import _load_keras
+    from mri_denoise_gui.ml.layers import NOISE_LEVEL_SCALE
     from mri_denoise_gui.ml.modelfile import MODEL_FILE
 
     model = _load_keras(args.model / MODEL_FILE)
@@ -80,7 +71,7 @@ def main(argv=None) -> int:
         if args.limit:
             noisy, clean, sigmas = noisy[: args.limit], clean[: args.limit], sigmas[: args.limit]
         _, pilot, level, shipped = parts.predict(noisy, batch_size=16, verbose=0)
-        estimate = level[:, 0, 0, 0] / 10.0  # NoiseLevelMap holds 10 x sigma
+        estimate = level[:, 0, 0, 0] / NOISE_LEVEL_SCALE
         rows = {"noisy input": noisy, "shipped default": shipped}
         t0 = time.perf_counter()
         matched = rows["bm3d Wiener, network pilot, own sigma"] = _bm3d_wiener(noisy, pilot, estimate)
@@ -92,7 +83,7 @@ def main(argv=None) -> int:
             rows["BM3D told the sigma"] = _bm3d_full(noisy, sigmas)
         print(f"{name}: {len(noisy)} pairs, bm3d {time.perf_counter() - t0:.0f} s; sigma estimate / true "
               f"{np.median(estimate / sigmas):.3f} (median)", flush=True)
-        results[name] = {row: score(_Fixed(out), out, clean, sigmas) for row, out in rows.items()}
+        results[name] = {row: score_outputs(out, clean, sigmas) for row, out in rows.items()}
         for row, s in results[name].items():
             print(f"{name:11s} {row:40s} PSNR {s['psnr']:.3f}  SSIM {s['ssim']:.4f}  tissue {s['tissue_psnr']:.3f}",
                   flush=True)

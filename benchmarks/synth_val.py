@@ -45,11 +45,15 @@ def pair_sigmas(n: int, kind: str, variance_range, seed: int) -> np.ndarray:
 
 
 def score(model, noisy, clean, sigmas) -> dict:
+    return score_outputs(model.predict(noisy, batch_size=16, verbose=0), clean, sigmas)
+
+
+def score_outputs(pred, clean, sigmas) -> dict:
+    """PSNR, SSIM and tissue PSNR of outputs against the clean set, overall and by sigma band."""
     import tensorflow as tf
 
     from mri_denoise_gui.ml.losses import psnr_metric, ssim_metric
 
-    pred = model.predict(noisy, batch_size=16, verbose=0)
     psnr = np.asarray(psnr_metric(tf.constant(clean), tf.constant(pred)))
     ssim = np.asarray(ssim_metric(tf.constant(clean), tf.constant(pred)))
     # tissue: only the patch's foreground (clean > 0.05), so zero padding and background, which a
@@ -63,13 +67,6 @@ def score(model, noisy, clean, sigmas) -> dict:
         out[f"psnr_sigma_{lo:g}-{hi:g}"] = float(psnr[pick].mean())
         out[f"tissue_psnr_sigma_{lo:g}-{hi:g}"] = float(tissue[pick].mean())
     return out
-
-
-class _Identity:
-    """The noisy input scored as if it were a model's output."""
-
-    def predict(self, x, **_):
-        return x
 
 
 def validation_sets() -> dict:
@@ -102,7 +99,7 @@ def main(argv=None) -> int:
     from mri_denoise_gui.ml.modelfile import MODEL_FILE
 
     sets = validation_sets()
-    results = {"noisy input": {name: score(_Identity(), *data) for name, data in sets.items()}}
+    results = {"noisy input": {name: score_outputs(noisy, clean, sigmas) for name, (noisy, clean, sigmas) in sets.items()}}
     for folder in args.models:
         model = _load_keras(folder / MODEL_FILE)
         results[str(folder)] = {name: score(model, *data) for name, data in sets.items()}
