@@ -18,11 +18,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None) -> int:
+    from mri_denoise_gui.ml.layers import WIENER_BLOCK, WIENER_STRIDE
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--base", type=Path, default=ROOT / "resources" / "models" / "default")
-    parser.add_argument("--block", type=int, default=4)
-    parser.add_argument("--stride", type=int, default=2)
+    parser.add_argument("--block", type=int, default=WIENER_BLOCK)
+    parser.add_argument("--stride", type=int, default=WIENER_STRIDE)
     args = parser.parse_args(argv)
     import keras
 

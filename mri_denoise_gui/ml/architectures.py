@@ -12,7 +12,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from mri_denoise_gui.ml.layers import ChannelSlice, NoiseLevelMap, PilotWiener, PixelShuffle, PixelUnshuffle
+from mri_denoise_gui.ml.layers import (WIENER_BLOCK, WIENER_STRIDE, ChannelSlice, NoiseLevelMap, PilotWiener,
+                                       PixelShuffle, PixelUnshuffle)
 from mri_denoise_gui.ml.training_choices import DEFAULT_ARCH, SEED_ARCH, stride  # noqa: F401 - re-exported
 
 
@@ -53,8 +54,8 @@ MID_BLOCK_PREFIX = "mid_res"
 
 def build_resunet(width: int = 16, levels: int = 2, unshuffle: int = 2, growth: int = 2,
                   noise_level: bool = False, input_size: int | None = None, context: int = 0,
-                  mid_blocks: int = 0, wiener: bool = False, wiener_block: int = 4,
-                  wiener_stride: int = 2) -> keras.Model:
+                  mid_blocks: int = 0, wiener: bool = False, wiener_block: int = WIENER_BLOCK,
+                  wiener_stride: int = WIENER_STRIDE) -> keras.Model:
     """A small residual U-Net that works at 1/``unshuffle`` resolution and predicts the noise.
 
     Why this shape: pixel-unshuffle (FFDNet) quarters the pixels every convolution touches, the

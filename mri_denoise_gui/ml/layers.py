@@ -74,6 +74,12 @@ class ChannelSlice(keras.layers.Layer):
         return {**super().get_config(), "start": self.start, "stop": self.stop}
 
 
+#: NoiseLevelMap outputs this x sigma (sigma of the [0, 1] image), so the channel sits near 0.1-1
+NOISE_LEVEL_SCALE = 10.0
+#: PilotWiener's DCT block and its step in pixels, as the shipped default uses them
+WIENER_BLOCK, WIENER_STRIDE = 4, 2
+
+
 @keras.saving.register_keras_serializable(package="mri_denoise_gui")
 class NoiseLevelMap(keras.layers.Layer):
     """The image's own noise level as one constant channel, from pixel-unshuffled (factor 2) input.
@@ -97,13 +103,13 @@ class NoiseLevelMap(keras.layers.Layer):
 
     def call(self, x):
         if self.told is not None:
-            return ops.ones_like(x[..., :1]) * (10.0 * self.gain * self.told)
+            return ops.ones_like(x[..., :1]) * (NOISE_LEVEL_SCALE * self.gain * self.told)
         xs = x[:, :: self.step, :: self.step, :] if self.step > 1 else x
         hh = 0.5 * (xs[..., 0] - xs[..., 1] - xs[..., 2] + xs[..., 3])
         b = ops.shape(x)[0]
         values = ops.sort(ops.reshape(ops.abs(hh), (b, -1)), axis=-1)
         median = values[:, ops.shape(values)[1] // 2]
-        sigma = (10.0 * self.gain) * median / 0.6745
+        sigma = (NOISE_LEVEL_SCALE * self.gain) * median / 0.6745
         return ops.ones_like(x[..., :1]) * ops.reshape(sigma, (b, 1, 1, 1))
 
     def compute_output_shape(self, input_shape):
@@ -155,7 +161,7 @@ class PilotWiener(keras.layers.Layer):
     batch 1, which 8 px blocks every 4 px missed (benchmarks/README.md).
     """
 
-    def __init__(self, block: int = 4, stride: int = 2, **kwargs):
+    def __init__(self, block: int = WIENER_BLOCK, stride: int = WIENER_STRIDE, **kwargs):
         super().__init__(**kwargs)
         self.block = int(block)
         self.stride = int(stride)
@@ -188,7 +194,7 @@ class PilotWiener(keras.layers.Layer):
         coeffs = ops.matmul(blocks, basis)
         y, p = coeffs[:n], coeffs[n:]
         p2 = ops.square(p)
-        shrink = p2 / (p2 + ops.square(level[:, :1, :1, :] / 10.0) + 1e-12)
+        shrink = p2 / (p2 + ops.square(level[:, :1, :1, :] / NOISE_LEVEL_SCALE) + 1e-12)
         weight = 1.0 / (ops.sum(ops.square(shrink), axis=-1, keepdims=True) + 1e-3)
         pixels = ops.matmul(shrink * y * weight, ops.transpose(basis))
         acc = 0.0
