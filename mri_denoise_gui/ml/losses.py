@@ -62,12 +62,17 @@ def _ssim_map(y_true, y_pred):
     return luminance * contrast
 
 
+def _grown_tissue_weights(y_true, level: float, size: int, padding: str, background: float):
+    """1 where a ``size`` x ``size`` window holds a clean pixel above ``level``, ``background`` elsewhere."""
+    tissue = tf.cast(y_true > level, tf.float32)
+    touched = tf.nn.max_pool2d(tissue, size, strides=1, padding=padding)
+    return background + (1.0 - background) * touched
+
+
 def tissue_window_weights(y_true):
     """1 for every SSIM window of the clean target that holds a tissue pixel, BACKGROUND_WEIGHT
     for the rest: the clean target's foreground dilated by the window, at the SSIM map's size."""
-    tissue = tf.cast(y_true > TISSUE_LEVEL, tf.float32)
-    touched = tf.nn.max_pool2d(tissue, _SSIM_SIZE, strides=1, padding="VALID")
-    return BACKGROUND_WEIGHT + (1.0 - BACKGROUND_WEIGHT) * touched
+    return _grown_tissue_weights(y_true, TISSUE_LEVEL, _SSIM_SIZE, "VALID", BACKGROUND_WEIGHT)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -119,9 +124,7 @@ def l1_tissue_loss(y_true, y_pred):
     the default: no better than plain L1 (benchmarks/README.md, "a tissue-weighted loss"); kept as
     a training choice."""
     y_true = tf.cast(y_true, tf.float32)
-    tissue = tf.cast(y_true > L1_TISSUE_LEVEL, tf.float32)
-    grown = tf.nn.max_pool2d(tissue, 2 * TISSUE_MARGIN + 1, strides=1, padding="SAME")
-    weights = L1_BACKGROUND_WEIGHT + (1.0 - L1_BACKGROUND_WEIGHT) * grown
+    weights = _grown_tissue_weights(y_true, L1_TISSUE_LEVEL, 2 * TISSUE_MARGIN + 1, "SAME", L1_BACKGROUND_WEIGHT)
     return tf.reduce_mean(weights * tf.abs(y_true - tf.cast(y_pred, tf.float32)), axis=[1, 2, 3])
 
 
