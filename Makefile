@@ -68,7 +68,8 @@ train-default-stage5: $(STAMP_DEV)
 	@echo "if it wins: $(BIN)/python packaging/train_shipped_models.py default-stage5 --init-from resources/models/default --out build/default-stage5 --scores build/default-stage5.json --publish-to resources/models/default"
 
 # stage 6 (issue 14): the Wiener refinement appended to the stage-5 default (layers.PilotWiener, no
-# weights) and the network fine-tuned through it; run on the stage-5 default (before this stage is published)
+# weights) and the network fine-tuned through it. It reproduces stage 6 from a stage-5 default (after
+# make train-default and train-default-stage5); on the shipped stage-6 default it fine-tunes it once more
 train-default-stage6: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py default-stage9-wiener --init-from resources/models/default --out build/default-stage6
 	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-stage6 --json build/default-stage6.json
@@ -76,7 +77,8 @@ train-default-stage6: $(STAMP_DEV)
 
 # a candidate that was not shipped (issue 14; recipe default-stage8-coarser: see benchmarks/README.md
 # "Stage 8"): stage 5 with slices interpolated onto a finer grid (smooth at the pixel scale) among
-# them; scored on the original, coarse and oversampled sets
+# them; scored on the original, coarse and oversampled sets. Its recipe has no Wiener refinement:
+# started from the shipped stage-6 default it drops the refinement, so start it from a stage-5 default
 train-default-oversampled: $(STAMP_DEV)
 	$(BIN)/python packaging/train_shipped_models.py default-stage8-coarser --init-from resources/models/default --out build/default-oversampled
 	$(BIN)/python benchmarks/synth_val.py resources/models/default build/default-oversampled --json build/default-oversampled.json
